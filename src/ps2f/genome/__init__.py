@@ -1,0 +1,1 @@
+"""Variant store, gene windows and haplotype materialization (no torch models here)."""
