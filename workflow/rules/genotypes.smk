@@ -1,0 +1,25 @@
+# Phased VCF -> per-contig variant store (REF checked against the FASTA). Haplotype sequences are
+# never written: they are built on the fly from this store and the FASTA by the model rules.
+
+
+rule genotypes:
+    input:
+        vcf=get_input("genotypes"),
+        reference=get_input("reference"),
+        genes=PHENOTYPES["genes"],
+        individuals=PHENOTYPES["individuals"],
+    output:
+        store=f"{RUN}/variants/{{contig}}.npz",
+        stats=f"{RUN}/variants/{{contig}}.stats.json",
+    log:
+        f"{LOGS}/genotypes/{{contig}}.log",
+    benchmark:
+        f"{LOGS}/genotypes/{{contig}}.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/genotypes.py"

@@ -1,0 +1,22 @@
+# Expression enters once: samples matched, genes matched, normalized, splits assigned.
+
+
+rule phenotypes:
+    input:
+        expression=get_input("expression"),
+        annotation=get_input("annotation"),
+        genotypes=get_input("genotypes"),
+    output:
+        genes=PHENOTYPES["genes"],
+        individuals=PHENOTYPES["individuals"],
+        expression=PHENOTYPES["expression"],
+    log:
+        f"{LOGS}/phenotypes.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/phenotypes.py"

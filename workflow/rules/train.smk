@@ -1,0 +1,80 @@
+# Sequence-to-function CNNs: the r-model (reference sequence -> gene mean) and the p-model
+# (personal haplotypes -> gene mean + individual deviation), trained on training genes x
+# training individuals only. GPU when available; CPU otherwise with identical behaviour.
+
+
+rule train_r:
+    input:
+        **PHENOTYPES,
+        reference=get_input("reference"),
+        stores=get_variant_stores(),
+    output:
+        model=protected(f"{RUN}/models/r_model.pt"),
+        history=f"{RUN}/models/r_model.history.tsv",
+    params:
+        s2f=config["s2f"],
+        contig_aliases=config["contig_aliases"],
+    log:
+        f"{LOGS}/train_r.log",
+    benchmark:
+        f"{LOGS}/train_r.benchmark.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../../envs/ps2f-gpu.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule train_p:
+    input:
+        **PHENOTYPES,
+        reference=get_input("reference"),
+        stores=get_variant_stores(),
+    output:
+        model=protected(f"{RUN}/models/p_model.pt"),
+        history=f"{RUN}/models/p_model.history.tsv",
+    params:
+        s2f=config["s2f"],
+        contig_aliases=config["contig_aliases"],
+    log:
+        f"{LOGS}/train_p.log",
+    benchmark:
+        f"{LOGS}/train_p.benchmark.tsv"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=480,
+        gpu=1,
+    conda:
+        "../../envs/ps2f-gpu.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule predict_p:
+    input:
+        **PHENOTYPES,
+        reference=get_input("reference"),
+        stores=get_variant_stores(),
+        model=f"{RUN}/models/p_model.pt",
+    output:
+        predictions=f"{RUN}/predictions/p_model.parquet",
+    params:
+        s2f=config["s2f"],
+        contig_aliases=config["contig_aliases"],
+        mode="p",
+    log:
+        f"{LOGS}/predict_p.log",
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=1,
+    conda:
+        "../../envs/ps2f-gpu.yaml"
+    script:
+        "../scripts/predict.py"

@@ -1,0 +1,12 @@
+from ps2f.pipeline import run_evaluate, setup_logging
+
+setup_logging(snakemake.log[0])
+run_evaluate(
+    prediction_paths=list(snakemake.input.predictions),
+    config=snakemake.params.evaluate,
+    out_predictions=snakemake.output.predictions,
+    out_metrics=snakemake.output.metrics,
+    out_metrics_csv=snakemake.output.metrics_csv,
+    out_summary=snakemake.output.summary_parquet,
+    out_summary_csv=snakemake.output.summary,
+)

@@ -1,0 +1,10 @@
+from ps2f.pipeline import run_figures, setup_logging
+
+setup_logging(snakemake.log[0])
+run_figures(
+    metrics_path=snakemake.input.metrics,
+    summary_path=snakemake.input.summary,
+    out_r_distributions=snakemake.output.r_distributions,
+    out_vs_elastic_net=snakemake.output.vs_elastic_net,
+    out_direction_accuracy=snakemake.output.direction_accuracy,
+)
