@@ -25,6 +25,8 @@ from ps2f.baselines.genotype import (
     NOTE_NO_VARIANTS,
     NOTE_NONE_SELECTED,
     _enet_path_dosage_scale,
+    _lambda_path,
+    _mean_fold_r,
 )
 from ps2f.errors import ConfigError, InputError
 
@@ -139,6 +141,30 @@ def test_tiny_lambda_equals_ols_on_dosage_scale():
     np.testing.assert_allclose(intercept[0], y.mean())
 
 
+@pytest.mark.parametrize("n, p, ratio", [(200, 50, 1e-4), (100, 300, 1e-2)])
+def test_lambda_path_follows_glmnet(n, p, ratio):
+    rng = np.random.default_rng(n)
+    x = _dosages(rng, n, p).astype(np.float64)
+    y = rng.normal(size=n) + x[:, 0]
+    lambdas = _lambda_path(x, y, 0.5, 100)
+    xs = StandardScaler().fit_transform(x)
+    lam_max = np.max(np.abs(xs.T @ (y - y.mean()))) / (n * 0.5)
+    assert lambdas.shape == (100,)
+    assert lambdas[0] == pytest.approx(lam_max, rel=1e-12)
+    assert lambdas[-1] == pytest.approx(lam_max * ratio, rel=1e-12)  # glmnet lambda.min.ratio
+    np.testing.assert_allclose(np.diff(np.log(lambdas)), np.log(ratio) / 99, rtol=1e-9)
+    assert _lambda_path(x, np.full(n, 1.5), 0.5, 100) is None  # constant expression
+
+
+def test_cv_r_counts_constant_folds_as_zero():
+    y = np.array([1.0, 2.0, 3.0, 4.0, 1.0, 2.0, 3.0, 4.0])
+    folds = [(np.arange(4, 8), np.arange(4)), (np.arange(4), np.arange(4, 8))]
+    pred = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0, 5.0])  # fold 2 constant
+    assert _mean_fold_r(pred, y, folds) == pytest.approx(0.5)  # (1 + 0) / 2, PredictDB
+    assert np.isnan(_mean_fold_r(np.full(8, 5.0), y, folds))
+    assert _mean_fold_r(-y, y, folds) == pytest.approx(-1.0)
+
+
 def test_enet_solution_satisfies_kkt(planted, planted_enet):
     """Stationarity of glmnet's objective at lambda.min, in the standardized space."""
     x, y, train, ids = planted
@@ -188,12 +214,16 @@ def test_enet_matches_independent_cv_with_sklearn_pipeline():
         )
 
     sq_err = np.zeros(n_lambdas)
-    for tr, te in KFold(folds, shuffle=True, random_state=2).split(xf):
+    cv_pred = np.zeros((len(yf), n_lambdas))
+    splits = list(KFold(folds, shuffle=True, random_state=2).split(xf))
+    for tr, te in splits:
         for k, lam in enumerate(lambdas):
-            pred = model(lam).fit(xf[tr], yf[tr]).predict(xf[te])
-            sq_err[k] += np.sum((pred - yf[te]) ** 2)
+            cv_pred[te, k] = model(lam).fit(xf[tr], yf[tr]).predict(xf[te])
+    sq_err = np.sum((cv_pred - yf[:, None]) ** 2, axis=0)
     best = int(np.argmin(sq_err))
     assert fit.lambda_min == pytest.approx(lambdas[best], rel=1e-12)
+    fold_r = [np.corrcoef(cv_pred[te, best], yf[te])[0, 1] for _, te in splits]
+    assert fit.cv_r == pytest.approx(np.mean(fold_r), abs=1e-3)
     ref = model(lambdas[best]).fit(xf, yf)
     ref_w = ref[-1].coef_ / ref[0].scale_
     got_w = np.zeros(p)
@@ -361,9 +391,11 @@ def test_fit_genes_parallel_equals_serial(method, config):
     genes.append(("ENSG_EMPTY", np.zeros((n, 0), np.float32), y, train, np.arange(0)))
     serial = fit_genes(genes, method, config, n_jobs=1)
     parallel = fit_genes(iter(genes), method, config, n_jobs=2)
+    threads = fit_genes(genes, method, config, n_jobs=2, backend="threading")
     assert [f.gene for f in serial] == [g[0] for g in genes]
-    for a, b in zip(serial, parallel, strict=True):
+    for a, b, c in zip(serial, parallel, threads, strict=True):
         _assert_fits_equal(a, b)
+        _assert_fits_equal(a, c)
     assert serial[-1].note == NOTE_NO_VARIANTS
     # the per-gene entry point gives the same answer as the batch one
     fitter = fit_elastic_net if method == "elastic_net" else fit_random_forest

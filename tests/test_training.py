@@ -144,9 +144,7 @@ def test_p_model_learns_motif_count_across_heldout_individuals(
 
 
 def test_p_model_targets_are_gene_mean_and_per_gene_z_score() -> None:
-    items = pd.DataFrame(
-        {"gene_index": [0, 0, 0, 1, 1], "observed": [1.0, 2.0, 3.0, 5.0, 5.0]}
-    )
+    items = pd.DataFrame({"gene_index": [0, 0, 0, 1, 1], "observed": [1.0, 2.0, 3.0, 5.0, 5.0]})
     mean, dev = p_model_targets(items)
     np.testing.assert_allclose(mean, [2, 2, 2, 5, 5])
     sd = np.std([1.0, 2.0, 3.0])
@@ -183,7 +181,11 @@ def test_forward_shapes_and_haplotype_order(device: str) -> None:
 
 def test_training_is_deterministic_on_cpu(source: SyntheticSource) -> None:
     cfg = TrainConfig(
-        epochs=1, batch_size=8, seed=3, device="cpu", max_items_per_epoch=48,
+        epochs=1,
+        batch_size=8,
+        seed=3,
+        device="cpu",
+        max_items_per_epoch=48,
         reverse_complement_augment=True,
     )
     items = source.items(GENES, TRAIN_IND)
@@ -266,3 +268,18 @@ def test_cuda_training_step_and_prediction(source: SyntheticSource) -> None:
     cpu_model.trained_as = "p"
     cpu_pred = predict_individuals(cpu_model, source, np.array([0, 1]), np.array([60, 61]), 2, "p")
     np.testing.assert_allclose(pred, cpu_pred, rtol=1e-2, atol=1e-2)
+
+
+def test_prediction_embeds_unique_haplotypes_exactly() -> None:
+    """Deduplicated prediction equals the plain forward pass over every item."""
+    source = SyntheticSource(n_genes=4, n_individuals=6, seed=5)
+    model = S2FCNN(SMALL)
+    model.trained_as = "p"
+    model.eval()
+    genes = np.repeat(np.arange(4), 8)
+    inds = np.tile([0, 1, 2, 0, 3, 4, 5, 1], 4)  # repeated pairs: shared haplotypes in a batch
+    got = predict_individuals(model, source, genes, inds, batch_size=7, mode="p")
+    with torch.no_grad():
+        x = one_hot(torch.from_numpy(source.haplotypes(genes, inds)))
+        mean, dev = model(x)
+    np.testing.assert_allclose(got, (mean + dev).double().numpy(), rtol=1e-5, atol=1e-6)

@@ -50,6 +50,11 @@ class CNNConfig:
         Hidden units of each head (SAGE-net: 256).
     dropout : float
         Dropout probability inside each head, in ``[0, 1)``.
+    stem_pool : int
+        Max-pooling width and stride right after the first convolution (1 = none, as in
+        SAGE-net). Pooling the motif-scanner output before the blocks (as Basenji and Enformer
+        do) divides the cost of the full-resolution first block by ``stem_pool``; it is what
+        makes CPU training on multi-kb windows practical.
     """
 
     window_bp: int
@@ -61,11 +66,12 @@ class CNNConfig:
     pool: int = 4
     dense: int = 64
     dropout: float = 0.1
+    stem_pool: int = 1
 
     @property
     def total_stride(self) -> int:
-        """Length reduction of the trunk, ``pool ** n_blocks``."""
-        return self.pool**self.n_blocks
+        """Length reduction of the trunk, ``stem_pool * pool ** n_blocks``."""
+        return self.stem_pool * self.pool**self.n_blocks
 
     def validate(self) -> CNNConfig:
         """Check the configuration and return it unchanged.
@@ -91,6 +97,7 @@ class CNNConfig:
             "block_kernel",
             "pool",
             "dense",
+            "stem_pool",
         ):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -104,8 +111,8 @@ class CNNConfig:
             nearest = f"{below} or {above}" if below > 0 else f"{above}"
             raise ValueError(
                 f"CNNConfig.window_bp={self.window_bp} must be a positive multiple of the total "
-                f"stride pool**n_blocks = {self.pool}**{self.n_blocks} = {stride}; nearest valid "
-                f"window_bp: {nearest} (or change pool / n_blocks)"
+                f"stride stem_pool * pool**n_blocks = {self.stem_pool} * {self.pool}**{self.n_blocks} "
+                f"= {stride}; nearest valid window_bp: {nearest} (or change stem_pool / pool / n_blocks)"
             )
         return self
 
@@ -211,10 +218,10 @@ class S2FCNN(nn.Module):
         super().__init__()
         self.config = config.validate()
         c = config
-        self.stem = nn.Sequential(
-            _SameConv1d(4, c.first_filters, c.first_kernel),
-            nn.ReLU(),
-        )
+        stem: list[nn.Module] = [_SameConv1d(4, c.first_filters, c.first_kernel), nn.ReLU()]
+        if c.stem_pool > 1:
+            stem.append(nn.MaxPool1d(c.stem_pool))
+        self.stem = nn.Sequential(*stem)
         blocks = []
         channels = c.first_filters
         for _ in range(c.n_blocks):
@@ -268,5 +275,17 @@ class S2FCNN(nn.Module):
             )
         batch, haplotypes = x.shape[0], x.shape[1]
         emb = self.embed(x.reshape(batch * haplotypes, 4, x.shape[3]))
-        emb = emb.reshape(batch, haplotypes, -1).mean(dim=1)
-        return self.mean_head(emb).squeeze(-1), self.deviation_head(emb).squeeze(-1)
+        return self.heads(emb.reshape(batch, haplotypes, -1).mean(dim=1))
+
+    def heads(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Apply the mean and deviation heads to (haplotype-averaged) embeddings.
+
+        Parameters
+        ----------
+        embedding : torch.Tensor, shape (batch, block_filters), float32
+
+        Returns
+        -------
+        mean, deviation : torch.Tensor, shape (batch,), float32
+        """
+        return self.mean_head(embedding).squeeze(-1), self.deviation_head(embedding).squeeze(-1)

@@ -616,12 +616,17 @@ def predict_individuals(
             )
             if cuda:
                 codes = codes.pin_memory()
-            x = one_hot(codes.to(device, non_blocking=True))
+            # Individuals share most haplotypes (common variants): embed each distinct
+            # sequence once. Exact in eval mode, where the trunk is a per-sequence function.
+            flat = codes.reshape(len(idx) * 2, length)
+            unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
+            x = one_hot(unique.to(device, non_blocking=True))
+            emb = model.embed(x)[inverse.to(device)].reshape(len(idx), 2, -1)
             if mode == "p":
-                mean, dev = model(x)
+                mean, dev = model.heads(emb.mean(dim=1))
                 pred = mean + dev
             else:
-                mean, _ = model(x.reshape(len(idx) * 2, 1, 4, length))
+                mean, _ = model.heads(emb.reshape(len(idx) * 2, -1))
                 pred = mean.reshape(len(idx), 2).mean(dim=1)
             out[idx] = pred.double().cpu().numpy()
     finally:

@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny hand-made FASTA/VCF files and the path to ../shared/data."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pysam
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+GEUVADIS = SHARED / "geuvadis_chr22_GRCh37_extended"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "shared" in item.keywords and not GEUVADIS.exists():
+            item.add_marker(pytest.mark.skip(reason=f"real data not found at {SHARED}"))
+
+
+def write_fasta(path: Path, contigs: dict[str, str]) -> Path:
+    """Write a plain FASTA (60 bp lines) and its .fai."""
+    with open(path, "w") as fh:
+        for name, seq in contigs.items():
+            fh.write(f">{name}\n")
+            for i in range(0, len(seq), 60):
+                fh.write(seq[i : i + 60] + "\n")
+    pysam.faidx(str(path))
+    return path
+
+
+def write_vcf(path: Path, contig: str, length: int, samples: list[str], records: list[str],
+              index: bool = True) -> Path:
+    """Write a VCF from body lines ('POS ID REF ALT GT...' tab-joined after CHROM), bgzip + tabix."""
+    header = [
+        "##fileformat=VCFv4.2",
+        f"##contig=<ID={contig},length={length}>",
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
+    ]
+    plain = path.with_suffix("") if path.suffix == ".gz" else path
+    with open(plain, "w") as fh:
+        fh.write("\n".join(header) + "\n")
+        for rec in records:
+            pos, vid, ref, alt, *gts = rec.split()
+            fh.write("\t".join([contig, pos, vid, ref, alt, ".", "PASS", ".", "GT", *gts]) + "\n")
+    if not index:
+        with open(plain, "rb") as src, gzip.open(str(plain) + ".gz", "wb") as dst:
+            dst.write(src.read())
+        return Path(str(plain) + ".gz")
+    out = pysam.tabix_index(str(plain), preset="vcf", force=True)
+    return Path(out)
