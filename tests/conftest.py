@@ -30,8 +30,9 @@ def write_fasta(path: Path, contigs: dict[str, str]) -> Path:
     return path
 
 
-def write_vcf(path: Path, contig: str, length: int, samples: list[str], records: list[str],
-              index: bool = True) -> Path:
+def write_vcf(
+    path: Path, contig: str, length: int, samples: list[str], records: list[str], index: bool = True
+) -> Path:
     """Write a VCF from body lines ('POS ID REF ALT GT...' tab-joined after CHROM), bgzip + tabix."""
     header = [
         "##fileformat=VCFv4.2",

@@ -88,7 +88,16 @@ def test_store_save_load_roundtrip(tiny, tmp_path):
     store = ingest_vcf(vcf, ref, "chr1", [(0, len(SEQ))])
     store.save(tmp_path / "s.npz")
     back = VariantStore.load(tmp_path / "s.npz")
-    for name in ("pos", "ref_bytes", "ref_offsets", "alt_bytes", "alt_offsets", "ids", "genotypes", "samples"):
+    for name in (
+        "pos",
+        "ref_bytes",
+        "ref_offsets",
+        "alt_bytes",
+        "alt_offsets",
+        "ids",
+        "genotypes",
+        "samples",
+    ):
         np.testing.assert_array_equal(getattr(back, name), getattr(store, name))
     assert back.region(10, 11) == slice(1, 3)
     assert not list(tmp_path.glob("*.tmp*"))
@@ -96,20 +105,28 @@ def test_store_save_load_roundtrip(tiny, tmp_path):
 
 def test_ref_mismatch_is_an_error_naming_the_record(tmp_path):
     fa = write_fasta(tmp_path / "ref.fa", {"1": SEQ})
-    vcf = write_vcf(tmp_path / "bad.vcf.gz", "1", len(SEQ), SAMPLES, ["4\tbadref\tA\tG\t0|1\t0|0\t0|0"])
+    vcf = write_vcf(
+        tmp_path / "bad.vcf.gz", "1", len(SEQ), SAMPLES, ["4\tbadref\tA\tG\t0|1\t0|0\t0|0"]
+    )
     with pytest.raises(InputError, match=r"1:4 badref.*REF 'A' disagrees.*'T'.*genome build"):
         ingest_vcf(vcf, Reference(fa), "1", [(0, len(SEQ))])
 
 
 def test_missing_index_unphased_and_missing_genotypes(tmp_path):
     fa = Reference(write_fasta(tmp_path / "ref.fa", {"1": SEQ}))
-    noidx = write_vcf(tmp_path / "noidx.vcf", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t0|1\t0|0\t0|0"], index=False)
+    noidx = write_vcf(
+        tmp_path / "noidx.vcf", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t0|1\t0|0\t0|0"], index=False
+    )
     with pytest.raises(InputError, match="no .tbi or .csi index"):
         ingest_vcf(noidx, fa, "1", [(0, 40)])
-    unph = write_vcf(tmp_path / "unph.vcf.gz", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t0/1\t0|0\t1/1"])
+    unph = write_vcf(
+        tmp_path / "unph.vcf.gz", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t0/1\t0|0\t1/1"]
+    )
     with pytest.raises(InputError, match="unphased heterozygous call.*S1"):
         ingest_vcf(unph, fa, "1", [(0, 40)])
-    miss = write_vcf(tmp_path / "miss.vcf.gz", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t.|.\t0|1\t1|1"])
+    miss = write_vcf(
+        tmp_path / "miss.vcf.gz", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t.|.\t0|1\t1|1"]
+    )
     with pytest.raises(InputError, match="missing genotype.*missing_policy"):
         ingest_vcf(miss, fa, "1", [(0, 40)])
     store = ingest_vcf(miss, fa, "1", [(0, 40)], missing_policy="reference")
@@ -171,14 +188,15 @@ def test_builder_rejects_unknown_individual(tiny):
 def test_real_haplotypes_match_a_slow_per_item_oracle():
     """Vectorized builder == per-item splice from cyvcf2 + pyfaidx on real Geuvadis windows."""
     import cyvcf2
-
     from conftest import GEUVADIS
 
     vcf_path = str(GEUVADIS / "genotypes/qtltools_geuvadis_EUR358_1000G_phase3_MAF5_chr22.vcf.gz")
     ref = Reference(GEUVADIS / "reference/GRCh37_chr22_Npadded_contiguous_17399941-22000000.fa.gz")
     tss = pd.read_csv(GEUVADIS / "annotation/gencode.v19.chr22.gene_tss.tsv", sep="\t")
     tss = tss[tss["tss_pm50kb_inside_contiguous_sequence"]].iloc[::6]
-    genes = pd.DataFrame({"chrom": tss["chrom"], "strand": tss["strand"], "tss0": tss["tss"] - 1}).reset_index(drop=True)
+    genes = pd.DataFrame(
+        {"chrom": tss["chrom"], "strand": tss["strand"], "tss0": tss["tss"] - 1}
+    ).reset_index(drop=True)
     L = 4000
     starts = window_start(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)
     store = ingest_vcf(vcf_path, ref, "chr22", [(a, a + L) for a in starts])

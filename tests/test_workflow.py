@@ -26,8 +26,17 @@ FAST_S2F = {
 def run_workflow(workdir: Path, config: dict) -> str:
     cfg = workdir / "config.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    base = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(cfg),
-            "--cores", "2"]
+    base = [
+        *SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(cfg),
+        "--cores",
+        "2",
+    ]
     proc = subprocess.run(base, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = workdir / "results" / config["name"] / "report.html"
@@ -70,10 +79,14 @@ def test_workflow_on_simulated_cohort(tmp_path):
         "evaluate": {"n_boot": 50},
     }
     run_workflow(tmp_path, config)
-    summary = check_outputs(tmp_path / "results" / "tiny", {"p_model", "r_model", "elastic_net", "random_forest"})
+    summary = check_outputs(
+        tmp_path / "results" / "tiny", {"p_model", "r_model", "elastic_net", "random_forest"}
+    )
     # the planted eQTL-like variants are in the cis window: ElasticNet must find them
-    en = summary.query("model == 'elastic_net' and cell == 'train_genes|heldout_individuals' "
-                       "and statistic == 'median_r'")["estimate"].item()
+    en = summary.query(
+        "model == 'elastic_net' and cell == 'train_genes|heldout_individuals' "
+        "and statistic == 'median_r'"
+    )["estimate"].item()
     assert en > 0.4
 
 
@@ -84,10 +97,16 @@ def test_workflow_on_real_geuvadis_slice(tmp_path):
         "name": "slice",
         "simulate": {"enabled": False},
         "inputs": {
-            "genotypes": str(d / "genotypes/qtltools_geuvadis_EUR358_1000G_phase3_MAF5_chr22.vcf.gz"),
-            "reference": str(d / "reference/GRCh37_chr22_Npadded_contiguous_17399941-22000000.fa.gz"),
+            "genotypes": str(
+                d / "genotypes/qtltools_geuvadis_EUR358_1000G_phase3_MAF5_chr22.vcf.gz"
+            ),
+            "reference": str(
+                d / "reference/GRCh37_chr22_Npadded_contiguous_17399941-22000000.fa.gz"
+            ),
             "annotation": str(d / "annotation/gencode.v19.chr22.gene_tss.tsv"),
-            "expression": str(d / "expression/qtltools_geuvadis_EUR358_genes.50percent.chr22.bed.gz"),
+            "expression": str(
+                d / "expression/qtltools_geuvadis_EUR358_genes.50percent.chr22.bed.gz"
+            ),
         },
         "annotation": {"usable_column": "tss_pm50kb_inside_contiguous_sequence"},
         "contigs": ["chr22"],

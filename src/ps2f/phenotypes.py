@@ -105,8 +105,10 @@ def normalize(values: pd.DataFrame, method: str, source: str = "expression") -> 
     if method == "log1p":
         if (values.to_numpy() < 0).any():
             gene = values.index[(values < 0).any(axis=1)][0]
-            raise InputError(f"{source}: negative expression (gene {gene}) cannot be log1p-transformed; "
-                             f"the file looks normalized already: set expression.normalization: none.")
+            raise InputError(
+                f"{source}: negative expression (gene {gene}) cannot be log1p-transformed; "
+                f"the file looks normalized already: set expression.normalization: none."
+            )
         return np.log1p(values)
     raise ConfigError(f"expression.normalization must be one of {NORMALIZATIONS}, got {method!r}")
 
@@ -179,8 +181,12 @@ def build_phenotypes(
     tss = read_tss_table(annotation_path, usable_column)
 
     samples = [s for s in values.columns if s in set(genotyped_samples)]
-    log.info("individuals: %d with expression, %d genotyped, %d in both",
-             values.shape[1], len(genotyped_samples), len(samples))
+    log.info(
+        "individuals: %d with expression, %d genotyped, %d in both",
+        values.shape[1],
+        len(genotyped_samples),
+        len(samples),
+    )
     if len(samples) < config.min_individuals:
         raise InputError(
             f"{expression_path}: only {len(samples)} individuals have both expression and genotypes "
@@ -188,11 +194,17 @@ def build_phenotypes(
             f"expression has {list(values.columns[:3])}, VCF has {list(genotyped_samples[:3])}."
         )
 
-    genes = expr_genes.merge(tss.drop(columns=["gene_id"]), on="gene_key", how="left", suffixes=("_bed", ""))
+    genes = expr_genes.merge(
+        tss.drop(columns=["gene_id"]), on="gene_key", how="left", suffixes=("_bed", "")
+    )
     no_annot = genes["strand"].isna()
     if no_annot.any():
-        log.warning("%d expressed genes are absent from the annotation %s and are dropped, e.g. %s",
-                    int(no_annot.sum()), annotation_path, genes.loc[no_annot, "gene_id"].iloc[0])
+        log.warning(
+            "%d expressed genes are absent from the annotation %s and are dropped, e.g. %s",
+            int(no_annot.sum()),
+            annotation_path,
+            genes.loc[no_annot, "gene_id"].iloc[0],
+        )
     genes = genes.loc[~no_annot].copy()
     if contigs:
         genes = genes.loc[genes["chrom"].isin(list(contigs))]
@@ -200,8 +212,10 @@ def build_phenotypes(
         wanted = {g.split(".")[0] for g in config.gene_ids}
         genes = genes.loc[genes["gene_key"].isin(wanted)]
     if genes.empty:
-        raise InputError(f"{expression_path}: no gene is both expressed and in {annotation_path} "
-                         f"(IDs are matched without version suffixes).")
+        raise InputError(
+            f"{expression_path}: no gene is both expressed and in {annotation_path} "
+            f"(IDs are matched without version suffixes)."
+        )
     genes = genes.sort_values(["chrom", "tss0", "gene_key"]).reset_index(drop=True)
     genes["s2f"] = genes["usable"].astype(bool)
     if config.max_s2f_genes is not None:
@@ -214,20 +228,32 @@ def build_phenotypes(
     genes["gene_set"] = "train"
     for flag in (True, False):
         sel = genes["s2f"] == flag
-        genes.loc[sel, "gene_set"] = assign_split(genes.loc[sel, "gene_key"].tolist(),
-                                                  config.heldout_gene_fraction, config.seed)
+        genes.loc[sel, "gene_set"] = assign_split(
+            genes.loc[sel, "gene_key"].tolist(), config.heldout_gene_fraction, config.seed
+        )
     individuals = pd.DataFrame({"individual": samples})
-    individuals["individual_set"] = assign_split(samples, config.heldout_individual_fraction, config.seed + 1)
+    individuals["individual_set"] = assign_split(
+        samples, config.heldout_individual_fraction, config.seed + 1
+    )
 
     norm = normalize(values.loc[genes["gene_key"], samples], config.normalization, expression_path)
     norm.index = genes["gene_id"].to_numpy()
     expression = (
-        norm.rename_axis(index="gene", columns="individual").stack().rename("observed").reset_index()
+        norm.rename_axis(index="gene", columns="individual")
+        .stack()
+        .rename("observed")
+        .reset_index()
     )
     genes = genes.rename(columns={"gene_id": "gene"})[
         ["gene", "gene_key", "gene_name", "chrom", "strand", "tss0", "s2f", "gene_set"]
     ]
-    log.info("genes: %d (%d for sequence models); held out: %d genes, %d individuals",
-             len(genes), int(genes["s2f"].sum()), int((genes["gene_set"] == "heldout").sum()),
-             int((individuals["individual_set"] == "heldout").sum()))
-    return Phenotypes(genes=genes.reset_index(drop=True), individuals=individuals, expression=expression)
+    log.info(
+        "genes: %d (%d for sequence models); held out: %d genes, %d individuals",
+        len(genes),
+        int(genes["s2f"].sum()),
+        int((genes["gene_set"] == "heldout").sum()),
+        int((individuals["individual_set"] == "heldout").sum()),
+    )
+    return Phenotypes(
+        genes=genes.reset_index(drop=True), individuals=individuals, expression=expression
+    )

@@ -99,7 +99,9 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions table") ->
     """
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"{source}: missing columns {missing}; expected {list(PREDICTION_COLUMNS)}")
+        raise ValueError(
+            f"{source}: missing columns {missing}; expected {list(PREDICTION_COLUMNS)}"
+        )
     out = df.loc[:, list(PREDICTION_COLUMNS)].copy()
     for col in ("model", "gene", "individual", "gene_set", "individual_set"):
         out[col] = out[col].astype(str)
@@ -112,5 +114,7 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions table") ->
     dup = out.duplicated(["model", "gene", "individual"])
     if dup.any():
         first = out.loc[dup, ["model", "gene", "individual"]].iloc[0].tolist()
-        raise ValueError(f"{source}: {int(dup.sum())} repeated (model, gene, individual) rows, e.g. {first}")
+        raise ValueError(
+            f"{source}: {int(dup.sum())} repeated (model, gene, individual) rows, e.g. {first}"
+        )
     return out.reset_index(drop=True)

@@ -46,7 +46,9 @@ def encode(seq: str | bytes | np.ndarray) -> np.ndarray:
     """
     if isinstance(seq, str):
         seq = seq.encode("ascii")
-    buf = np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, bytes) else np.asarray(seq, np.uint8)
+    buf = (
+        np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, bytes) else np.asarray(seq, np.uint8)
+    )
     return _LUT[buf]
 
 
@@ -85,9 +87,13 @@ def one_hot(codes, dtype=None):
         Same array library as the input.
     """
     if isinstance(codes, np.ndarray):
-        eye = np.concatenate([np.eye(4, dtype=dtype or np.float32), np.zeros((1, 4), dtype or np.float32)])
+        eye = np.concatenate(
+            [np.eye(4, dtype=dtype or np.float32), np.zeros((1, 4), dtype or np.float32)]
+        )
         return np.moveaxis(eye[codes], -1, -2)
     import torch  # local import: this module must stay importable without torch
 
-    eye = torch.cat([torch.eye(4), torch.zeros(1, 4)]).to(device=codes.device, dtype=dtype or torch.float32)
+    eye = torch.cat([torch.eye(4), torch.zeros(1, 4)]).to(
+        device=codes.device, dtype=dtype or torch.float32
+    )
     return eye[codes.long()].movedim(-1, -2)

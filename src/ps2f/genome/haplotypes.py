@@ -87,20 +87,26 @@ class HaplotypeBuilder:
         self._ref = np.empty((n_genes, L), dtype=np.uint8)
         chroms = genes["chrom"].to_numpy()
         for g in range(n_genes):
-            self._ref[g] = reference.fetch_codes(chroms[g], int(self.starts[g]), int(self.starts[g]) + L)
+            self._ref[g] = reference.fetch_codes(
+                chroms[g], int(self.starts[g]), int(self.starts[g]) + L
+            )
 
         individuals = list(individuals)
-        rel_pos, alt_code, geno_rows, counts = [], [], [], np.zeros(n_genes, dtype=np.int64)
+        rel_pos, alt_code, counts = [], [], np.zeros(n_genes, dtype=np.int64)
         self._sample_col: dict[str, np.ndarray] = {}
         for chrom in pd.unique(chroms):
             store = stores[chrom]
             col = pd.Index(store.samples).get_indexer(individuals)
             if (col < 0).any():
                 missing = [individuals[i] for i in np.flatnonzero(col < 0)[:5]]
-                raise ValueError(f"individuals {missing} are absent from the variant store of {chrom}")
+                raise ValueError(
+                    f"individuals {missing} are absent from the variant store of {chrom}"
+                )
             self._sample_col[chrom] = col
         # one column-index array per gene's contig
-        self._cols = np.stack([self._sample_col[c] for c in chroms]) if n_genes else np.zeros((0, 0), int)
+        self._cols = (
+            np.stack([self._sample_col[c] for c in chroms]) if n_genes else np.zeros((0, 0), int)
+        )
         genotypes = []
         for g in range(n_genes):
             store = stores[chroms[g]]
@@ -112,7 +118,12 @@ class HaplotypeBuilder:
                     f"this haplotype builder applies SNVs only: ingest with snvs_only=True"
                 )
             pos = store.pos[rows] - self.starts[g]
-            alts = np.frombuffer(store.alt_bytes[store.alt_offsets[rows.start] : store.alt_offsets[rows.stop]].tobytes(), np.uint8)
+            alts = np.frombuffer(
+                store.alt_bytes[
+                    store.alt_offsets[rows.start] : store.alt_offsets[rows.stop]
+                ].tobytes(),
+                np.uint8,
+            )
             rel_pos.append(pos)
             alt_code.append(encode(alts))
             genotypes.append(store.genotypes[rows])

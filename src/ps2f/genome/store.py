@@ -93,7 +93,11 @@ class VariantStore:
 
     def allele(self, i: int, which: str = "alt") -> str:
         """Letters of the REF (``which="ref"``) or ALT allele of variant ``i``."""
-        buf, off = (self.ref_bytes, self.ref_offsets) if which == "ref" else (self.alt_bytes, self.alt_offsets)
+        buf, off = (
+            (self.ref_bytes, self.ref_offsets)
+            if which == "ref"
+            else (self.alt_bytes, self.alt_offsets)
+        )
         return buf[off[i] : off[i + 1]].tobytes().decode("ascii")
 
     def region(self, start: int, end: int) -> slice:
@@ -140,8 +144,10 @@ class VariantStore:
         """
         with np.load(path, allow_pickle=False) as z:
             if int(z["format_version"]) != _FORMAT_VERSION:
-                raise ValueError(f"{path}: variant store format {int(z['format_version'])}, "
-                                 f"expected {_FORMAT_VERSION}; delete it and re-run the genotypes rule")
+                raise ValueError(
+                    f"{path}: variant store format {int(z['format_version'])}, "
+                    f"expected {_FORMAT_VERSION}; delete it and re-run the genotypes rule"
+                )
             return cls(
                 contig=str(z["contig"]),
                 samples=z["samples"],

@@ -35,7 +35,9 @@ class Reference:
         self.path = str(path)
         self.aliases = dict(aliases or {})
         if not Path(self.path).exists():
-            raise InputError(f"{self.path}: FASTA file not found; check the 'reference' config key.")
+            raise InputError(
+                f"{self.path}: FASTA file not found; check the 'reference' config key."
+            )
         self._fasta: pyfaidx.Fasta | None = None
 
     @property

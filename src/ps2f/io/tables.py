@@ -48,19 +48,25 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
     try:
         df = pd.read_csv(path, sep="\t", dtype={"gene_id": str, "chrom": str, "strand": str})
     except FileNotFoundError as exc:
-        raise InputError(f"{path}: TSS table not found; check the 'annotation' config key.") from exc
+        raise InputError(
+            f"{path}: TSS table not found; check the 'annotation' config key."
+        ) from exc
     missing = [c for c in TSS_REQUIRED if c not in df.columns]
     if missing:
         raise InputError(f"{path}: TSS table lacks columns {missing}; needs {list(TSS_REQUIRED)}.")
     bad = ~df["strand"].isin(["+", "-"])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputError(f"{path}: line {i + 2}: strand {df['strand'].iloc[i]!r} for gene "
-                         f"{df['gene_id'].iloc[i]}; strand must be '+' or '-'.")
+        raise InputError(
+            f"{path}: line {i + 2}: strand {df['strand'].iloc[i]!r} for gene "
+            f"{df['gene_id'].iloc[i]}; strand must be '+' or '-'."
+        )
     tss = pd.to_numeric(df["tss"], errors="coerce")
     if tss.isna().any() or (tss < 1).any():
         i = int(np.flatnonzero((tss.isna() | (tss < 1)).to_numpy())[0])
-        raise InputError(f"{path}: line {i + 2}: TSS {df['tss'].iloc[i]!r} is not a 1-based position.")
+        raise InputError(
+            f"{path}: line {i + 2}: TSS {df['tss'].iloc[i]!r} is not a 1-based position."
+        )
     out = pd.DataFrame(
         {
             "gene_id": df["gene_id"],
@@ -73,15 +79,19 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
     )
     if usable_column:
         if usable_column not in df.columns:
-            raise InputError(f"{path}: column {usable_column!r} (config annotation.usable_column) "
-                             f"not found; columns are {list(df.columns)}.")
+            raise InputError(
+                f"{path}: column {usable_column!r} (config annotation.usable_column) "
+                f"not found; columns are {list(df.columns)}."
+            )
         out["usable"] = df[usable_column].astype(str).str.lower().isin(["true", "1", "yes"])
     else:
         out["usable"] = True
     dup = out["gene_key"].duplicated()
     if dup.any():
-        raise InputError(f"{path}: gene {out['gene_key'][dup].iloc[0]} appears more than once "
-                         f"(version suffixes ignored); keep one row per gene.")
+        raise InputError(
+            f"{path}: gene {out['gene_key'][dup].iloc[0]} appears more than once "
+            f"(version suffixes ignored); keep one row per gene."
+        )
     return out
 
 
@@ -110,20 +120,26 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         df = pd.read_csv(path, sep="\t", low_memory=False)
     except FileNotFoundError as exc:
-        raise InputError(f"{path}: expression file not found; check the 'expression' config key.") from exc
+        raise InputError(
+            f"{path}: expression file not found; check the 'expression' config key."
+        ) from exc
     except Exception as exc:
         raise InputError(f"{path}: cannot read as a tab-separated phenotype BED ({exc}).") from exc
     if df.shape[1] < 5:
-        raise InputError(f"{path}: expected '#chr start end id [length strand] samples...'; "
-                         f"found {df.shape[1]} columns.")
+        raise InputError(
+            f"{path}: expected '#chr start end id [length strand] samples...'; "
+            f"found {df.shape[1]} columns."
+        )
     cols = list(df.columns)
     n_fixed = 6 if [c.lower() for c in cols[4:6]] == ["length", "strand"] else 4
     samples = cols[n_fixed:]
     values = df[samples].apply(pd.to_numeric, errors="coerce")
     if values.isna().to_numpy().any():
         r, c = np.argwhere(values.isna().to_numpy())[0]
-        raise InputError(f"{path}: line {r + 2}, sample {samples[c]}: value {df[samples[c]].iloc[r]!r} "
-                         f"is not a number (NaN is not allowed either: drop or impute that gene).")
+        raise InputError(
+            f"{path}: line {r + 2}, sample {samples[c]}: value {df[samples[c]].iloc[r]!r} "
+            f"is not a number (NaN is not allowed either: drop or impute that gene)."
+        )
     if not np.isfinite(values.to_numpy()).all():
         raise InputError(f"{path}: infinite expression values; fix the upstream quantification.")
     genes = pd.DataFrame(
@@ -135,8 +151,10 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         }
     )
     if genes["gene_key"].duplicated().any():
-        raise InputError(f"{path}: gene {genes['gene_key'][genes['gene_key'].duplicated()].iloc[0]} "
-                         f"appears more than once; keep one row per gene.")
+        raise InputError(
+            f"{path}: gene {genes['gene_key'][genes['gene_key'].duplicated()].iloc[0]} "
+            f"appears more than once; keep one row per gene."
+        )
     values.index = genes["gene_key"].to_numpy()
     dup_samples = pd.Index(samples)[pd.Index(samples).duplicated()]
     if len(dup_samples):

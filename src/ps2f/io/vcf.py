@@ -64,7 +64,9 @@ def _open(path: str, samples: Sequence[str] | None = None) -> cyvcf2.VCF:
     try:
         return cyvcf2.VCF(path, samples=list(samples) if samples is not None else None, lazy=True)
     except Exception as exc:
-        raise InputError(f"{path}: cannot read as VCF/BCF ({exc}). Is it a (bgzipped) VCF or BCF?") from exc
+        raise InputError(
+            f"{path}: cannot read as VCF/BCF ({exc}). Is it a (bgzipped) VCF or BCF?"
+        ) from exc
 
 
 def read_vcf_samples(path: str | Path) -> list[str]:
@@ -82,7 +84,9 @@ def read_vcf_samples(path: str | Path) -> list[str]:
         raise InputError(f"{path}: the VCF has no samples (sites-only); genotypes are needed.")
     dup = [s for s, c in Counter(samples).items() if c > 1]
     if dup:
-        raise InputError(f"{path}: sample IDs repeat in the header: {dup[:5]}; rename or drop them.")
+        raise InputError(
+            f"{path}: sample IDs repeat in the header: {dup[:5]}; rename or drop them."
+        )
     return samples
 
 
@@ -145,7 +149,9 @@ def ingest_vcf(
     """
     vcf_path = str(vcf_path)
     if missing_policy not in MISSING_POLICIES:
-        raise ValueError(f"missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}")
+        raise ValueError(
+            f"missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}"
+        )
     if not _has_index(vcf_path):
         raise InputError(
             f"{vcf_path}: no .tbi or .csi index; region queries need one. Compress with "
@@ -193,7 +199,9 @@ def ingest_vcf(
                 )
             gt = rec.genotype.array()  # (S, ploidy + 1) int16; last column = phased flag
             if gt.shape[1] < 3 or np.any(gt[:, 1] == -2):
-                raise InputError(f"{where}: haploid genotype calls; ps2f needs diploid phased genotypes.")
+                raise InputError(
+                    f"{where}: haploid genotype calls; ps2f needs diploid phased genotypes."
+                )
             a, b = gt[:, 0], gt[:, 1]
             missing = (a < 0) | (b < 0)
             if missing.any():
@@ -222,8 +230,10 @@ def ingest_vcf(
                     continue
                 key = (pos0, ref, alt.upper())
                 if key in seen:
-                    raise InputError(f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
-                                     f"'bcftools norm -d exact'.")
+                    raise InputError(
+                        f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
+                        f"'bcftools norm -d exact'."
+                    )
                 seen.add(key)
                 haps = np.stack([a == k, b == k], axis=1).reshape(-1)
                 pos_l.append(pos0)

@@ -1,0 +1,37 @@
+"""One function per workflow rule: what each rule does, reachable by tests without Snakemake.
+
+The scripts in ``workflow/scripts/`` only unpack ``snakemake.input/output/params`` and call
+these. Each function takes explicit paths and plain config dictionaries (the validated
+Snakemake config), reads its inputs, and writes its outputs atomically. One module per stage.
+"""
+
+from ps2f.pipeline.baselines import run_baseline
+from ps2f.pipeline.common import (
+    atomic_path,
+    load_inputs,
+    predictions_frame,
+    setup_logging,
+    write_table,
+)
+from ps2f.pipeline.evaluate import run_evaluate, run_figures
+from ps2f.pipeline.genotypes import gene_windows, run_genotypes
+from ps2f.pipeline.models import run_predict, run_train
+from ps2f.pipeline.phenotypes import run_phenotypes
+from ps2f.pipeline.simulate import run_simulate
+
+__all__ = [
+    "setup_logging",
+    "atomic_path",
+    "write_table",
+    "load_inputs",
+    "predictions_frame",
+    "run_simulate",
+    "run_phenotypes",
+    "gene_windows",
+    "run_genotypes",
+    "run_train",
+    "run_predict",
+    "run_baseline",
+    "run_evaluate",
+    "run_figures",
+]

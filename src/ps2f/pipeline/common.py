@@ -1,0 +1,134 @@
+"""Helpers shared by the per-rule functions: logging, atomic writes, loading the phenotype tables."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ps2f.schema import PREDICTION_COLUMNS, validate_predictions
+
+__all__ = [
+    "log",
+    "setup_logging",
+    "atomic_path",
+    "write_table",
+    "read_table",
+    "load_inputs",
+    "predictions_frame",
+]
+
+log = logging.getLogger("ps2f")
+
+
+def setup_logging(path: str | None, level: int = logging.INFO) -> None:
+    """Send ps2f's log records to ``path`` (the rule's ``log:`` file) and to stderr."""
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(path, mode="w"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+@contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary sibling of ``path``; rename it to ``path`` only if the block succeeds.
+
+    A rule killed mid-write therefore never leaves a file that Snakemake would take as complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_table(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` as parquet, TSV or CSV by the file extension, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        elif path.suffix == ".csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_csv(tmp, sep="\t", index=False)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a table written by :func:`write_table` (parquet by extension, else TSV)."""
+    path = str(path)
+    return pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, sep="\t")
+
+
+def load_inputs(genes_path: str, individuals_path: str, expression_path: str):
+    """Read the three phenotypes tables and the genes x individuals observed matrix.
+
+    Returns
+    -------
+    genes : pandas.DataFrame
+    individuals : pandas.DataFrame
+    observed : numpy.ndarray, shape (n_genes, n_individuals), float64
+        Row order = ``genes``, column order = ``individuals``; NaN where absent.
+    """
+    genes = read_table(genes_path)
+    individuals = read_table(individuals_path)
+    expr = read_table(expression_path)
+    wide = expr.pivot(index="gene", columns="individual", values="observed")
+    observed = wide.reindex(index=genes["gene"], columns=individuals["individual"]).to_numpy(
+        np.float64
+    )
+    return genes, individuals, observed
+
+
+def predictions_frame(
+    model: str,
+    genes: pd.DataFrame,
+    individuals: pd.DataFrame,
+    gene_index: np.ndarray,
+    individual_index: np.ndarray,
+    observed: np.ndarray,
+    predicted: np.ndarray,
+) -> pd.DataFrame:
+    """Assemble a predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`) for one model.
+
+    Parameters
+    ----------
+    model : str
+    genes, individuals : pandas.DataFrame
+        Phenotypes tables (``gene``, ``gene_set``; ``individual``, ``individual_set``).
+    gene_index, individual_index : numpy.ndarray, shape (B,), int
+        Row positions into ``genes`` and ``individuals``.
+    observed : numpy.ndarray, shape (n_genes, n_individuals), float64
+    predicted : numpy.ndarray, shape (B,), float64
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    df = pd.DataFrame(
+        {
+            "model": model,
+            "gene": genes["gene"].to_numpy()[gene_index],
+            "individual": individuals["individual"].to_numpy()[individual_index],
+            "gene_set": genes["gene_set"].to_numpy()[gene_index],
+            "individual_set": individuals["individual_set"].to_numpy()[individual_index],
+            "observed": observed[gene_index, individual_index],
+            "predicted": np.asarray(predicted, dtype=np.float64),
+        },
+        columns=list(PREDICTION_COLUMNS),
+    )
+    return validate_predictions(df, f"{model} predictions")

@@ -1,0 +1,54 @@
+"""Rule ``phenotypes``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ps2f.pipeline.common import write_table
+
+
+def run_phenotypes(
+    expression: str,
+    annotation: str,
+    genotypes: str,
+    config: Mapping,
+    out_genes: str,
+    out_individuals: str,
+    out_expression: str,
+) -> None:
+    """Rule ``phenotypes``: match samples and genes, normalize expression, assign the splits.
+
+    Parameters
+    ----------
+    expression, annotation, genotypes : str
+        Phenotype BED, TSS table and VCF paths.
+    config : mapping
+        The validated workflow config (sections ``expression``, ``genes``, ``split``,
+        ``annotation``, ``contigs``).
+    out_genes, out_individuals, out_expression : str
+        Output paths (TSV, TSV, parquet).
+    """
+    from ps2f.io.vcf import read_vcf_samples
+    from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
+
+    pcfg = PhenotypeConfig(
+        normalization=config["expression"]["normalization"],
+        heldout_gene_fraction=config["split"]["heldout_gene_fraction"],
+        heldout_individual_fraction=config["split"]["heldout_individual_fraction"],
+        seed=config["split"]["seed"],
+        min_individuals=config["split"]["min_individuals"],
+        gene_ids=tuple(config["genes"]["ids"]),
+        max_s2f_genes=config["genes"]["max_s2f_genes"],
+        max_baseline_genes=config["genes"]["max_baseline_genes"],
+    )
+    ph = build_phenotypes(
+        expression,
+        annotation,
+        read_vcf_samples(genotypes),
+        pcfg,
+        usable_column=config["annotation"]["usable_column"],
+        contigs=config["contigs"],
+    )
+    write_table(ph.genes, out_genes)
+    write_table(ph.individuals, out_individuals)
+    write_table(ph.expression, out_expression)
