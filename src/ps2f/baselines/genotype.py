@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -241,7 +242,9 @@ def fit_elastic_net(
     GeneFit
         ``predicted = dosages @ weights + intercept`` for all individuals; a constant training
         mean with a ``note`` when no variant passes the filter, nothing is selected, the
-        expression is constant, or there are fewer fitting individuals than folds.
+        expression is constant, or there are fewer fitting individuals than folds. Folds are
+        assigned to the fitting individuals in input order, so the result depends only on the
+        inputs, their order and ``config.seed``.
 
     Raises
     ------
@@ -415,8 +418,12 @@ def fit_genes(
         raise ConfigError(
             f"method {method!r} needs a {expected.__name__}, got {type(config).__name__}"
         )
-    jobs = (delayed(_fit_one)(method, config, item) for item in gene_inputs)
-    return list(Parallel(n_jobs=n_jobs, backend=backend)(jobs))
+    # BLAS threads: limited inside each worker process (loky), or once for the whole process
+    # when genes run in threads of this one (threadpoolctl's limits are process-wide)
+    in_process = backend == "threading" or n_jobs == 1
+    jobs = (delayed(_fit_one)(method, config, item, not in_process) for item in gene_inputs)
+    with threadpool_limits(limits=1) if in_process else nullcontext():
+        return list(Parallel(n_jobs=n_jobs, backend=backend)(jobs))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -427,10 +434,11 @@ def _fit_one(
     method: str,
     config: ElasticNetConfig | RandomForestConfig,
     item: tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    limit_threads: bool,
 ) -> GeneFit:
     """Fit one gene single-threaded (the unit of work of :func:`fit_genes`)."""
     gene, dosages, expression, train_mask, variant_ids = item
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1) if limit_threads else nullcontext():
         if method == "elastic_net":
             return fit_elastic_net(dosages, expression, train_mask, variant_ids, config, gene=gene)
         return fit_random_forest(
