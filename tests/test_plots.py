@@ -8,12 +8,15 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
-from ps2f.evaluation import ALL_GENES, summarize
+from ps2f.evaluation import ALL_GENES, compare_models, summarize
 from ps2f.plots import (
     model_colors,
+    plot_cross_gene_contrast,
     plot_direction_accuracy,
+    plot_gene_examples,
     plot_r_distributions,
     plot_vs_reference,
+    save_figure,
 )
 from ps2f.schema import METRIC_COLUMNS, cell_label
 
@@ -144,3 +147,147 @@ def test_model_colors_stable_and_distinct():
     b = model_colors(["sagenet", "enformer", "elastic_net", "enformer"])
     assert a == b
     assert len(set(model_colors([f"m{i}" for i in range(6)]).values())) == 6
+
+
+def _full_summary():
+    """Summary with every statistic: per-gene r/p, permutation FDR, directions, gene means."""
+    met = _metrics(cells=(TH, HH))
+    rng = np.random.default_rng(1)
+    extra = []
+    for (model, cell, gene), _ in met.loc[met["gene"] != ALL_GENES].groupby(
+        ["model", "cell", "gene"]
+    ):
+        extra.append((model, cell, gene, "perm_fdr", float(rng.uniform() ** 3)))
+        extra.append((model, cell, gene, "lead_direction_correct", float(rng.uniform() < 0.7)))
+        extra.append((model, cell, gene, "mean_observed", float(rng.normal())))
+        extra.append((model, cell, gene, "mean_predicted", float(rng.normal())))
+    met = pd.concat([met, pd.DataFrame(extra, columns=list(METRIC_COLUMNS))], ignore_index=True)
+    return met, summarize(met, n_boot=30)
+
+
+def test_direction_accuracy_both_definitions(tmp_path):
+    _, summ = _full_summary()
+    fig = plot_direction_accuracy(summ, tmp_path / "d.png", dpi=DPI, fdr=0.1, set_r_threshold=0.3)
+    _check_png(tmp_path / "d.png")
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert any(t.startswith("(a) gene level (Sasse 2023)") and "FDR < 0.1" in t for t in titles)
+    assert any("set0.3" in t and "|r| > 0.3" in t for t in titles)
+    assert any(t.startswith("(b) variant level") for t in titles)
+    assert "is not in the summary table" not in _texts(fig)
+    # one bar per finite estimate, with the unit on the y axis
+    stats = [
+        "frac_positive",
+        "direction_accuracy_nominal",
+        "direction_accuracy_fdr",
+        "direction_accuracy_set",
+        "direction_accuracy_variant",
+    ]
+    for ax, stat in zip(fig.axes[:5], stats, strict=True):
+        finite = summ.loc[summ["statistic"] == stat, "estimate"].notna().sum()
+        assert len(ax.patches) == finite, stat
+        assert "fraction of genes" in ax.get_ylabel()
+    assert len(fig.axes[0].patches) == 6  # 3 models x 2 cells
+
+
+def test_cross_gene_contrast(tmp_path):
+    _, summ = _full_summary()
+    summ = summ.loc[~((summ["model"] == "sagenet") & (summ["cell"] == HH))]
+    fig = plot_cross_gene_contrast(summ, tmp_path / "c.png", dpi=DPI)
+    _check_png(tmp_path / "c.png")
+    text = _texts(fig)
+    assert "across genes: r of gene means" in text and "median per-gene r" in text
+    assert "sagenet\n(not evaluated)" in text
+    assert fig.axes[0].get_ylabel() == "Pearson r (unitless)"
+    empty = plot_cross_gene_contrast(summ.iloc[0:0], tmp_path / "e.png", dpi=DPI)
+    assert "neither median_r nor cross_gene_pearson_r" in _texts(empty)
+
+
+def _examples_inputs():
+    rng = np.random.default_rng(3)
+    rows, dose, metrics = [], [], []
+    for g in range(6):
+        d = rng.integers(0, 3, size=20)
+        obs = d + rng.normal(size=20)
+        for model, eff in (("good", 1.0), ("bad", -1.0)):
+            pred = eff * (g - 2.5) * obs + rng.normal(size=20)
+            for i in range(20):
+                rows.append((model, f"g{g}", f"i{i}", "heldout", "heldout", obs[i], pred[i]))
+            r = float(np.corrcoef(pred, obs)[0, 1])
+            metrics.append((model, HH, f"g{g}", "pearson_r", r))
+        if g < 5:  # g5 has no lead variant
+            dose += [(f"g{g}", f"var{g}", f"i{i}", "heldout", int(d[i])) for i in range(20)]
+    preds = pd.DataFrame(
+        rows,
+        columns=[
+            "model",
+            "gene",
+            "individual",
+            "gene_set",
+            "individual_set",
+            "observed",
+            "predicted",
+        ],
+    )
+    dosages = pd.DataFrame(
+        dose, columns=["gene", "variant_id", "individual", "individual_set", "dosage"]
+    )
+    return preds, pd.DataFrame(metrics, columns=list(METRIC_COLUMNS)), dosages
+
+
+def test_gene_examples(tmp_path):
+    preds, met, dosages = _examples_inputs()
+    fig = plot_gene_examples(
+        preds, met, dosages, tmp_path / "x.png", observed_units="log1p units", dpi=DPI
+    )
+    _check_png(tmp_path / "x.png")
+    text = _texts(fig)
+    assert "lead-variant ALT dosage 2" in text
+    r = met.set_index(["model", "gene"])["value"]
+    best = r.loc["good"].idxmax()
+    worst = r.loc["good"].idxmin()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert any(t.startswith(f"best 1: {best}\n") for t in titles)
+    assert any(t.startswith(f"worst 1: {worst}\n") for t in titles)
+    assert "observed expression (log1p units)" in [ax.get_xlabel() for ax in fig.axes]
+    assert "lead: var0" in text or "lead: var1" in text
+    # one point per individual, split by dosage colour
+    ax = next(a for a in fig.axes if a.get_title().startswith(f"best 1: {best}"))
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 20
+    # without dosages: grey points and a note
+    fig2 = plot_gene_examples(preds, met, None, tmp_path / "y.png", n_best=1, n_worst=0, dpi=20)
+    assert "no lead eQTL" in _texts(fig2)
+
+
+def test_gene_examples_too_few_genes(tmp_path):
+    preds, met, dosages = _examples_inputs()
+    keep = met["gene"].isin(["g0", "g1"])
+    fig = plot_gene_examples(
+        preds.loc[preds["model"] == "good"], met.loc[keep & (met["model"] == "good")], dosages,
+        tmp_path / "x.png", n_best=2, n_worst=1, dpi=20,
+    )  # fmt: skip
+    assert "fewer than 3 genes with a defined r" in _texts(fig)
+
+
+def test_svg_output(tmp_path):
+    fig = plot_r_distributions(_metrics(), tmp_path / "r.png", dpi=DPI)
+    save_figure(fig, tmp_path / "r.svg")
+    head = (tmp_path / "r.svg").read_text()[:400]
+    assert "<svg" in head
+    plot_r_distributions(_metrics(), tmp_path / "direct.svg")
+    assert "<svg" in (tmp_path / "direct.svg").read_text()[:400]
+
+
+def test_vs_reference_with_comparisons_and_reference_cells(tmp_path):
+    met, _ = _full_summary()
+    # the reference (a genotype baseline) has no held-out genes
+    met = met.loc[~((met["model"] == "elastic_net") & (met["cell"] == HH))]
+    comp = compare_models(met, n_boot=30)
+    fig = plot_vs_reference(met, tmp_path / "v.png", comparisons=comp, dpi=DPI)
+    _check_png(tmp_path / "v.png")
+    scatter_axes = [ax for ax in fig.axes if ax.get_xlabel()]
+    assert len(scatter_axes) == 2  # 2 models x the one cell the reference has
+    assert "Wilcoxon p =" in _texts(fig) and "median Δr" in _texts(fig)
+    no_ref = met.copy()
+    no_ref.loc[no_ref["model"] == "elastic_net", "cell"] = TT  # training individuals only
+    fig2 = plot_vs_reference(no_ref, tmp_path / "n.png", dpi=DPI)
+    assert "has no cell with held-out individuals" in _texts(fig2)

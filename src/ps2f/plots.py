@@ -1,7 +1,9 @@
-"""Figures from the metrics and summary tables (never from predictions or models).
+"""Figures from the evaluation tables (never from models).
 
-Each function takes a table of :mod:`ps2f.schema` layout, writes one PNG and returns the
-:class:`matplotlib.figure.Figure`. Figures are built with the object API on the Agg canvas
+Each function takes tables of :mod:`ps2f.schema` / :mod:`ps2f.evaluation` layout (metrics,
+summary, comparisons; the predictions and lead-variant dosage tables for the gene examples),
+writes one file (PNG or SVG, by the path's suffix; :func:`save_figure` writes the same figure
+in another format) and returns the :class:`matplotlib.figure.Figure`. Figures are built with the object API on the Agg canvas
 (no ``pyplot`` state, no backend switch), so they work headless and in parallel jobs. Models
 keep one colour from the Okabe–Ito palette (Okabe & Ito 2008, colour-blind safe) across all
 figures: colours are assigned in sorted model-name order.
@@ -29,9 +31,12 @@ from ps2f.schema import CELLS, METRIC_COLUMNS, SUMMARY_COLUMNS, cell_label
 __all__ = [
     "OKABE_ITO",
     "model_colors",
+    "save_figure",
     "plot_r_distributions",
     "plot_vs_reference",
     "plot_direction_accuracy",
+    "plot_cross_gene_contrast",
+    "plot_gene_examples",
 ]
 
 #: Okabe–Ito colours, reordered so that the low-contrast yellow comes after the first six.
@@ -106,13 +111,34 @@ def _message(ax: Axes, text: str) -> None:
     ax.set_yticks([])
 
 
-def _save(fig: Figure, path: str | PathLike[str], dpi: int) -> Figure:
+def save_figure(fig: Figure, path: str | PathLike[str], dpi: int = 150) -> Figure:
+    """Write ``fig`` to ``path`` as PNG or SVG, chosen by the suffix (``.png`` / ``.svg``).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure returned by one of the ``plot_*`` functions.
+    path : str or path-like
+        Output file; parent folders are created. A suffix other than ``.svg`` writes PNG.
+    dpi : int, default 150
+        Resolution of a PNG (an SVG is vector; text is stored as paths so it renders alike
+        everywhere).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``fig``.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
+    fmt = "svg" if out.suffix.lower() == ".svg" else "png"
     # constrained layout places the panels; the tight box also keeps labels of equal-aspect
     # panels and outside legends inside the image
-    fig.savefig(out, dpi=dpi, format="png", bbox_inches="tight", pad_inches=0.08)
+    fig.savefig(out, dpi=dpi, format=fmt, bbox_inches="tight", pad_inches=0.08)
     return fig
+
+
+_save = save_figure
 
 
 def plot_r_distributions(
@@ -210,11 +236,23 @@ def _corr_text(x: np.ndarray, y: np.ndarray) -> str:
     return f"{head}\nn = {n} genes; above diagonal: {above}"
 
 
+def _paired_text(row) -> str:
+    """Annotation line of a ``median_delta_r`` comparison row (empty when there is none)."""
+    if row is None or not np.isfinite(row.estimate):
+        return ""
+    ci = ""
+    if np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
+        ci = f" [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+    p = f"{row.p_value:.2g}" if np.isfinite(row.p_value) else "n/a"
+    return f"\nmedian Δr = {row.estimate:+.2f}{ci}\nWilcoxon p = {p}"
+
+
 def plot_vs_reference(
     metrics: pd.DataFrame,
     path: str | PathLike[str],
     reference_model: str = "elastic_net",
     dpi: int = 150,
+    comparisons: pd.DataFrame | None = None,
 ) -> Figure:
     """Scatter each model's per-gene r against a reference model's r on the same genes.
 
@@ -222,8 +260,9 @@ def plot_vs_reference(
     per-gene Pearson r, y the other model's, over the genes where both are defined; the
     diagonal y = x separates genes where the model beats the reference (above) from those where
     it does not. Each panel is annotated with the Pearson r across genes of the two r's and the
-    number of genes above the diagonal. Only cells with held-out individuals are drawn (r on
-    training individuals of a fitted baseline is in-sample).
+    number of genes above the diagonal. Only cells with held-out individuals in which the
+    reference was evaluated are drawn (r on training individuals of a fitted baseline is
+    in-sample; a genotype baseline has no held-out genes).
 
     Parameters
     ----------
@@ -236,6 +275,10 @@ def plot_vs_reference(
         individuals cell, the figure is a single panel that says so.
     dpi : int, default 150
         Resolution of the PNG.
+    comparisons : pandas.DataFrame, optional
+        Comparisons table (:data:`ps2f.evaluation.COMPARISON_COLUMNS`); when given, each panel
+        also shows the median paired difference of r with its CI and the Wilcoxon
+        signed-rank p-value (statistic ``median_delta_r``).
 
     Returns
     -------
@@ -250,9 +293,23 @@ def plot_vs_reference(
     r = _per_gene_r(metrics)
     models = sorted(r["model"].unique())
     colors = model_colors(models)
+    paired = {}
+    if comparisons is not None and len(comparisons):
+        sel = comparisons.loc[
+            (comparisons["statistic"] == "median_delta_r")
+            & (comparisons["reference"] == reference_model)
+        ]
+        paired = {
+            (m, c): row
+            for m, c, row in zip(sel["model"], sel["cell"], sel.itertuples(), strict=True)
+        }
     others = [m for m in models if m != reference_model]
     heldout_cells = {cell_label(g, "heldout") for g in ("train", "heldout")}
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
+    # cells the reference was not evaluated in (a genotype baseline has no held-out genes)
+    # have nothing to compare against: they are left out
+    ref_cells = set(r.loc[r["model"] == reference_model, "cell"])
+    cells_with_ref = [c for c in cells if c in ref_cells]
 
     problem = None
     if reference_model not in models:
@@ -265,6 +322,9 @@ def plot_vs_reference(
         problem = f"only the reference model '{reference_model}' is in the metrics table"
     elif not cells:
         problem = "no cell with held-out individuals in the metrics table"
+    elif not cells_with_ref:
+        problem = f"reference model '{reference_model}' has no cell with held-out individuals"
+    cells = cells_with_ref
     if problem is not None:
         fig = Figure(figsize=(6, 3), layout="constrained")
         _message(fig.subplots(), problem)
@@ -300,7 +360,8 @@ def plot_vs_reference(
             ax.axvline(0.0, color="0.7", linewidth=0.6)
             ax.scatter(x, y, s=8, color=colors[model], alpha=0.7, linewidths=0)
             ax.text(
-                0.03, 0.97, _corr_text(x, y), transform=ax.transAxes, ha="left", va="top",
+                0.03, 0.97, _corr_text(x, y) + _paired_text(paired.get((model, cell))),
+                transform=ax.transAxes, ha="left", va="top",
                 fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
             )  # fmt: skip
             ax.set_xlim(-1.05, 1.05)
@@ -313,26 +374,66 @@ def plot_vs_reference(
     return _save(fig, path, dpi)
 
 
-_DIRECTION_PANELS = (
-    ("frac_positive", "fraction of genes with r > 0", _NO_R),
-    (
-        "direction_accuracy_nominal",
-        "direction accuracy: fraction of nominally\nsignificant genes (p < alpha) with r > 0",
-        "no significant gene",
-    ),
-)
+def _direction_panels(
+    alpha: float, fdr: float, set_r_threshold: float
+) -> tuple[tuple[str, str, str], ...]:
+    """(statistic, panel title, text for a NaN estimate) of the direction-accuracy panels."""
+    return (
+        ("frac_positive", "all genes: fraction with r > 0", _NO_R),
+        (
+            "direction_accuracy_nominal",
+            f"(a) gene level, nominal:\ngenes with p < {alpha:g}, fraction with r > 0",
+            "no significant gene",
+        ),
+        (
+            "direction_accuracy_fdr",
+            f"(a) gene level (Sasse 2023): genes with\npermutation BH-FDR < {fdr:g}, "
+            "fraction with r > 0",
+            "no significant gene",
+        ),
+        (
+            "direction_accuracy_set",
+            f"(a) gene level, set{set_r_threshold:g}: FDR < {fdr:g}\n"
+            f"and |r| > {set_r_threshold:g}, fraction with r > 0",
+            "no gene in set",
+        ),
+        (
+            "direction_accuracy_variant",
+            "(b) variant level: fraction of eGenes where\nsign(model ALT-REF slope) = sign(eQTL β)",
+            "no eGene",
+        ),
+    )
+
+
+def _summary_table(summary: pd.DataFrame) -> pd.DataFrame:
+    _check_columns(summary, SUMMARY_COLUMNS, "summary table")
+    tab = summary.loc[:, list(SUMMARY_COLUMNS)].copy()
+    for col in ("model", "cell", "statistic"):
+        tab[col] = tab[col].astype(str)
+    return tab
 
 
 def plot_direction_accuracy(
-    summary: pd.DataFrame, path: str | PathLike[str], dpi: int = 150
+    summary: pd.DataFrame,
+    path: str | PathLike[str],
+    dpi: int = 150,
+    alpha: float = 0.05,
+    fdr: float = 0.05,
+    set_r_threshold: float = 0.2,
 ) -> Figure:
-    """Bar chart of ``frac_positive`` and ``direction_accuracy_nominal`` per model and cell.
+    """Bar charts of direction accuracy per model and cell, both definitions, with CIs.
 
-    Two panels (one per statistic); within each, cells present are groups on the x axis and
+    Five panels, one per statistic of :func:`ps2f.evaluation.summarize`: ``frac_positive``;
+    gene-level direction accuracy (definition (a)) among nominally significant genes
+    (``direction_accuracy_nominal``), among permutation-FDR significant genes
+    (``direction_accuracy_fdr``, Sasse et al. 2023) and in Sasse's "set0.2"
+    (``direction_accuracy_set``); and variant-level direction accuracy (definition (b),
+    ``direction_accuracy_variant``). Within a panel, cells present are groups on the x axis and
     models are bars (one colour per model), with the percentile bootstrap CI from ``ci_low``
     and ``ci_high`` as error bars and the number of genes (``n_genes``) above each bar. A dashed
     line at 0.5 marks a coin flip. A NaN estimate is drawn as an empty slot labelled with the
-    reason ("no defined r" / "no significant gene").
+    reason; a statistic absent from the table gives a panel that says so. The sixth slot of the
+    3 x 2 grid holds the legend.
 
     Parameters
     ----------
@@ -340,9 +441,11 @@ def plot_direction_accuracy(
         Summary table (:data:`ps2f.schema.SUMMARY_COLUMNS`), e.g. from
         :func:`ps2f.evaluation.summarize`.
     path : str or path-like
-        PNG file to write (parent folders are created).
+        File to write, PNG or SVG by its suffix (parent folders are created).
     dpi : int, default 150
-        Resolution of the PNG.
+        Resolution of a PNG.
+    alpha, fdr, set_r_threshold : float
+        Thresholds the summary was computed with (for the panel titles only).
 
     Returns
     -------
@@ -354,22 +457,22 @@ def plot_direction_accuracy(
     ValueError
         If a column of :data:`ps2f.schema.SUMMARY_COLUMNS` is missing.
     """
-    _check_columns(summary, SUMMARY_COLUMNS, "summary table")
-    tab = summary.loc[:, list(SUMMARY_COLUMNS)].copy()
-    for col in ("model", "cell", "statistic"):
-        tab[col] = tab[col].astype(str)
+    tab = _summary_table(summary)
+    panels = _direction_panels(alpha, fdr, set_r_threshold)
     models = sorted(tab["model"].unique())
     colors = model_colors(models)
-    wanted = {stat for stat, _, _ in _DIRECTION_PANELS}
+    wanted = {stat for stat, _, _ in panels}
     cells = _present_cells(tab.loc[tab["statistic"].isin(wanted), "cell"])
     n_models = max(1, len(models))
-    width = max(4.5, len(cells) * (0.35 * n_models + 0.6) + 1.5)
-    fig = Figure(figsize=(width, 7.2), layout="constrained")
-    axes = fig.subplots(2, 1, squeeze=False)[:, 0]
+    width = max(4.2, len(cells) * (0.3 * n_models + 0.5) + 1.3)
+    fig = Figure(figsize=(2 * width, 3.3 * 3), layout="constrained")
+    grid = fig.subplots(3, 2, squeeze=False)
+    axes = grid.reshape(-1)
     bar_w = 0.8 / n_models
-    for ax, (stat, ylabel, nan_text) in zip(axes, _DIRECTION_PANELS, strict=True):
+    for ax, (stat, title, nan_text) in zip(axes, panels, strict=False):
         sub = tab.loc[tab["statistic"] == stat].set_index(["model", "cell"])
-        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.set_ylabel("fraction of genes (unitless)", fontsize=8)
         if sub.empty:
             _message(ax, f"statistic '{stat}' is not in the summary table")
             continue
@@ -381,7 +484,7 @@ def plot_direction_accuracy(
                 row = sub.loc[(model, cell)]
                 est, lo, hi = float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"])
                 if np.isnan(est):
-                    ax.text(x, 0.02, nan_text, rotation=90, ha="center", va="bottom", fontsize=7)
+                    ax.text(x, 0.02, nan_text, rotation=90, ha="center", va="bottom", fontsize=6)
                     continue
                 ax.bar(x, est, width=bar_w * 0.92, color=colors[model], edgecolor="black",
                        linewidth=0.4)  # fmt: skip
@@ -396,15 +499,261 @@ def plot_direction_accuracy(
                         fontsize=6, rotation=90 if n_models > 3 else 0)  # fmt: skip
         ax.axhline(0.5, color="0.3", linestyle="--", linewidth=0.9)
         ax.set_xticks(range(len(cells)))
-        ax.set_xticklabels([_cell_title(c).replace(" | ", "\n") for c in cells], fontsize=8)
+        ax.set_xticklabels([_cell_title(c).replace(" | ", "\n") for c in cells], fontsize=7)
         ax.set_xlim(-0.5, len(cells) - 0.5)
-        ax.set_ylim(0.0, 1.18)
+        ax.set_ylim(0.0, 1.22)
         ax.set_yticks(np.linspace(0, 1, 6))
+    legend_ax = axes[-1]
+    legend_ax.set_axis_off()
     if models:
         handles = [Patch(facecolor=colors[m], edgecolor="black", label=m) for m in models]
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="coin flip (0.5)"))
-        fig.legend(
-            handles=handles, loc="outside right upper", frameon=False,
-            title="model\n(error bars: percentile\nbootstrap CI over genes)",
+        legend_ax.legend(
+            handles=handles, loc="center", frameon=False,
+            title="model\n(error bars: 95% percentile\nbootstrap CI over genes;\n"
+            "n: genes used)",
         )  # fmt: skip
+    return _save(fig, path, dpi)
+
+
+_CONTRAST = (
+    ("median_r", "o", "across individuals: median per-gene r"),
+    ("cross_gene_pearson_r", "s", "across genes: r of gene means (cross-gene r)"),
+)
+
+
+def plot_cross_gene_contrast(
+    summary: pd.DataFrame, path: str | PathLike[str], dpi: int = 150
+) -> Figure:
+    """Contrast cross-gene r with the median per-gene (cross-individual) r, per model and cell.
+
+    Huang et al. (2023) showed that S2F models rank genes by expression well (high cross-gene
+    r) but explain little of the variation between people (per-gene r near 0, often of the
+    wrong sign). One panel per cell present; per model, a circle for ``median_r`` and a square
+    for ``cross_gene_pearson_r``, with their percentile bootstrap CIs as error bars and joined
+    by a thin line (a long line is a large gap between the two views).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Summary table (:data:`ps2f.schema.SUMMARY_COLUMNS`).
+    path : str or path-like
+        File to write, PNG or SVG by its suffix.
+    dpi : int, default 150
+        Resolution of a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure written to ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a column of :data:`ps2f.schema.SUMMARY_COLUMNS` is missing.
+    """
+    tab = _summary_table(summary)
+    tab = tab.loc[tab["statistic"].isin([s for s, _, _ in _CONTRAST])]
+    cells = _present_cells(tab["cell"])
+    models = sorted(tab["model"].unique())
+    colors = model_colors(models)
+    n_panels = max(1, len(cells))
+    width = max(3.0, 0.7 * len(models) + 1.4)
+    fig = Figure(figsize=(width * n_panels, 4.4), layout="constrained")
+    axes = fig.subplots(1, n_panels, sharey=True, squeeze=False)[0]
+    if not cells:
+        _message(axes[0], "neither median_r nor cross_gene_pearson_r is in the summary table")
+        return _save(fig, path, dpi)
+    by = tab.set_index(["model", "cell", "statistic"])
+    for ax, cell in zip(axes, cells, strict=True):
+        labels = []
+        for x, model in enumerate(models):
+            points = []
+            for k, (stat, marker, _) in enumerate(_CONTRAST):
+                key = (model, cell, stat)
+                if key not in by.index:
+                    continue
+                row = by.loc[key]
+                est, lo, hi = float(row["estimate"]), float(row["ci_low"]), float(row["ci_high"])
+                if np.isnan(est):
+                    continue
+                xk = x + (k - 0.5) * 0.25
+                yerr = None
+                if np.isfinite(lo) and np.isfinite(hi):
+                    yerr = [[max(est - lo, 0.0)], [max(hi - est, 0.0)]]
+                ax.errorbar(
+                    xk, est, yerr=yerr, fmt=marker, color=colors[model], markeredgecolor="black",
+                    markersize=7, capsize=2, linewidth=1.0, ecolor="0.2",
+                )  # fmt: skip
+                points.append((xk, est))
+            if len(points) == 2:
+                ax.plot(*zip(*points, strict=True), color=colors[model], linewidth=0.8, zorder=0)
+            n = (
+                by.loc[(model, cell, "median_r"), "n_genes"]
+                if (model, cell, "median_r") in by.index
+                else 0
+            )
+            labels.append(f"{model}\n(n={int(n)} genes)" if points else f"{model}\n(not evaluated)")
+        ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
+        ax.set_xticks(range(len(models)))
+        ax.set_xticklabels(labels, fontsize=7, rotation=30 if len(models) > 3 else 0)
+        ax.set_xlim(-0.6, len(models) - 0.4)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_yticks(_R_TICKS)
+        ax.set_title(_cell_title(cell), fontsize=9)
+        ax.set_xlabel("model")
+    axes[0].set_ylabel("Pearson r (unitless)")
+    handles = [
+        Line2D([], [], marker=m, color="0.4", markeredgecolor="black", linestyle="", label=lab)
+        for _, m, lab in _CONTRAST
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncol=2, frameon=False, fontsize=8)
+    return _save(fig, path, dpi)
+
+
+#: Colour and marker per ALT dosage of the lead variant (Okabe-Ito; shapes for redundancy).
+_DOSAGE_STYLE = {0: ("#0072B2", "o"), 1: ("#E69F00", "s"), 2: ("#CC79A7", "^")}
+_EXAMPLE_CELLS = (
+    cell_label("heldout", "heldout"),
+    cell_label("train", "heldout"),
+    cell_label("heldout", "train"),
+    cell_label("train", "train"),
+)
+
+
+def _example_genes(
+    r: pd.DataFrame, model: str, n_best: int, n_worst: int
+) -> tuple[str | None, list[tuple[str, str, float]]]:
+    """Cell and (label, gene, r) of the best and worst genes of ``model`` (held-out cells first)."""
+    for cell in _EXAMPLE_CELLS:
+        sub = r.loc[(r["model"] == model) & (r["cell"] == cell)].dropna(subset=["value"])
+        if sub.empty:
+            continue
+        sub = sub.sort_values(["value", "gene"], ascending=[False, True], kind="stable")
+        best = sub.head(n_best)
+        rest = sub.iloc[len(best) :]
+        worst = rest.tail(n_worst).iloc[::-1]
+        picks = [
+            (f"best {i + 1}", g, v)
+            for i, (g, v) in enumerate(zip(best["gene"], best["value"], strict=True))
+        ]
+        picks += [
+            (f"worst {i + 1}", g, v)
+            for i, (g, v) in enumerate(zip(worst["gene"], worst["value"], strict=True))
+        ]
+        return cell, picks
+    return None, []
+
+
+def plot_gene_examples(
+    predictions: pd.DataFrame,
+    metrics: pd.DataFrame,
+    dosages: pd.DataFrame | None,
+    path: str | PathLike[str],
+    n_best: int = 2,
+    n_worst: int = 2,
+    observed_units: str = "normalized",
+    dpi: int = 150,
+) -> Figure:
+    """Predicted vs observed expression per individual for each model's best and worst genes.
+
+    One row per model, one column per example gene: the ``n_best`` genes with the highest and
+    the ``n_worst`` with the lowest per-gene Pearson r in the model's most honest cell present
+    (held-out genes x held-out individuals, then training genes x held-out individuals, then
+    the training-individual cells). Each point is one individual of that cell, coloured (and
+    shaped) by the ALT dosage of the gene's lead eQTL variant, so that a model that only
+    follows the lead variant shows three vertical clusters and a model with the wrong
+    direction orders them backwards.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`).
+    metrics : pandas.DataFrame
+        Metrics table (:data:`ps2f.schema.METRIC_COLUMNS`), for the per-gene ``pearson_r``.
+    dosages : pandas.DataFrame or None
+        Lead-variant dosage table (``gene``, ``variant_id``, ``individual``, ``dosage``, from
+        :func:`ps2f.evaluation.lead_eqtls`); None or a gene without a lead draws grey points.
+    path : str or path-like
+        File to write, PNG or SVG by its suffix.
+    n_best, n_worst : int, default 2
+        Genes per model from the top and the bottom of the r ranking.
+    observed_units : str, default "normalized"
+        Units of the observed expression, for the x-axis label (e.g. "log1p RPKM").
+    dpi : int, default 150
+        Resolution of a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure written to ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a table lacks its columns.
+    """
+    from ps2f.schema import PREDICTION_COLUMNS
+
+    _check_columns(predictions, PREDICTION_COLUMNS, "predictions table")
+    r = _per_gene_r(metrics)
+    models = sorted(r["model"].unique())
+    n_cols = max(1, n_best + n_worst)
+    fig = Figure(figsize=(2.9 * n_cols, 2.7 * max(1, len(models)) + 0.5), layout="constrained")
+    axes = fig.subplots(max(1, len(models)), n_cols, squeeze=False)
+    if not models:
+        _message(axes[0, 0], "no per-gene pearson_r in the metrics table")
+        return _save(fig, path, dpi)
+    pred = predictions.loc[:, list(PREDICTION_COLUMNS)].copy()
+    pred["cell"] = [
+        cell_label(g, i) for g, i in zip(pred["gene_set"], pred["individual_set"], strict=True)
+    ]
+    dose = None
+    if dosages is not None and len(dosages):
+        _check_columns(dosages, ("gene", "variant_id", "individual", "dosage"), "dosage table")
+        dose = dosages.loc[:, ["gene", "variant_id", "individual", "dosage"]]
+    for i, model in enumerate(models):
+        cell, picks = _example_genes(r, model, n_best, n_worst)
+        for j in range(n_cols):
+            ax = axes[i, j]
+            if j >= len(picks):
+                _message(ax, f"{model}: fewer than {j + 1} genes with a defined r")
+                continue
+            label, gene, rv = picks[j]
+            pts = pred.loc[
+                (pred["model"] == model) & (pred["cell"] == cell) & (pred["gene"] == gene)
+            ]
+            pts = pts.loc[np.isfinite(pts["observed"]) & np.isfinite(pts["predicted"])]
+            variant = None
+            if dose is not None:
+                pts = pts.merge(dose, on=["gene", "individual"], how="left")
+                ids = pts["variant_id"].dropna()
+                variant = str(ids.iloc[0]) if len(ids) else None
+            if "dosage" not in pts.columns:
+                pts = pts.assign(dosage=np.nan)
+            grey = pts["dosage"].isna()
+            ax.scatter(pts.loc[grey, "observed"], pts.loc[grey, "predicted"], s=10, color="0.6",
+                       marker="x", linewidths=0.8)  # fmt: skip
+            for d, (color, marker) in _DOSAGE_STYLE.items():
+                sel = pts.loc[pts["dosage"] == d]
+                ax.scatter(sel["observed"], sel["predicted"], s=14, color=color, marker=marker,
+                           edgecolors="black", linewidths=0.3, alpha=0.85)  # fmt: skip
+            ax.set_title(f"{label}: {gene}\nr = {rv:.2f}, n = {len(pts)} individuals", fontsize=8)
+            lead = f"lead: {variant}" if variant else "no lead eQTL"
+            ax.text(0.02, 0.02, lead, transform=ax.transAxes, fontsize=6, ha="left", va="bottom",
+                    color="0.25")  # fmt: skip
+            ax.tick_params(labelsize=7)
+            ax.ticklabel_format(axis="both", style="plain", useOffset=False)
+            ax.set_xlabel(f"observed expression ({observed_units})", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(f"{model}\n{_cell_title(cell)}\npredicted (model units)", fontsize=7)
+            else:
+                ax.set_ylabel("predicted (model units)", fontsize=7)
+    handles = [
+        Line2D([], [], marker=m, color=c, markeredgecolor="black", linestyle="",
+               label=f"lead-variant ALT dosage {d}")
+        for d, (c, m) in _DOSAGE_STYLE.items()
+    ]  # fmt: skip
+    handles.append(Line2D([], [], marker="x", color="0.6", linestyle="", label="no lead eQTL"))
+    fig.legend(handles=handles, loc="outside upper center", ncol=4, frameon=False, fontsize=8)
     return _save(fig, path, dpi)

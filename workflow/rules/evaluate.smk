@@ -1,10 +1,41 @@
-# Per-gene metrics across individuals in each (gene set x individual set) cell, and summaries
-# with bootstrap CIs. Reads the predictions tables only.
+# Evaluation from tables only: each gene's lead cis-eQTL (for the variant-level direction),
+# then per-gene metrics in each (gene set x individual set) cell, permutation FDR, summaries
+# with bootstrap CIs and model-vs-model tests.
+
+
+rule lead_eqtl:
+    input:
+        **PHENOTYPES,
+        stores=get_variant_stores(),
+    output:
+        lead=f"{RUN}/evaluation/lead_eqtl.parquet",
+        lead_csv=report(
+            f"{RUN}/evaluation/lead_eqtl.csv",
+            caption="../report/lead_eqtl_table.rst",
+            category="Tables",
+            labels={"table": "lead eQTL per gene"},
+        ),
+        dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
+    params:
+        cis_window_bp=config["baselines"]["cis_window_bp"],
+        evaluate=config["evaluate"],
+    log:
+        f"{LOGS}/lead_eqtl.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/lead_eqtl.py"
 
 
 rule evaluate:
     input:
         predictions=get_predictions(),
+        lead=f"{RUN}/evaluation/lead_eqtl.parquet",
+        dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
     output:
         predictions=f"{RUN}/evaluation/predictions.parquet",
         metrics=report(
@@ -21,10 +52,19 @@ rule evaluate:
             labels={"table": "summary"},
         ),
         summary_parquet=f"{RUN}/evaluation/summary.parquet",
+        comparisons=f"{RUN}/evaluation/comparisons.parquet",
+        comparisons_csv=report(
+            f"{RUN}/evaluation/comparisons.csv",
+            caption="../report/comparisons_table.rst",
+            category="Tables",
+            labels={"table": "model vs model"},
+        ),
     params:
         evaluate=config["evaluate"],
     log:
         f"{LOGS}/evaluate.log",
+    benchmark:
+        f"{LOGS}/evaluate.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=4000,

@@ -1,29 +1,59 @@
-# Figures from the metrics and summary tables only; each is flagged for `snakemake --report`.
+# Figures from the evaluation tables only; each PNG is flagged for `snakemake --report` (an SVG
+# copy is written beside it). The report's landing page text is workflow/report/workflow.rst.
+
+
+report: "../report/workflow.rst"
 
 
 rule figures:
     input:
         metrics=f"{RUN}/evaluation/metrics.parquet",
         summary=f"{RUN}/evaluation/summary.parquet",
+        comparisons=f"{RUN}/evaluation/comparisons.parquet",
+        predictions=f"{RUN}/evaluation/predictions.parquet",
+        dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
     output:
         r_distributions=report(
             f"{RUN}/figures/r_distributions.png",
             caption="../report/r_distributions.rst",
             category="Figures",
-            labels={"figure": "per-gene r distributions"},
+            labels={"figure": "1. per-gene r distributions"},
         ),
         vs_elastic_net=report(
             f"{RUN}/figures/vs_elastic_net.png",
             caption="../report/vs_elastic_net.rst",
             category="Figures",
-            labels={"figure": "per-gene r vs ElasticNet"},
+            labels={"figure": "2. per-gene r vs ElasticNet"},
         ),
         direction_accuracy=report(
             f"{RUN}/figures/direction_accuracy.png",
             caption="../report/direction_accuracy.rst",
             category="Figures",
-            labels={"figure": "direction accuracy"},
+            labels={"figure": "3. direction accuracy"},
         ),
+        cross_gene_contrast=report(
+            f"{RUN}/figures/cross_gene_contrast.png",
+            caption="../report/cross_gene_contrast.rst",
+            category="Figures",
+            labels={"figure": "4. cross-gene vs cross-individual r"},
+        ),
+        gene_examples=report(
+            f"{RUN}/figures/gene_examples.png",
+            caption="../report/gene_examples.rst",
+            category="Figures",
+            labels={"figure": "5. best and worst genes"},
+        ),
+        svg=multiext(
+            f"{RUN}/figures/",
+            "r_distributions.svg",
+            "vs_elastic_net.svg",
+            "direction_accuracy.svg",
+            "cross_gene_contrast.svg",
+            "gene_examples.svg",
+        ),
+    params:
+        evaluate=config["evaluate"],
+        normalization=config["expression"]["normalization"],
     log:
         f"{LOGS}/figures.log",
     threads: 1

@@ -9,4 +9,8 @@ run_evaluate(
     out_metrics_csv=snakemake.output.metrics_csv,
     out_summary=snakemake.output.summary_parquet,
     out_summary_csv=snakemake.output.summary,
+    lead_path=snakemake.input.lead,
+    dosages_path=snakemake.input.dosages,
+    out_comparisons=snakemake.output.comparisons,
+    out_comparisons_csv=snakemake.output.comparisons_csv,
 )

@@ -7,4 +7,11 @@ run_figures(
     out_r_distributions=snakemake.output.r_distributions,
     out_vs_elastic_net=snakemake.output.vs_elastic_net,
     out_direction_accuracy=snakemake.output.direction_accuracy,
+    comparisons_path=snakemake.input.comparisons,
+    predictions_path=snakemake.input.predictions,
+    dosages_path=snakemake.input.dosages,
+    out_cross_gene_contrast=snakemake.output.cross_gene_contrast,
+    out_gene_examples=snakemake.output.gene_examples,
+    config=snakemake.params.evaluate,
+    normalization=snakemake.params.normalization,
 )

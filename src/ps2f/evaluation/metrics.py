@@ -25,11 +25,28 @@ direction accuracy (gene level)
     Among genes whose per-gene r is nominally significant (``pearson_p < alpha``), the fraction
     with r > 0 (definition (a) in ``notes/anchors.md``; Sasse et al. 2023 report 404 of 599
     significant genes positive for Enformer on ROSMAP).
+gene-level significance (Sasse et al. 2023)
+    A null distribution of r per gene from permutations of the individuals (the observed values
+    are shuffled against the predictions, which breaks any association and keeps both
+    marginals); ``perm_p`` is the two-sided permutation p-value
+    ``(1 + #{|r_null| >= |r|}) / (1 + B)`` (Phipson & Smyth 2010), and ``perm_fdr`` the
+    Benjamini-Hochberg adjusted p-value over the genes of one (model, cell) (Benjamini &
+    Hochberg 1995). Sasse et al. built their per-gene null from random-weight SNV models and
+    applied BH; a permutation null is the model-free equivalent for any predictor.
+direction accuracy, gene level (definition (a))
+    Among significant genes, the fraction with r > 0: ``direction_accuracy_nominal``
+    (``pearson_p < alpha``), ``direction_accuracy_fdr`` (``perm_fdr < fdr``) and
+    ``direction_accuracy_set`` (``perm_fdr < fdr`` and ``|r| > set_r_threshold``, Sasse's
+    "set0.2").
+direction accuracy, variant level (definition (b))
+    See :mod:`ps2f.evaluation.eqtl`: ``lead_direction_correct`` per gene, summarized as
+    ``direction_accuracy_variant``.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from os import PathLike
@@ -50,10 +67,14 @@ __all__ = [
     "ALL_GENES",
     "PER_GENE_METRICS",
     "CROSS_GENE_METRICS",
+    "PERMUTATION_METRICS",
     "SUMMARY_STATISTICS",
     "per_gene_metrics",
+    "permutation_metrics",
+    "bh_fdr",
     "cross_gene_metrics",
     "summarize",
+    "percentile_ci",
     "read_predictions",
 ]
 
@@ -62,15 +83,31 @@ _LOG = logging.getLogger(__name__)
 #: ``gene`` value of metrics rows that describe a whole cell rather than one gene.
 ALL_GENES = "__all__"
 #: Metric names written by :func:`per_gene_metrics`, in output order.
-PER_GENE_METRICS: tuple[str, ...] = ("pearson_r", "pearson_p", "spearman_rho", "spearman_p", "n")
+PER_GENE_METRICS: tuple[str, ...] = (
+    "pearson_r",
+    "pearson_p",
+    "spearman_rho",
+    "spearman_p",
+    "n",
+    "mean_observed",
+    "mean_predicted",
+)
+#: Metric names written by :func:`permutation_metrics`, in output order.
+PERMUTATION_METRICS: tuple[str, ...] = ("perm_p", "perm_fdr")
 #: Metric names written by :func:`cross_gene_metrics`, in output order.
 CROSS_GENE_METRICS: tuple[str, ...] = ("cross_gene_pearson_r", "cross_gene_n")
 #: Statistic names written by :func:`summarize`, in output order.
 SUMMARY_STATISTICS: tuple[str, ...] = (
     "median_r",
+    "median_spearman_rho",
     "frac_positive",
     "direction_accuracy_nominal",
     "n_significant",
+    "direction_accuracy_fdr",
+    "n_significant_fdr",
+    "direction_accuracy_set",
+    "n_set",
+    "direction_accuracy_variant",
     "cross_gene_pearson_r",
 )
 
@@ -264,8 +301,11 @@ def per_gene_metrics(
     pandas.DataFrame
         Long metrics table (:data:`ps2f.schema.METRIC_COLUMNS`) with, per (model, cell, gene),
         one row for each of :data:`PER_GENE_METRICS`: ``pearson_r``, ``pearson_p``,
-        ``spearman_rho``, ``spearman_p`` (unitless, float64) and ``n`` (number of individuals,
-        stored as float64). Sorted by model, cell (in :data:`ps2f.schema.CELLS` order), gene.
+        ``spearman_rho``, ``spearman_p`` (unitless, float64), ``n`` (number of individuals,
+        stored as float64), ``mean_observed`` and ``mean_predicted`` (the gene's mean observed
+        expression and mean prediction over those individuals, in expression and model units;
+        NaN when n = 0; the inputs of the cross-gene r and its bootstrap in :func:`summarize`).
+        Sorted by model, cell (in :data:`ps2f.schema.CELLS` order), gene.
         The four correlation values are NaN when n < ``min_individuals``, when the predictions
         are constant across the individuals (or constant up to rounding, spread below 1e-13 of
         the mean, scipy's near-constant threshold), or when the observed values are; the number
@@ -320,12 +360,17 @@ def per_gene_metrics(
     r[undefined] = np.nan
     rho[undefined] = np.nan
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_obs = np.bincount(group, weights=np.where(ok, obs, 0.0), minlength=n_groups) / n
+        mean_prd = np.bincount(group, weights=np.where(ok, prd, 0.0), minlength=n_groups) / n
     wide = {
         "pearson_r": r,
         "pearson_p": _corr_pvalue(r, n),
         "spearman_rho": rho,
         "spearman_p": _corr_pvalue(rho, n),
         "n": n,
+        "mean_observed": mean_obs,
+        "mean_predicted": mean_prd,
     }
     order = _sort_keys(keys.assign(_i=np.arange(n_groups)), ["model", "cell", "gene"])
     idx = order["_i"].to_numpy()
@@ -334,6 +379,163 @@ def per_gene_metrics(
         {k: v[idx] for k, v in wide.items()},
         PER_GENE_METRICS,
     )
+
+
+def bh_fdr(pvalues: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (step-up FDR), ignoring NaN.
+
+    For the m non-NaN p-values sorted ascending, ``q_(i) = min_{j >= i} min(1, m p_(j) / j)``
+    (Benjamini & Hochberg 1995); a gene is called at FDR level ``f`` when ``q < f``. Equal to
+    :func:`scipy.stats.false_discovery_control` with ``method="bh"`` on the non-NaN values
+    (which rejects NaN).
+
+    Parameters
+    ----------
+    pvalues : numpy.ndarray, shape (m,), float64
+        p-values in [0, 1]; NaN entries are not tests (they stay NaN and do not count in m).
+
+    Returns
+    -------
+    numpy.ndarray, shape (m,), float64
+        Adjusted p-values in [0, 1], NaN where the input is NaN.
+
+    Raises
+    ------
+    ValueError
+        If a p-value lies outside [0, 1] or the input is not one-dimensional.
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p-values must be one-dimensional, got shape {p.shape}")
+    ok = ~np.isnan(p)
+    if ((p[ok] < 0) | (p[ok] > 1)).any():
+        raise ValueError("p-values must lie in [0, 1]")
+    q = np.full(p.shape, np.nan)
+    m = int(ok.sum())
+    if m == 0:
+        return q
+    pv = p[ok]
+    order = np.argsort(pv, kind="stable")
+    scaled = pv[order] * m / np.arange(1, m + 1)
+    adj = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    out = np.empty(m)
+    out[order] = adj
+    q[ok] = out
+    return q
+
+
+def permutation_metrics(
+    predictions: pd.DataFrame,
+    n_permutations: int = 1000,
+    seed: int = 0,
+    min_individuals: int = 3,
+    log: logging.Logger | None = None,
+) -> pd.DataFrame:
+    """Per-gene permutation p-values of r and their Benjamini-Hochberg FDR, per (model, cell).
+
+    For each (model, cell, gene) with a defined Pearson r (see :func:`per_gene_metrics`), the
+    observed values are permuted across the gene's individuals ``n_permutations`` times and r
+    recomputed, giving the gene's null distribution (Sasse et al. 2023 test each gene's r
+    against a gene-specific null, then apply Benjamini-Hochberg). ``perm_p`` is the two-sided
+    permutation p-value ``(1 + #{b : |r_b| >= |r|}) / (1 + B)`` (Phipson & Smyth 2010: never
+    0; at least ``1 / (1 + B)``), and ``perm_fdr`` the BH-adjusted ``perm_p`` over the genes of
+    the same (model, cell) (:func:`bh_fdr`).
+
+    The permutations are vectorized: genes of one (model, cell) with the same number of
+    individuals n share one (B, n) matrix of permutations (permuting individuals jointly, as in
+    eQTL permutation schemes), and the B null r's of a block of genes come from one gathered
+    (genes, B, n) array and a sum over individuals; no Python loop over permutations or genes.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`); rows with a non-finite
+        ``observed`` or ``predicted`` are dropped (and counted in the log).
+    n_permutations : int, default 1000
+        Permutations per gene (B >= 1); the smallest attainable p-value is ``1 / (1 + B)``.
+    seed : int, default 0
+        Seed; each (model, cell, n) draws from its own generator seeded by ``seed`` and its
+        names, so a model's p-values do not depend on the other models in the table.
+    min_individuals : int, default 3
+        Genes with fewer individuals get NaN (as in :func:`per_gene_metrics`).
+    log : logging.Logger, optional
+        Where to log dropped rows; default this module's logger.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Long metrics table (:data:`ps2f.schema.METRIC_COLUMNS`) with, per (model, cell, gene),
+        ``perm_p`` and ``perm_fdr`` (float64 in (0, 1]; NaN where r is undefined: constant
+        predictions or observations, or too few individuals). Sorted like
+        :func:`per_gene_metrics`.
+
+    Raises
+    ------
+    ValueError
+        If the table fails :func:`ps2f.schema.validate_predictions`, ``n_permutations < 1``
+        or ``min_individuals < 3``.
+    """
+    log = _logger(log)
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    if min_individuals < 3:
+        raise ValueError(f"min_individuals must be >= 3, got {min_individuals}")
+    pred = validate_predictions(predictions)
+    if pred.empty:
+        return _empty_metrics()
+    ok = _finite_rows(pred, log)
+    grouped = pred.groupby(_ROW_KEYS, sort=True)
+    group_all = grouped.ngroup().to_numpy(dtype=np.int64)
+    keys = _with_cells(grouped.size().index.to_frame(index=False))
+    n_groups = len(keys)
+
+    # rows sorted by group, finite rows only: each group's rows are one contiguous block
+    rows = np.flatnonzero(ok)
+    rows = rows[np.argsort(group_all[rows], kind="stable")]
+    group = group_all[rows]
+    obs = pred["observed"].to_numpy()[rows]
+    prd = pred["predicted"].to_numpy()[rows]
+    counts = np.bincount(group, minlength=n_groups)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    r, _, const_p, const_o = _group_pearson(group, prd, obs, n_groups)
+    usable = (counts >= min_individuals) & ~const_p & ~const_o & ~np.isnan(r)
+
+    perm_p = np.full(n_groups, np.nan)
+    blocks = keys.loc[usable, ["model", "cell"]].assign(n=counts[usable], _g=np.flatnonzero(usable))
+    for (model, cell, n), block in blocks.groupby(["model", "cell", "n"], sort=True):
+        gids = block["_g"].to_numpy()
+        idx = starts[gids][:, None] + np.arange(n)[None, :]  # (G, n) row positions
+        zp = _standardize(prd[idx])
+        zo = _standardize(obs[idx])
+        r_obs = np.abs(np.einsum("gn,gn->g", zp, zo))
+        rng = _rng(seed, model, cell, f"permutations n={n}")
+        perms = rng.permuted(np.broadcast_to(np.arange(n), (n_permutations, n)), axis=1)
+        exceed = np.zeros(len(gids), dtype=np.int64)
+        step = max(1, _BOOT_CHUNK_ELEMENTS // (n_permutations * n))
+        for a in range(0, len(gids), step):
+            b = min(len(gids), a + step)
+            null = np.einsum("gbn,gn->gb", zo[a:b][:, perms], zp[a:b])  # (genes, B) null r
+            # a tolerance so that a null r equal to |r| up to rounding counts as >=
+            exceed[a:b] = (np.abs(null) >= r_obs[a:b, None] - 1e-12).sum(axis=1)
+        perm_p[gids] = (1.0 + exceed) / (1.0 + n_permutations)
+
+    perm_fdr = np.full(n_groups, np.nan)
+    for _, members in keys.groupby(["model", "cell"], sort=False).indices.items():
+        perm_fdr[members] = bh_fdr(perm_p[members])
+
+    order = _sort_keys(keys.assign(_i=np.arange(n_groups)), ["model", "cell", "gene"])
+    i = order["_i"].to_numpy()
+    return _long(
+        order.drop(columns="_i").reset_index(drop=True),
+        {"perm_p": perm_p[i], "perm_fdr": perm_fdr[i]},
+        PERMUTATION_METRICS,
+    )
+
+
+def _standardize(a: np.ndarray) -> np.ndarray:
+    """Centre each row and scale it to unit Euclidean norm, so that a dot product is Pearson r."""
+    d = a - a.mean(axis=1, keepdims=True)
+    return d / np.sqrt(np.einsum("gn,gn->g", d, d))[:, None]
 
 
 def cross_gene_metrics(
@@ -403,10 +605,24 @@ def cross_gene_metrics(
     )
 
 
+def _pearson_rows(a: np.ndarray) -> np.ndarray:
+    """Pearson r within each resample of pairs, ``a`` of shape (B, m, 2); NaN if constant."""
+    d = a - a.mean(axis=1, keepdims=True)
+    sxy = np.einsum("bm,bm->b", d[..., 0], d[..., 1])
+    sxx = np.einsum("bm,bm->b", d[..., 0], d[..., 0])
+    syy = np.einsum("bm,bm->b", d[..., 1], d[..., 1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = sxy / np.sqrt(sxx * syy)
+    r[(sxx == 0) | (syy == 0)] = np.nan
+    return r
+
+
 _REDUCERS = {
     "median": lambda a: np.median(a, axis=1),
+    "nanmedian": lambda a: np.nanmedian(a, axis=1),
     "mean": lambda a: a.mean(axis=1),
     "sum": lambda a: a.sum(axis=1),
+    "pearson": _pearson_rows,
 }
 
 
@@ -417,9 +633,10 @@ def _bootstrap(
 
     Parameters
     ----------
-    columns : dict of str to (numpy.ndarray of shape (genes,), str)
-        Per-gene values and the reducer applied to each resample (``"median"``, ``"mean"``,
-        ``"sum"``). All arrays have the same length and are resampled with the same indices.
+    columns : dict of str to (numpy.ndarray of shape (genes,) or (genes, k), str)
+        Per-gene values and the reducer applied to each resample (``"median"``,
+        ``"nanmedian"``, ``"mean"``, ``"sum"``, or ``"pearson"`` for (genes, 2) pairs). All
+        arrays have the same first dimension and are resampled with the same indices.
     n_boot : int
         Number of resamples.
     rng : numpy.random.Generator
@@ -437,7 +654,9 @@ def _bootstrap(
         stop = min(n_boot, start + chunk)
         idx = rng.integers(0, m, size=(stop - start, m))
         for k, (values, how) in columns.items():
-            out[k][start:stop] = _REDUCERS[how](values[idx])
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN resample: NaN
+                out[k][start:stop] = _REDUCERS[how](values[idx])
     return out
 
 
@@ -450,47 +669,202 @@ def _rng(seed: int, model: str, cell: str, what: str) -> np.random.Generator:
     return np.random.default_rng([seed, key])
 
 
+def percentile_ci(boot: np.ndarray | None, ci_level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval (Efron & Tibshirani 1993, ch. 13) of a bootstrap sample.
+
+    Parameters
+    ----------
+    boot : numpy.ndarray, shape (B,), float64, or None
+        Statistic of each resample; NaN resamples (e.g. a correlation of a constant resample)
+        are left out.
+    ci_level : float, default 0.95
+        Coverage, in (0, 1).
+
+    Returns
+    -------
+    (float, float)
+        The ``(1 - ci_level) / 2`` and ``(1 + ci_level) / 2`` quantiles; NaN when ``boot`` is
+        None or has no finite value.
+    """
+    if boot is None:
+        return np.nan, np.nan
+    b = boot[np.isfinite(boot)]
+    if b.size == 0:
+        return np.nan, np.nan
+    lo, hi = np.quantile(b, [(1.0 - ci_level) / 2.0, (1.0 + ci_level) / 2.0])
+    return float(lo), float(hi)
+
+
+def _fraction_positive_among(
+    pos: np.ndarray, mask: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray | None, int]:
+    """Fraction of ``pos`` among ``mask`` genes, with a bootstrap over those genes only."""
+    k = int(mask.sum())
+    if k == 0:
+        return np.nan, None, 0
+    sub = pos[mask]
+    boot = _bootstrap({"d": (sub, "mean")}, n_boot, rng)["d"] if n_boot > 0 else None
+    return float(sub.mean()), boot, k
+
+
+def _summarize_group(
+    model: str,
+    cell: str,
+    sub: pd.DataFrame,
+    alpha: float,
+    fdr: float,
+    set_r_threshold: float,
+    n_boot: int,
+    seed: int,
+) -> list[tuple[str, float, np.ndarray | None, int]]:
+    """Statistics of one (model, cell): a list of (statistic, estimate, bootstrap, n_genes)."""
+    out: list[tuple[str, float, np.ndarray | None, int]] = []
+    r_all = sub["pearson_r"].to_numpy()
+    defined = ~np.isnan(r_all)
+    r = r_all[defined]
+    m = r.size
+    has_fdr = "perm_fdr" in sub.columns
+    has_rho = "spearman_rho" in sub.columns
+    if m == 0:
+        names = ["median_r"] + (["median_spearman_rho"] if has_rho else [])
+        names += ["frac_positive", "direction_accuracy_nominal", "n_significant"]
+        if has_fdr:
+            names += [
+                "direction_accuracy_fdr",
+                "n_significant_fdr",
+                "direction_accuracy_set",
+                "n_set",
+            ]
+        out += [(name, np.nan, None, 0) for name in names]
+    else:
+        pos = (r > 0).astype(np.float64)
+        sig = sub["pearson_p"].to_numpy()[defined] < alpha  # NaN p is not significant
+        cols: dict[str, tuple[np.ndarray, str]] = {
+            "r": (r, "median"),
+            "pos": (pos, "mean"),
+            "sig": (sig.astype(np.float64), "sum"),
+        }
+        if has_rho:
+            rho = sub["spearman_rho"].to_numpy()[defined]
+            cols["rho"] = (rho, "nanmedian")
+        if has_fdr:
+            sig_fdr = sub["perm_fdr"].to_numpy()[defined] < fdr
+            in_set = sig_fdr & (np.abs(r) > set_r_threshold)
+            cols["sig_fdr"] = (sig_fdr.astype(np.float64), "sum")
+            cols["set"] = (in_set.astype(np.float64), "sum")
+        boot: dict[str, np.ndarray | None] = dict.fromkeys(cols)
+        if n_boot > 0:
+            boot.update(_bootstrap(cols, n_boot, _rng(seed, model, cell, "genes")))
+        out.append(("median_r", float(np.median(r)), boot["r"], m))
+        if has_rho:
+            rho_ok = ~np.isnan(cols["rho"][0])
+            est = float(np.median(cols["rho"][0][rho_ok])) if rho_ok.any() else np.nan
+            out.append(("median_spearman_rho", est, boot["rho"], int(rho_ok.sum())))
+        out.append(("frac_positive", float(pos.mean()), boot["pos"], m))
+        rng = _rng(seed, model, cell, "significant")
+        out.append(("direction_accuracy_nominal", *_fraction_positive_among(pos, sig, n_boot, rng)))
+        out.append(("n_significant", float(sig.sum()), boot["sig"], m))
+        if has_fdr:
+            rng = _rng(seed, model, cell, "significant_fdr")
+            out.append(
+                ("direction_accuracy_fdr", *_fraction_positive_among(pos, sig_fdr, n_boot, rng))
+            )
+            out.append(("n_significant_fdr", float(sig_fdr.sum()), boot["sig_fdr"], m))
+            rng = _rng(seed, model, cell, "set")
+            out.append(
+                ("direction_accuracy_set", *_fraction_positive_among(pos, in_set, n_boot, rng))
+            )
+            out.append(("n_set", float(in_set.sum()), boot["set"], m))
+
+    if "lead_direction_correct" in sub.columns:
+        c = sub["lead_direction_correct"].to_numpy()
+        c = c[~np.isnan(c)]
+        rng = _rng(seed, model, cell, "variant")
+        out.append(
+            ("direction_accuracy_variant",
+             *_fraction_positive_among(c, np.ones(c.size, dtype=bool), n_boot, rng))
+        )  # fmt: skip
+
+    if {"mean_observed", "mean_predicted"} <= set(sub.columns):
+        pairs = sub[["mean_predicted", "mean_observed"]].to_numpy()
+        pairs = pairs[np.isfinite(pairs).all(axis=1)]
+        k = pairs.shape[0]
+        est = np.nan
+        if k >= 3:
+            est = float(_pearson_rows(pairs[None])[0])
+        boot_cg = None
+        if n_boot > 0 and np.isfinite(est):
+            rng = _rng(seed, model, cell, "cross_gene")
+            boot_cg = _bootstrap({"cg": (pairs, "pearson")}, n_boot, rng)["cg"]
+        out.append(("cross_gene_pearson_r", est, boot_cg, k))
+    return out
+
+
 def summarize(
     metrics: pd.DataFrame,
     alpha: float = 0.05,
     n_boot: int = 1000,
     seed: int = 0,
     ci_level: float = 0.95,
+    fdr: float = 0.05,
+    set_r_threshold: float = 0.2,
 ) -> pd.DataFrame:
     """Summary statistics over genes, per (model, cell), with percentile bootstrap CIs.
 
-    Statistics (:data:`SUMMARY_STATISTICS`), computed from the ``pearson_r`` and ``pearson_p``
-    rows of each (model, cell); "defined genes" are those with a non-NaN ``pearson_r``:
+    Statistics (:data:`SUMMARY_STATISTICS`), computed from the per-gene rows of each (model,
+    cell); "defined genes" are those with a non-NaN ``pearson_r``. A statistic is written only
+    when the metrics it needs are in the table (e.g. the FDR statistics need ``perm_fdr`` rows
+    from :func:`permutation_metrics`):
 
     ``median_r``
         Median per-gene Pearson r over the defined genes (the headline number of Sasse et al.
         2023, SAGE-net's checkpoint criterion).
+    ``median_spearman_rho``
+        Median per-gene Spearman rho over the same genes (needs ``spearman_rho``).
     ``frac_positive``
         Fraction of defined genes with r > 0 (Sasse et al. 2023: 54% for Enformer on ROSMAP).
     ``direction_accuracy_nominal``
-        Gene-level direction accuracy: among the genes with ``pearson_p < alpha`` (nominal,
-        no multiple-testing correction), the fraction with r > 0. NaN (with ``n_genes`` = 0)
-        when no gene is significant.
+        Gene-level direction accuracy, nominal: among the genes with ``pearson_p < alpha`` (no
+        multiple-testing correction), the fraction with r > 0.
     ``n_significant``
         Number of defined genes with ``pearson_p < alpha``.
+    ``direction_accuracy_fdr``
+        Gene-level direction accuracy as Sasse et al. 2023: among genes with ``perm_fdr < fdr``
+        (permutation p-values, Benjamini-Hochberg within the (model, cell)), the fraction with
+        r > 0 (Enformer on ROSMAP: 404 of 599, 67%).
+    ``n_significant_fdr``
+        Number of defined genes with ``perm_fdr < fdr``.
+    ``direction_accuracy_set``
+        The same among genes with ``perm_fdr < fdr`` and ``|r| > set_r_threshold`` (Sasse's
+        "set0.2": 168 of 256 positive).
+    ``n_set``
+        Number of genes in that set.
+    ``direction_accuracy_variant``
+        Variant-level direction accuracy (definition (b)): the mean of ``lead_direction_correct``
+        (:func:`ps2f.evaluation.eqtl.variant_direction_metrics`) over the genes where it is
+        defined: the fraction of genes whose lead eQTL's ALT - REF direction the model gets right.
     ``cross_gene_pearson_r``
-        Copied from the ``cross_gene_pearson_r`` rows when the table has them (CI NaN,
-        ``n_genes`` from ``cross_gene_n``).
+        Pearson r across genes of ``mean_predicted`` vs ``mean_observed`` (Huang et al. 2023),
+        when those rows are present; otherwise copied from the ``cross_gene_pearson_r`` rows of
+        :func:`cross_gene_metrics` (CI NaN, ``n_genes`` from ``cross_gene_n``).
 
     CIs are percentile bootstrap intervals (Efron & Tibshirani 1993, ch. 13): genes are
     resampled with replacement ``n_boot`` times, the statistic is recomputed on each resample,
-    and the ``(1 - ci_level)/2`` and ``(1 + ci_level)/2`` quantiles are reported. For
-    ``median_r``, ``frac_positive`` and ``n_significant`` the defined genes are resampled (the
-    same resamples for all three); for ``direction_accuracy_nominal`` the significant genes are
-    (the interval is conditional on the set of significant genes). Each (model, cell, statistic)
-    draws from its own generator seeded by ``seed`` and its names, so results are reproducible
-    and do not depend on the other models in the table.
+    and the ``(1 - ci_level)/2`` and ``(1 + ci_level)/2`` quantiles are reported (resamples
+    whose statistic is undefined are left out). For the medians, ``frac_positive`` and the
+    counts, the defined genes are resampled (the same resamples for all); each direction
+    accuracy resamples the genes it is computed on (the interval is conditional on that set of
+    genes, e.g. on which genes are significant); the cross-gene r resamples (mean prediction,
+    mean observed) pairs of genes. The counts' intervals hold each gene's p-value or FDR fixed.
+    Each (model, cell, statistic) draws from its own generator seeded by ``seed`` and its
+    names, so results are reproducible and do not depend on the other models in the table.
 
     Parameters
     ----------
     metrics : pandas.DataFrame
         Metrics table (:data:`ps2f.schema.METRIC_COLUMNS`), e.g. the concatenation of
-        :func:`per_gene_metrics` and :func:`cross_gene_metrics`.
+        :func:`per_gene_metrics`, :func:`permutation_metrics`,
+        :func:`ps2f.evaluation.eqtl.variant_direction_metrics` and :func:`cross_gene_metrics`.
     alpha : float, default 0.05
         Nominal significance level for ``pearson_p``, in (0, 1).
     n_boot : int, default 1000
@@ -499,16 +873,21 @@ def summarize(
         Seed of the bootstrap generators.
     ci_level : float, default 0.95
         Coverage of the bootstrap interval, in (0, 1).
+    fdr : float, default 0.05
+        FDR level for ``perm_fdr``, in (0, 1).
+    set_r_threshold : float, default 0.2
+        |r| threshold of ``direction_accuracy_set`` and ``n_set``, in [0, 1).
 
     Returns
     -------
     pandas.DataFrame
         Summary table (:data:`ps2f.schema.SUMMARY_COLUMNS`): ``estimate``, ``ci_low``,
         ``ci_high`` float64 (r unitless, fractions in [0, 1], counts of genes), ``n_genes``
-        int64 (number of genes the statistic was computed on: defined genes, or significant
-        genes for ``direction_accuracy_nominal``, or ``cross_gene_n``). Sorted by model, cell
-        (in :data:`ps2f.schema.CELLS` order) and statistic (in :data:`SUMMARY_STATISTICS` order).
-        Per-gene statistics are NaN (``n_genes`` = 0) for a (model, cell) with no defined gene.
+        int64 (number of genes the statistic was computed on: defined genes, the significant
+        genes for a direction accuracy, the genes with a defined variant-level direction, or
+        the genes with finite means for the cross-gene r). Sorted by model, cell (in
+        :data:`ps2f.schema.CELLS` order) and statistic (in :data:`SUMMARY_STATISTICS` order).
+        Statistics are NaN (``n_genes`` = 0) for a (model, cell) with no gene to use.
 
     Raises
     ------
@@ -524,6 +903,10 @@ def summarize(
         )
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if not 0.0 < fdr < 1.0:
+        raise ValueError(f"fdr must be in (0, 1), got {fdr}")
+    if not 0.0 <= set_r_threshold < 1.0:
+        raise ValueError(f"set_r_threshold must be in [0, 1), got {set_r_threshold}")
     if not 0.0 < ci_level < 1.0:
         raise ValueError(f"ci_level must be in (0, 1), got {ci_level}")
     if n_boot < 0:
@@ -540,56 +923,22 @@ def summarize(
             f"e.g. {first}"
         )
 
-    q = [(1.0 - ci_level) / 2.0, (1.0 + ci_level) / 2.0]
     rows: list[tuple] = []
-
-    def add(model: str, cell: str, stat: str, est: float, boot: np.ndarray | None, n: int) -> None:
-        if boot is None or boot.size == 0 or np.isnan(est):
-            lo = hi = np.nan
-        else:
-            lo, hi = np.quantile(boot, q)
-        rows.append((model, cell, stat, float(est), float(lo), float(hi), int(n)))
-
-    per_gene = met.loc[(met["gene"] != ALL_GENES) & met["metric"].isin(["pearson_r", "pearson_p"])]
+    done: set[tuple[str, str]] = set()
+    per_gene = met.loc[met["gene"] != ALL_GENES]
     if not per_gene.empty:
         wide = per_gene.pivot(index=["model", "cell", "gene"], columns="metric", values="value")
         absent = {"pearson_r", "pearson_p"} - set(wide.columns)
         if absent:
             raise ValueError(f"metrics table: per-gene rows lack metric(s) {sorted(absent)}")
         for (model, cell), sub in wide.groupby(level=["model", "cell"], sort=True):
-            r_all = sub["pearson_r"].to_numpy()
-            defined = ~np.isnan(r_all)
-            r = r_all[defined]
-            sig = sub["pearson_p"].to_numpy()[defined] < alpha  # NaN p is not significant
-            m = r.size
-            if m == 0:
-                for stat in SUMMARY_STATISTICS[:4]:
-                    add(model, cell, stat, np.nan, None, 0)
-                continue
-            pos = (r > 0).astype(np.float64)
-            sigf = sig.astype(np.float64)
-            boot: dict[str, np.ndarray | None] = {"r": None, "pos": None, "sig": None}
-            if n_boot > 0:
-                boot.update(
-                    _bootstrap(
-                        {"r": (r, "median"), "pos": (pos, "mean"), "sig": (sigf, "sum")},
-                        n_boot,
-                        _rng(seed, model, cell, "genes"),
-                    )
-                )
-            add(model, cell, "median_r", float(np.median(r)), boot["r"], m)
-            add(model, cell, "frac_positive", float(pos.mean()), boot["pos"], m)
-            k = int(sig.sum())
-            if k == 0:
-                add(model, cell, "direction_accuracy_nominal", np.nan, None, 0)
-            else:
-                pos_sig = pos[sig]
-                b_dir = None
-                if n_boot > 0:
-                    rng = _rng(seed, model, cell, "significant")
-                    b_dir = _bootstrap({"d": (pos_sig, "mean")}, n_boot, rng)["d"]
-                add(model, cell, "direction_accuracy_nominal", float(pos_sig.mean()), b_dir, k)
-            add(model, cell, "n_significant", float(k), boot["sig"], m)
+            for stat, est, boot, n in _summarize_group(
+                model, cell, sub, alpha, fdr, set_r_threshold, n_boot, seed
+            ):
+                lo, hi = percentile_ci(boot, ci_level) if np.isfinite(est) else (np.nan, np.nan)
+                rows.append((model, cell, stat, float(est), lo, hi, int(n)))
+                if stat == "cross_gene_pearson_r":
+                    done.add((model, cell))
 
     cross = met.loc[met["gene"] == ALL_GENES]
     by_cell = cross.set_index(["model", "cell"])
@@ -601,17 +950,10 @@ def summarize(
                 f"metrics table: cross_gene_pearson_r for model={model} cell={cell} "
                 "has no cross_gene_n"
             )
-        rows.append(
-            (
-                model,
-                cell,
-                "cross_gene_pearson_r",
-                float(value),
-                np.nan,
-                np.nan,
-                int(cross_n.loc[(model, cell)]),
-            )
-        )
+        if (model, cell) in done:  # computed from the per-gene means, with a CI
+            continue
+        n = int(cross_n.loc[(model, cell)])
+        rows.append((model, cell, "cross_gene_pearson_r", float(value), np.nan, np.nan, n))
 
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     out = out.astype(

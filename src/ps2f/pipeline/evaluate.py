@@ -1,12 +1,58 @@
-"""Rules ``evaluate`` and ``figures``."""
+"""Rules ``lead_eqtl``, ``evaluate`` and ``figures``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
 
-from ps2f.pipeline.common import atomic_path, log, write_table
+from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
+
+__all__ = ["run_lead_eqtl", "run_evaluate", "run_figures"]
+
+
+def run_lead_eqtl(
+    genes_path: str,
+    individuals_path: str,
+    expression_path: str,
+    store_paths: Sequence[str],
+    cis_window_bp: int,
+    config: Mapping,
+    out_lead: str,
+    out_lead_csv: str,
+    out_dosages: str,
+) -> None:
+    """Rule ``lead_eqtl``: each gene's lead cis-eQTL in training individuals, and its dosages.
+
+    Stores are keyed by file stem (the contig as spelled in the annotation, as the
+    ``genotypes`` rule names them); see :func:`ps2f.evaluation.lead_eqtls`.
+    """
+    from ps2f.evaluation.eqtl import lead_eqtls
+    from ps2f.genome.store import VariantStore
+
+    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    stores = {Path(p).stem: VariantStore.load(p) for p in store_paths}
+    lead, dosages = lead_eqtls(
+        genes,
+        individuals,
+        observed,
+        stores,
+        cis_window_bp=cis_window_bp,
+        min_maf=config["eqtl_min_maf"],
+        log=log,
+    )
+    egenes = int((lead["p_bonferroni"] < config["eqtl_alpha"]).sum())
+    log.info(
+        "lead eQTL: %d genes, %d with a testable variant, %d eGenes (p_bonferroni < %g)",
+        len(lead),
+        int(lead["variant_id"].notna().sum()),
+        egenes,
+        config["eqtl_alpha"],
+    )
+    write_table(lead, out_lead)
+    write_table(lead, out_lead_csv)
+    write_table(dosages, out_dosages)
 
 
 def run_evaluate(
@@ -17,35 +63,71 @@ def run_evaluate(
     out_metrics_csv: str,
     out_summary: str,
     out_summary_csv: str,
+    lead_path: str | None = None,
+    dosages_path: str | None = None,
+    out_comparisons: str | None = None,
+    out_comparisons_csv: str | None = None,
 ) -> None:
-    """Rule ``evaluate``: per-gene metrics per cell and their summaries with bootstrap CIs."""
-    from ps2f.evaluation.metrics import (
+    """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
+
+    ``config`` is the validated ``evaluate`` section (alpha, fdr, set_r_threshold,
+    n_permutations, n_boot, min_individuals, eqtl_alpha, seed). Without a lead-eQTL table the
+    variant-level metrics are left out.
+    """
+    from ps2f.evaluation import (
+        compare_models,
         cross_gene_metrics,
         per_gene_metrics,
+        permutation_metrics,
         read_predictions,
         summarize,
+        variant_direction_metrics,
     )
 
     preds = read_predictions(list(prediction_paths))
-    metrics = pd.concat(
-        [
-            per_gene_metrics(preds, min_individuals=config["min_individuals"], log=log),
-            cross_gene_metrics(preds),
-        ],
-        ignore_index=True,
-    )
+    parts = [
+        per_gene_metrics(preds, min_individuals=config["min_individuals"], log=log),
+        permutation_metrics(
+            preds,
+            n_permutations=config["n_permutations"],
+            seed=config["seed"],
+            min_individuals=config["min_individuals"],
+            log=log,
+        ),
+    ]
+    if lead_path is not None and dosages_path is not None:
+        parts.append(
+            variant_direction_metrics(
+                preds,
+                pd.read_parquet(lead_path),
+                pd.read_parquet(dosages_path),
+                eqtl_alpha=config["eqtl_alpha"],
+                min_individuals=config["min_individuals"],
+                log=log,
+            )
+        )
+    parts.append(cross_gene_metrics(preds, log=log))
+    metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
     summary = summarize(
-        metrics, alpha=config["alpha"], n_boot=config["n_boot"], seed=config["seed"]
+        metrics,
+        alpha=config["alpha"],
+        fdr=config["fdr"],
+        set_r_threshold=config["set_r_threshold"],
+        n_boot=config["n_boot"],
+        seed=config["seed"],
     )
     write_table(preds, out_predictions)
     write_table(metrics, out_metrics)
     write_table(metrics, out_metrics_csv)
     write_table(summary, out_summary)
     write_table(summary, out_summary_csv)
-    view = summary.loc[
-        summary["statistic"].isin(["median_r", "frac_positive", "direction_accuracy_nominal"])
-    ]
-    log.info("summary:\n%s", view.to_string(index=False))
+    if out_comparisons is not None:
+        comparisons = compare_models(metrics, n_boot=config["n_boot"], seed=config["seed"])
+        write_table(comparisons, out_comparisons)
+        if out_comparisons_csv is not None:
+            write_table(comparisons, out_comparisons_csv)
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        log.info("summary:\n%s", summary.to_string(index=False))
 
 
 def run_figures(
@@ -54,17 +136,73 @@ def run_figures(
     out_r_distributions: str,
     out_vs_elastic_net: str,
     out_direction_accuracy: str,
+    comparisons_path: str | None = None,
+    predictions_path: str | None = None,
+    dosages_path: str | None = None,
+    out_cross_gene_contrast: str | None = None,
+    out_gene_examples: str | None = None,
+    config: Mapping | None = None,
+    normalization: str | None = None,
 ) -> None:
-    """Rule ``figures``: the report's figures, from the metrics and summary tables only."""
-    from ps2f.plots import plot_direction_accuracy, plot_r_distributions, plot_vs_reference
+    """Rule ``figures``: the report's figures, from the evaluation tables only.
 
+    Each figure is written to its PNG path and, beside it, as SVG (same stem, ``.svg``).
+    ``config`` is the ``evaluate`` section (thresholds shown in panel titles);
+    ``normalization`` the ``expression.normalization`` setting (units of the observed axis).
+    """
+    from ps2f.plots import (
+        plot_cross_gene_contrast,
+        plot_direction_accuracy,
+        plot_gene_examples,
+        plot_r_distributions,
+        plot_vs_reference,
+        save_figure,
+    )
+
+    cfg = dict(config or {})
+    observed_units = {"log1p": "log1p units", "none": "as given"}.get(
+        str(normalization), "normalized"
+    )
     metrics = pd.read_parquet(metrics_path)
     summary = pd.read_parquet(summary_path)
-    for fn, out, kwargs in (
-        (plot_r_distributions, out_r_distributions, {}),
-        (plot_vs_reference, out_vs_elastic_net, {"reference_model": "elastic_net"}),
-        (plot_direction_accuracy, out_direction_accuracy, {}),
-    ):
-        data = summary if fn is plot_direction_accuracy else metrics
+    comparisons = pd.read_parquet(comparisons_path) if comparisons_path else None
+    jobs = [
+        (out_r_distributions, lambda p: plot_r_distributions(metrics, p)),
+        (
+            out_vs_elastic_net,
+            lambda p: plot_vs_reference(
+                metrics, p, reference_model="elastic_net", comparisons=comparisons
+            ),
+        ),
+        (
+            out_direction_accuracy,
+            lambda p: plot_direction_accuracy(
+                summary,
+                p,
+                alpha=cfg.get("alpha", 0.05),
+                fdr=cfg.get("fdr", 0.05),
+                set_r_threshold=cfg.get("set_r_threshold", 0.2),
+            ),
+        ),
+    ]
+    if out_cross_gene_contrast is not None:
+        jobs.append((out_cross_gene_contrast, lambda p: plot_cross_gene_contrast(summary, p)))
+    if out_gene_examples is not None:
+        if predictions_path is None:
+            raise ValueError("the gene examples figure needs predictions_path")
+        preds = pd.read_parquet(predictions_path)
+        dosages = pd.read_parquet(dosages_path) if dosages_path else None
+        jobs.append(
+            (
+                out_gene_examples,
+                lambda p: plot_gene_examples(
+                    preds, metrics, dosages, p, observed_units=observed_units
+                ),
+            )
+        )
+    for out, draw in jobs:
         with atomic_path(out) as tmp:
-            fn(data, tmp, **kwargs)
+            fig = draw(tmp)
+        svg = Path(out).with_suffix(".svg")
+        with atomic_path(svg) as tmp:
+            save_figure(fig, tmp)

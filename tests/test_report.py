@@ -1,0 +1,302 @@
+"""The evaluation rules and the HTML report, end to end, checked in headless Chromium.
+
+A stub workflow includes the real ``common.smk``, ``evaluate.smk`` and ``report.smk`` and finds
+its inputs (phenotype tables, a variant store and four predictions tables, made here from a
+small synthetic cohort) already on disk, so only ``lead_eqtl``, ``evaluate`` and ``figures``
+run (the whole DAG, training included, is tested in ``test_workflow.py``). Then
+``snakemake --report`` builds the one-page report and Chromium loads it: the page renders, its
+menu lists the result categories, and every figure embedded in it decodes to an image.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+
+from ps2f.genome.store import VariantStore
+from ps2f.schema import PREDICTION_COLUMNS
+
+pytestmark = pytest.mark.workflow
+
+NAME = "rep"
+FIGURES = (
+    "r_distributions",
+    "vs_elastic_net",
+    "direction_accuracy",
+    "cross_gene_contrast",
+    "gene_examples",
+)
+TABLES = ("summary.csv", "comparisons.csv", "lead_eqtl.csv", "metrics.parquet")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
+
+def chromium_binary() -> str | None:
+    """Path of a Chromium executable (Debian's ``chromium``), or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def run_chromium(args: list[str], timeout: int = 90) -> subprocess.CompletedProcess:
+    """Run headless Chromium with a fresh profile directory; stdout is the page's DOM."""
+    exe = chromium_binary()
+    assert exe is not None
+    with tempfile.TemporaryDirectory(prefix="ps2f-chromium-") as profile:
+        cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def write_inputs(root: Path, seed: int = 0) -> None:
+    """A 12-gene x 48-individual cohort: tables, a variant store and four models' predictions."""
+    rng = np.random.default_rng(seed)
+    run = root / "results" / NAME
+    n_genes, n_ind, n_var = 12, 48, 8
+    genes = pd.DataFrame(
+        {
+            "gene": [f"G{g:02d}" for g in range(n_genes)],
+            "gene_key": [f"G{g:02d}" for g in range(n_genes)],
+            "gene_name": [f"Gene{g}" for g in range(n_genes)],
+            "chrom": "c1",
+            "strand": "+",
+            "tss0": 1000 + 5000 * np.arange(n_genes),
+            "s2f": True,
+            "gene_set": ["train"] * 8 + ["heldout"] * 4,
+        }
+    )
+    individuals = pd.DataFrame(
+        {
+            "individual": [f"I{i:03d}" for i in range(n_ind)],
+            "individual_set": ["train"] * 36 + ["heldout"] * 12,
+        }
+    )
+    pos = (genes["tss0"].to_numpy()[:, None] + np.linspace(-400, 400, n_var).astype(int)).ravel()
+    haps = (rng.uniform(size=(pos.size, n_ind, 2)) < 0.35).astype(np.uint8)
+    dose = haps.sum(axis=2).astype(float).reshape(n_genes, n_var, n_ind)
+    effect = rng.choice([-1.0, 1.0], size=n_genes) * 0.8
+    y = 5 + effect[:, None] * dose[:, 2] + 0.5 * rng.normal(size=(n_genes, n_ind))
+    store = VariantStore(
+        contig="c1",
+        samples=individuals["individual"].to_numpy(),
+        pos=pos.astype(np.int64),
+        ref_bytes=np.frombuffer(b"A" * pos.size, dtype=np.uint8),
+        ref_offsets=np.arange(pos.size + 1, dtype=np.int64),
+        alt_bytes=np.frombuffer(b"G" * pos.size, dtype=np.uint8),
+        alt_offsets=np.arange(pos.size + 1, dtype=np.int64),
+        ids=np.array([f"c1_{p + 1}_A_G" for p in pos]),
+        genotypes=np.packbits(haps.reshape(pos.size, 2 * n_ind), axis=1),
+    )
+    (run / "phenotypes").mkdir(parents=True)
+    (run / "variants").mkdir()
+    (run / "predictions").mkdir()
+    store.save(run / "variants" / "c1.npz")
+    genes.to_csv(run / "phenotypes" / "genes.tsv", sep="\t", index=False)
+    individuals.to_csv(run / "phenotypes" / "individuals.tsv", sep="\t", index=False)
+    gi, ii = np.meshgrid(np.arange(n_genes), np.arange(n_ind), indexing="ij")
+    long = pd.DataFrame(
+        {
+            "gene": genes["gene"].to_numpy()[gi.ravel()],
+            "individual": individuals["individual"].to_numpy()[ii.ravel()],
+            "observed": y.ravel(),
+        }
+    )
+    long.to_parquet(run / "phenotypes" / "expression.parquet", index=False)
+    quality = {"p_model": 0.6, "r_model": 0.1, "elastic_net": 0.9, "random_forest": 0.8}
+    for model, q in quality.items():
+        keep = genes["gene_set"].to_numpy() == "train" if model.endswith(("net", "forest")) else (
+            np.ones(n_genes, dtype=bool)
+        )  # fmt: skip
+        g = gi[keep].ravel()
+        i = ii[keep].ravel()
+        pred = q * (y[g, i] - 5) + (1 - q) * rng.normal(size=g.size) + 5
+        pd.DataFrame(
+            {
+                "model": model,
+                "gene": genes["gene"].to_numpy()[g],
+                "individual": individuals["individual"].to_numpy()[i],
+                "gene_set": genes["gene_set"].to_numpy()[g],
+                "individual_set": individuals["individual_set"].to_numpy()[i],
+                "observed": y[g, i],
+                "predicted": pred,
+            },
+            columns=list(PREDICTION_COLUMNS),
+        ).to_parquet(run / "predictions" / f"{model}.parquet", index=False)
+
+
+STUB_SNAKEFILE = """
+configfile: "config.yaml"
+
+
+include: "{repo}/workflow/rules/common.smk"
+include: "{repo}/workflow/rules/evaluate.smk"
+include: "{repo}/workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        rules.evaluate.output,
+        rules.figures.output,
+    default_target: True
+"""
+
+
+@pytest.fixture(scope="module")
+def report_run(tmp_path_factory) -> Path:
+    """Run the evaluation rules on the stub cohort and build the report; return the run dir."""
+    root = tmp_path_factory.mktemp("report")
+    write_inputs(root)
+    config = {
+        "name": NAME,
+        "contigs": ["c1"],
+        "baselines": {"cis_window_bp": 500},
+        "evaluate": {"n_boot": 50, "n_permutations": 99},
+    }
+    (root / "config.yaml").write_text(yaml.safe_dump(config))
+    (root / "Snakefile").write_text(STUB_SNAKEFILE.format(repo=REPO))
+    base = [sys.executable, "-m", "snakemake", "-s", "Snakefile", "--cores", "2"]
+    proc = subprocess.run(base, cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    report = root / "results" / NAME / "report.html"
+    proc = subprocess.run(
+        [*base, "--report", str(report)], cwd=root, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return root / "results" / NAME
+
+
+def _embedded(html: str, var: str) -> dict:
+    """The JSON object assigned to ``var`` in one of the report's inline scripts."""
+    block = html.index(f'<script id="{var}">')
+    start = html.index(f"var {var} = ", block) + len(f"var {var} = ")
+    end = html.index(";\n", start)
+    return json.loads(html[start:end])
+
+
+def test_outputs_and_report_contents(report_run):
+    ev = report_run / "evaluation"
+    summary = pd.read_csv(ev / "summary.csv")
+    stats = set(summary["statistic"])
+    assert {
+        "direction_accuracy_fdr",
+        "direction_accuracy_set",
+        "direction_accuracy_variant",
+    } <= stats
+    comparisons = pd.read_csv(ev / "comparisons.csv")
+    en = comparisons.query(
+        "model == 'r_model' and reference == 'elastic_net' and statistic == 'median_delta_r'"
+    )
+    assert len(en) == 2 and (en["estimate"] < 0).all()  # the weak model loses, in both cells
+    lead = pd.read_csv(ev / "lead_eqtl.csv")
+    assert (lead["n_tested"] > 0).all() and (lead["p_bonferroni"] < 0.05).mean() > 0.7
+    for fig in FIGURES:
+        assert (report_run / "figures" / f"{fig}.png").stat().st_size > 5000
+        assert "<svg" in (report_run / "figures" / f"{fig}.svg").read_text()[:500]
+    html = (report_run / "report.html").read_text()
+    results = _embedded(html, "results")
+    names = {Path(k).name for k in results}
+    assert {f"{f}.png" for f in FIGURES} | set(TABLES) <= names
+    for key, entry in results.items():
+        assert entry["caption"].strip(), f"{key} has no caption"
+        assert "system-message" not in entry["caption"], f"{key}: reStructuredText error"
+        if key.endswith(".png"):
+            assert (
+                entry["data_uri"].startswith("data:image/png;") and ";base64," in entry["data_uri"]
+            )
+    assert set(_embedded(html, "categories")) == {"Figures", "Tables"}
+    # captions are rendered with the run's settings
+    da = next(v for k, v in results.items() if k.endswith("direction_accuracy.png"))
+    assert "99 permutations" in da["caption"]
+
+
+CHECK_SCRIPT = """
+<script>
+setTimeout(function () {
+  var out = {figures: {}, menu: document.querySelector('#app').innerText};
+  var entries = Object.keys(results).filter(function (k) {
+    return results[k].mime_type.indexOf('image/') === 0;
+  });
+  var pending = entries.length;
+  entries.forEach(function (k) {
+    var img = new Image();
+    img.onload = function () { out.figures[k] = [img.naturalWidth, img.naturalHeight]; done(); };
+    img.onerror = function () { out.figures[k] = [0, 0]; done(); };
+    img.src = results[k].data_uri;
+  });
+  function done() {
+    pending -= 1;
+    if (pending > 0) { return; }
+    var first = entries.filter(function (k) { return k.indexOf('direction_accuracy') >= 0; })[0];
+    app.showCategory('Figures');
+    setTimeout(function () {
+      app.setView({content: 'img', contentPath: results[first].data_uri});
+    }, 300);
+    setTimeout(function () {
+      var shown = Array.prototype.filter.call(document.querySelectorAll('#app img'), function (im) {
+        return im.src === results[first].data_uri;
+      })[0];
+      out.shown = shown ? [shown.naturalWidth, shown.naturalHeight] : null;
+      out.listed = document.querySelector('#app').innerText;
+      var pre = document.createElement('pre');
+      pre.id = 'ps2f-check';
+      pre.textContent = JSON.stringify(out);
+      document.body.appendChild(pre);
+    }, 1000);
+  }
+}, 500);
+</script>
+</body>
+"""
+
+
+@pytest.mark.skipif(
+    chromium_binary() is None,
+    reason="chromium not installed (Debian: apt-get install -y chromium); the report is not "
+    "checked in a browser",
+)
+def test_report_renders_in_headless_chromium(report_run, tmp_path):
+    page = tmp_path / "check.html"
+    html = (report_run / "report.html").read_text()
+    head, tail = html.rsplit("</body>", 1)  # the page's own closing tag is the last one
+    page.write_text(head + CHECK_SCRIPT + tail)
+    shot = tmp_path / "report.png"
+    proc = run_chromium(
+        ["--virtual-time-budget=10000", "--window-size=1400,1000", f"--screenshot={shot}",
+         "--dump-dom", page.as_uri()]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = proc.stdout
+    assert 'id="ps2f-check"' in dom, "the page's scripts did not run to the end:\n" + dom[-2000:]
+    raw = dom.split('id="ps2f-check">', 1)[1].split("</pre>", 1)[0]
+    check = json.loads(raw.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
+    # the app rendered its menu with both result categories
+    assert "Figures" in check["menu"] and "Tables" in check["menu"]
+    # every figure embedded in the report decodes to an image (no missing images)
+    assert len(check["figures"]) == len(FIGURES)
+    for key, (w, h) in check["figures"].items():
+        assert w > 300 and h > 200, key
+    # a figure opened in the report's viewer is displayed
+    assert check["shown"] and check["shown"][0] > 300
+    assert "direction accuracy" in check["listed"]
+    # and a screenshot of that view is a real image
+    assert shot.stat().st_size > 20000
