@@ -59,20 +59,29 @@ def test_resolve_contig_prefix_rule_and_error():
         resolve_contig("chr22", ["1", "2"], "ref.fa")
 
 
-def test_ingest_splits_multiallelic_skips_symbolic_and_indels(tiny):
+def test_ingest_splits_multiallelic_skips_symbolic_keeps_indels(tiny):
     ref, vcf = tiny
     store = ingest_vcf(vcf, ref, "chr1", [(0, len(SEQ))])
     assert store.contig == "1"  # FASTA spelling, resolved from chr1
-    assert store.pos.tolist() == [2, 10, 10, 29]
-    assert [store.allele(i) for i in range(4)] == ["T", "A", "C", "A"]
+    assert store.pos.tolist() == [2, 10, 10, 24, 29]
+    assert [store.allele(i) for i in range(5)] == ["T", "A", "C", "AT", "A"]
     assert store.stats["skipped_alt_symbolic_or_breakend"] == 1
-    assert store.stats["skipped_not_snv"] == 1
+    assert store.stats["stored_insertion"] == 1 and store.stats["stored_snv"] == 4
+    assert store.is_indel().tolist() == [False, False, False, True, False]
+    assert store.anchored_indel().tolist() == [False, False, False, True, False]
     haps = store.haplotypes(slice(None))  # (V, S, 2)
-    assert haps.shape == (4, 3, 2)
+    assert haps.shape == (5, 3, 2)
     np.testing.assert_array_equal(haps[0], [[0, 1], [1, 1], [0, 0]])
     np.testing.assert_array_equal(haps[1], [[1, 0], [0, 0], [0, 0]])  # ALT A
     np.testing.assert_array_equal(haps[2], [[0, 1], [0, 0], [1, 0]])  # ALT C
-    np.testing.assert_array_equal(store.dosages(slice(None))[3], [0, 1, 1])
+    np.testing.assert_array_equal(store.dosages(slice(None))[4], [0, 1, 1])
+    # genotype baselines read SNV dosages only
+    assert store.snv_rows(0, len(SEQ)).tolist() == [0, 1, 2, 4]
+    assert store.snv_rows(20, 26).tolist() == []
+    np.testing.assert_array_equal(store.dosages(store.snv_rows(0, 40))[3], [0, 1, 1])
+    snvs = ingest_vcf(vcf, ref, "chr1", [(0, len(SEQ))], snvs_only=True)
+    assert snvs.pos.tolist() == [2, 10, 10, 29]
+    assert snvs.stats["skipped_not_snv"] == 1
 
 
 def test_ingest_respects_windows_and_samples(tiny):
@@ -85,9 +94,12 @@ def test_ingest_respects_windows_and_samples(tiny):
 
 def test_store_save_load_roundtrip(tiny, tmp_path):
     ref, vcf = tiny
-    store = ingest_vcf(vcf, ref, "chr1", [(0, len(SEQ))])
+    store = ingest_vcf(vcf, ref, "chr1", [(0, 8), (5, 15), (20, 32)])
     store.save(tmp_path / "s.npz")
     back = VariantStore.load(tmp_path / "s.npz")
+    assert back.windows.tolist() == [[0, 15], [20, 32]]
+    assert back.stats == store.stats and back.stats["variants_stored"] == 5
+    assert back.covers(2, 15) and back.covers(-5, 3) and not back.covers(10, 21)
     for name in (
         "pos",
         "ref_bytes",
@@ -101,6 +113,30 @@ def test_store_save_load_roundtrip(tiny, tmp_path):
         np.testing.assert_array_equal(getattr(back, name), getattr(store, name))
     assert back.region(10, 11) == slice(1, 3)
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_store_format_1_still_loads(tiny, tmp_path):
+    """Stores written before indels were kept (format 1: no windows, no stats) still load."""
+    ref, vcf = tiny
+    store = ingest_vcf(vcf, ref, "chr1", [(0, len(SEQ))], snvs_only=True)
+    fields = {
+        k: getattr(store, k)
+        for k in ("pos", "ref_bytes", "ref_offsets", "alt_bytes", "alt_offsets", "genotypes")
+    }
+    np.savez(
+        tmp_path / "old.npz",
+        format_version=np.int64(1),
+        contig=np.str_("1"),
+        samples=store.samples,
+        ids=store.ids,
+        **fields,
+    )
+    back = VariantStore.load(tmp_path / "old.npz")
+    assert back.windows is None and back.stats == {} and back.covers(0, 10**9)
+    np.testing.assert_array_equal(back.genotypes, store.genotypes)
+    np.savez(tmp_path / "new.npz", format_version=np.int64(99))
+    with pytest.raises(ValueError, match="format 99.*re-run the genotypes rule"):
+        VariantStore.load(tmp_path / "new.npz")
 
 
 def test_ref_mismatch_is_an_error_naming_the_record(tmp_path):
@@ -132,6 +168,56 @@ def test_missing_index_unphased_and_missing_genotypes(tmp_path):
     store = ingest_vcf(miss, fa, "1", [(0, 40)], missing_policy="reference")
     np.testing.assert_array_equal(store.dosages(slice(None))[0], [0, 1, 2])
     assert store.stats["genotypes_missing_set_to_ref"] == 1
+
+
+def test_truncated_and_sites_only_vcfs_are_errors(tmp_path):
+    fa = Reference(write_fasta(tmp_path / "ref.fa", {"1": SEQ}))
+    vcf = write_vcf(tmp_path / "t.vcf.gz", "1", len(SEQ), SAMPLES, ["3\tv\tG\tT\t0|1\t0|0\t0|0"])
+    assert ingest_vcf(vcf, fa, "1", [(0, 40)]).n_variants == 1
+    data = vcf.read_bytes()
+    vcf.write_bytes(data[:-28])  # drop the BGZF end-of-file block, as a cut download does
+    with pytest.raises(InputError, match="t.vcf.gz: the file is truncated"):
+        ingest_vcf(vcf, fa, "1", [(0, 40)])
+    import pysam
+
+    plain = tmp_path / "s.vcf"
+    plain.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=1,length=40>\n"
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t3\tv\tG\tT\t.\tPASS\t.\n"
+    )
+    sites = pysam.tabix_index(str(plain), preset="vcf", force=True)
+    with pytest.raises(InputError, match="s.vcf.gz: the VCF has no samples"):
+        ingest_vcf(sites, fa, "1", [(0, 40)])
+
+
+def test_partly_phased_input_is_reported(tmp_path):
+    fa = Reference(write_fasta(tmp_path / "ref.fa", {"1": SEQ}))
+    recs = ["3\tv\tG\tT\t0/0\t0|1\t1/1", "11\tw\tG\tA\t0|0\t0|1\t1|1", "30\tx\tG\tA\t0/0\t0/0\t0/0"]
+    vcf = write_vcf(tmp_path / "part.vcf.gz", "1", len(SEQ), SAMPLES, recs)
+    store = ingest_vcf(vcf, fa, "1", [(0, 40)])
+    assert store.stats["unphased_homozygous_calls"] == 5
+    assert store.stats["records_partly_phased"] == 1
+    np.testing.assert_array_equal(store.dosages(slice(None))[0], [0, 1, 2])
+
+
+def test_long_ref_is_checked_past_the_read_ahead(tmp_path):
+    seq = "A" * 10 + "".join("ACGT"[i % 4] for i in range(1500)) + "T" * 10
+    fa = Reference(write_fasta(tmp_path / "ref.fa", {"1": seq}))
+    long_ref = seq[5:1505]
+    vcf = write_vcf(
+        tmp_path / "long.vcf.gz", "1", len(seq), SAMPLES, [f"6\tbig\t{long_ref}\tA\t0|1\t0|0\t0|0"]
+    )
+    store = ingest_vcf(vcf, fa, "1", [(0, 20)])
+    assert store.ref_lengths().tolist() == [1500] and store.stats["stored_deletion"] == 1
+    bad = write_vcf(
+        tmp_path / "bad.vcf.gz",
+        "1",
+        len(seq),
+        SAMPLES,
+        [f"6\tbig\t{long_ref[:-1]}C\tA\t0|1\t0|0\t0|0"],
+    )
+    with pytest.raises(InputError, match="1:6 big.*disagrees with the FASTA"):
+        ingest_vcf(bad, fa, "1", [(0, 20)])
 
 
 def _builder(ref, vcf, genes, window_bp, samples=SAMPLES):

@@ -5,12 +5,20 @@ What happens to each record, in order (each case is counted in the returned ``st
 * only records whose POS lies inside the requested windows are read (region queries on the
   tabix/CSI index; a missing index is an error);
 * multi-allelic records are split into one row per ALT;
-* symbolic ALTs (``<DEL>``, ``<CN2>``), the spanning deletion ``*``, breakends and ``.`` are skipped;
-* with ``snvs_only=True`` (the default until indel-aware haplotypes land) non-SNV ALTs are skipped;
+* symbolic ALTs (``<DEL>``, ``<CN2>``), the spanning deletion ``*``, breakends and ``.`` are skipped
+  (``skipped_alt_*``); SNVs, MNVs, insertions, deletions and complex substitutions are kept
+  (``variants_stored``, ``stored_snv``/``stored_mnv``/``stored_insertion``/``stored_deletion``/
+  ``stored_complex``); ``snvs_only=True`` keeps SNVs only (``skipped_not_snv``);
 * the REF is compared with the FASTA: a mismatch is an :class:`~ps2f.errors.InputError`; a REF over
-  ``N`` reference bases cannot be checked and is counted as ``ref_unverifiable``;
-* missing alleles follow ``missing_policy`` (``"error"`` or ``"reference"``: treated as REF);
-  unphased heterozygous calls and haploid calls are errors (haplotypes need phase).
+  ``N`` reference bases cannot be checked and is counted as ``ref_unverifiable_over_N``;
+* missing alleles follow ``missing_policy`` (``"error"`` or ``"reference"``: treated as REF,
+  ``genotypes_missing_set_to_ref``); unphased heterozygous calls and haploid calls are errors
+  (haplotypes need phase). Unphased *homozygous* calls carry no phase information and are kept;
+  partly phased input is reported (``unphased_homozygous_calls``, ``records_partly_phased``);
+* overlapping ALT alleles on one haplotype (e.g. an SNV inside a deletion) are kept in the store
+  and resolved when haplotypes are built ("keep the first", as ``bcftools consensus``; see
+  :mod:`ps2f.genome.haplotypes`); the alleles that will be dropped are counted
+  (``overlapping_alleles_skipped`` haplotype x variant pairs, ``variants_with_overlap_skips``).
 """
 
 from __future__ import annotations
@@ -90,6 +98,22 @@ def read_vcf_samples(path: str | Path) -> list[str]:
     return samples
 
 
+# the empty block every complete BGZF file (bgzipped VCF, BCF) ends with (SAM/BAM spec 4.1.2)
+_BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def _truncated(path: str) -> bool:
+    """True if a BGZF-compressed file lacks the end-of-file block (it was cut short)."""
+    with open(path, "rb") as fh:
+        if fh.read(4) != _BGZF_EOF[:4]:
+            return False  # not BGZF (plain VCF): nothing to check here
+        fh.seek(0, 2)
+        if fh.tell() < len(_BGZF_EOF):
+            return True
+        fh.seek(-len(_BGZF_EOF), 2)
+        return fh.read() != _BGZF_EOF
+
+
 def _has_index(path: str) -> bool:
     return any(Path(path + ext).exists() for ext in (".tbi", ".csi"))
 
@@ -104,13 +128,23 @@ def _skip_reason(alt: str) -> str | None:
     return None
 
 
+def _variant_type(ref: str, alt: str) -> str:
+    if len(ref) == len(alt):
+        return "snv" if len(ref) == 1 else "mnv"
+    if alt.startswith(ref):
+        return "insertion"
+    if ref.startswith(alt):
+        return "deletion"
+    return "complex"
+
+
 def ingest_vcf(
     vcf_path: str | Path,
     reference: Reference,
     contig: str,
     windows: Sequence[tuple[int, int]],
     samples: Sequence[str] | None = None,
-    snvs_only: bool = True,
+    snvs_only: bool = False,
     missing_policy: str = "error",
     contig_aliases: Mapping[str, str] | None = None,
 ) -> VariantStore:
@@ -130,7 +164,8 @@ def ingest_vcf(
     samples : sequence of str, optional
         Samples to keep (default all). The store keeps them in VCF order.
     snvs_only : bool
-        Skip every ALT that is not a single-nucleotide substitution.
+        Skip every ALT that is not a single-nucleotide substitution (for SNV-only baselines;
+        haplotypes want every type).
     missing_policy : {"error", "reference"}
         What to do with a missing allele (``.``).
     contig_aliases : mapping of str to str, optional
@@ -144,8 +179,9 @@ def ingest_vcf(
     Raises
     ------
     InputError
-        Missing index, unknown contig, REF/FASTA mismatch, missing genotype under
-        ``missing_policy="error"``, unphased heterozygous or haploid call, duplicate record.
+        Missing index, truncated file, no samples, unknown contig, REF/FASTA mismatch, missing
+        genotype under ``missing_policy="error"``, unphased heterozygous or haploid call,
+        duplicate record.
     """
     vcf_path = str(vcf_path)
     if missing_policy not in MISSING_POLICIES:
@@ -157,7 +193,14 @@ def ingest_vcf(
             f"{vcf_path}: no .tbi or .csi index; region queries need one. Compress with "
             f"'bgzip' and index with 'tabix -p vcf {vcf_path}' (or 'bcftools index')."
         )
+    if _truncated(vcf_path):
+        raise InputError(
+            f"{vcf_path}: the file is truncated (no BGZF end-of-file block); records after the "
+            f"cut would be silently missing. Re-download it or re-compress it with bgzip."
+        )
     vcf = _open(vcf_path, samples)
+    if not len(vcf.samples):
+        raise InputError(f"{vcf_path}: the VCF has no samples (sites-only); genotypes are needed.")
     vcf_contig = resolve_contig(contig, vcf.seqnames, vcf_path, contig_aliases)
     fasta_contig = reference.contig_name(contig)
     kept_samples = np.array(vcf.samples, dtype=str)
@@ -175,7 +218,8 @@ def ingest_vcf(
     gt_l: list[np.ndarray] = []
     seen: set[tuple[int, str, str]] = set()
 
-    for start, end in merge_windows(windows):
+    merged = merge_windows(windows)
+    for start, end in merged:
         ref_codes = reference.fetch_codes(fasta_contig, start, end + 1024)
         for rec in vcf(f"{vcf_contig}:{start + 1}-{end}"):
             pos0 = rec.POS - 1
@@ -185,7 +229,10 @@ def ingest_vcf(
             where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT)}"
             ref = rec.REF.upper()
             ref_len = len(ref)
-            fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
+            if pos0 - start + ref_len <= len(ref_codes):
+                fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
+            else:  # a REF longer than the read-ahead
+                fasta_seg = reference.fetch_codes(fasta_contig, pos0, pos0 + ref_len)
             ref_enc = encode(ref)
             if np.any(fasta_seg == N_CODE) or np.any(ref_enc == N_CODE):
                 stats["ref_unverifiable_over_N"] += 1
@@ -214,13 +261,21 @@ def ingest_vcf(
                 stats["genotypes_missing_set_to_ref"] += int(missing.sum())
                 a = np.where(a < 0, 0, a)
                 b = np.where(b < 0, 0, b)
-            unphased_het = (gt[:, 2] == 0) & (a != b)
-            if unphased_het.any():
-                first = kept_samples[np.flatnonzero(unphased_het)[0]]
-                raise InputError(
-                    f"{where}: {int(unphased_het.sum())} unphased heterozygous call(s), e.g. {first}. "
-                    f"Haplotypes need phase: phase the VCF (SHAPEIT, Eagle, Beagle) first."
-                )
+            unphased = (gt[:, 2] == 0) & ~missing
+            if unphased.any():
+                unphased_het = unphased & (a != b)
+                if unphased_het.any():
+                    first = kept_samples[np.flatnonzero(unphased_het)[0]]
+                    raise InputError(
+                        f"{where}: {int(unphased_het.sum())} unphased heterozygous call(s), e.g. "
+                        f"{first} ({stats['records_partly_phased']} earlier records were partly "
+                        f"phased). Haplotypes need phase: phase the VCF (SHAPEIT, Eagle, Beagle) "
+                        f"first."
+                    )
+                # homozygous calls need no phase: kept, but reported
+                stats["unphased_homozygous_calls"] += int(unphased.sum())
+                if not unphased[~missing].all():
+                    stats["records_partly_phased"] += 1
             for k, alt in enumerate(rec.ALT, start=1):
                 reason = _skip_reason(alt)
                 if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
@@ -228,7 +283,8 @@ def ingest_vcf(
                 if reason is not None:
                     stats[f"skipped_{reason}"] += 1
                     continue
-                key = (pos0, ref, alt.upper())
+                alt = alt.upper()
+                key = (pos0, ref, alt)
                 if key in seen:
                     raise InputError(
                         f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
@@ -238,10 +294,11 @@ def ingest_vcf(
                 haps = np.stack([a == k, b == k], axis=1).reshape(-1)
                 pos_l.append(pos0)
                 ref_l.append(ref.encode())
-                alt_l.append(alt.upper().encode())
+                alt_l.append(alt.encode())
                 id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{ref}_{alt}")
                 gt_l.append(np.packbits(haps))
                 stats["variants_stored"] += 1
+                stats[f"stored_{_variant_type(ref, alt)}"] += 1
     vcf.close()
 
     order = np.argsort(np.asarray(pos_l, dtype=np.int64), kind="stable")
@@ -266,7 +323,20 @@ def ingest_vcf(
         alt_offsets=alt_offsets,
         ids=np.asarray(id_l, dtype=str)[order] if id_l else np.zeros(0, dtype=str),
         genotypes=genotypes,
-        stats=dict(stats),
+        windows=np.asarray(merged, dtype=np.int64).reshape(-1, 2),
     )
-    log.info("%s %s: %s", vcf_path, contig, dict(stats))
+    skips = store.overlap_skips()
+    stats["overlapping_alleles_skipped"] = int(skips.sum())
+    stats["variants_with_overlap_skips"] = int(np.count_nonzero(skips))
+    store.stats = dict(stats)
+    log.info("%s %s: %s", vcf_path, contig, store.stats)
+    if stats["overlapping_alleles_skipped"]:
+        log.info(
+            "%s %s: %d ALT alleles on %d variants overlap an earlier ALT on the same haplotype "
+            "and are dropped when haplotypes are built (keep the first, as bcftools consensus)",
+            vcf_path,
+            contig,
+            stats["overlapping_alleles_skipped"],
+            stats["variants_with_overlap_skips"],
+        )
     return store

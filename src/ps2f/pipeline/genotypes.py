@@ -8,10 +8,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from ps2f.pipeline.common import atomic_path, read_table
+from ps2f.pipeline.common import atomic_path, log, read_table
+
+#: bp read beyond each sequence-model window so that indels pulled in from outside (deletions
+#: shorten the haplotype, so the TSS-centred window reaches further out) and alleles overlapping
+#: the window edge are in the store; the haplotype builder warns if a window needs more.
+INDEL_FLANK_BP = 1000
 
 
-def gene_windows(genes: pd.DataFrame, window_bp: int, cis_window_bp: int) -> list[tuple[int, int]]:
+def gene_windows(
+    genes: pd.DataFrame,
+    window_bp: int,
+    cis_window_bp: int,
+    indel_flank_bp: int = INDEL_FLANK_BP,
+) -> list[tuple[int, int]]:
     """Windows whose variants the store must hold: sequence-model windows and baseline cis-windows.
 
     Parameters
@@ -22,6 +32,8 @@ def gene_windows(genes: pd.DataFrame, window_bp: int, cis_window_bp: int) -> lis
         Sequence-model input length L in bp.
     cis_window_bp : int
         Baseline cis-window half-width in bp (TSS +- this).
+    indel_flank_bp : int
+        Extra bp read on each side of a sequence-model window (see :data:`INDEL_FLANK_BP`).
 
     Returns
     -------
@@ -32,7 +44,7 @@ def gene_windows(genes: pd.DataFrame, window_bp: int, cis_window_bp: int) -> lis
 
     s2f = genes.loc[genes["s2f"]]
     starts = window_start(s2f["tss0"].to_numpy(), s2f["strand"].to_numpy(), window_bp)
-    wins = [(int(a), int(a) + window_bp) for a in starts]
+    wins = [(int(a) - indel_flank_bp, int(a) + window_bp + indel_flank_bp) for a in starts]
     wins += [(max(0, int(t) - cis_window_bp), int(t) + cis_window_bp + 1) for t in genes["tss0"]]
     return wins
 
@@ -47,23 +59,62 @@ def run_genotypes(
     out_store: str,
     out_stats: str,
 ) -> None:
-    """Rule ``genotypes``: one contig's phased variants in the windows in use -> variant store."""
-    from ps2f.io.fasta import Reference
-    from ps2f.io.vcf import ingest_vcf
+    """Rule ``genotypes``: one contig's phased variants in the windows in use -> variant store.
 
+    Every variant type is kept (SNVs, MNVs, indels; symbolic alleles are skipped and counted):
+    the haplotype builder applies them all, and the genotype baselines keep SNV dosages only
+    (``baselines.snvs_only``, via :meth:`~ps2f.genome.store.VariantStore.is_snv`). The
+    optional config keys ``genotypes.snvs_only`` (default false) and
+    ``genotypes.indel_flank_bp`` (default :data:`INDEL_FLANK_BP`) override this. The log reports the sample matching between the VCF
+    and the expression individuals, and the ingestion counts (also written to ``out_stats``).
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        An expression individual has no genotypes in the VCF (named), or any ingestion error
+        of :func:`ps2f.io.vcf.ingest_vcf`.
+    """
+    from ps2f.errors import InputError
+    from ps2f.io.fasta import Reference
+    from ps2f.io.vcf import ingest_vcf, read_vcf_samples
+
+    section = config.get("genotypes", {})
     genes = read_table(genes_path)
     genes = genes.loc[genes["chrom"] == contig]
     individuals = read_table(individuals_path)["individual"].tolist()
+    vcf_samples = read_vcf_samples(vcf)
+    in_vcf = set(vcf_samples)
+    absent = [s for s in individuals if s not in in_vcf]
+    if absent:
+        raise InputError(
+            f"{vcf}: {len(absent)} of the {len(individuals)} expression individuals have no "
+            f"genotypes, e.g. {absent[:5]}; the phenotypes step should have dropped them: "
+            f"re-run it, or check that sample IDs are spelled alike in both files."
+        )
+    log.info(
+        "%s: %d VCF samples, %d expression individuals, %d in both (stored); %d VCF samples "
+        "without expression are not stored",
+        vcf,
+        len(vcf_samples),
+        len(individuals),
+        len(individuals),
+        len(in_vcf) - len(individuals),
+    )
     ref = Reference(reference, config["contig_aliases"])
-    windows = gene_windows(genes, config["s2f"]["window_bp"], config["baselines"]["cis_window_bp"])
+    windows = gene_windows(
+        genes,
+        config["s2f"]["window_bp"],
+        config["baselines"]["cis_window_bp"],
+        int(section.get("indel_flank_bp", INDEL_FLANK_BP)),
+    )
     store = ingest_vcf(
         vcf,
         ref,
         contig,
         windows,
         samples=individuals,
-        snvs_only=True,
-        missing_policy=config["genotypes"]["missing_policy"],
+        snvs_only=bool(section.get("snvs_only", False)),
+        missing_policy=section.get("missing_policy", "error"),
         contig_aliases=config["contig_aliases"],
     )
     Path(out_store).parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +123,8 @@ def run_genotypes(
         store.stats,
         contig=contig,
         n_samples=store.n_samples,
+        vcf_samples=len(vcf_samples),
+        vcf_samples_without_expression=len(in_vcf) - len(individuals),
         store_bytes=Path(out_store).stat().st_size,
     )
     with atomic_path(out_stats) as tmp:
