@@ -15,12 +15,14 @@ from ps2f.training import (
     HaplotypeSource,
     TrainConfig,
     load_model,
+    median_gene_r,
     p_model_targets,
     predict_individuals,
     save_model,
     train_p_model,
     train_r_model,
 )
+from ps2f.training.augment import augment_codes, batch_rng, shift_codes
 
 WINDOW = 256
 MOTIF = encode("TGACGTCA")  # CRE, its own reverse complement
@@ -91,7 +93,9 @@ N_GENES, N_TRAIN_IND, N_HELDOUT_IND = 8, 48, 32
 TRAIN_IND = np.arange(N_TRAIN_IND)
 HELDOUT_IND = np.arange(N_TRAIN_IND, N_TRAIN_IND + N_HELDOUT_IND)
 GENES = np.arange(N_GENES)
-FAST = TrainConfig(epochs=6, batch_size=16, lr=3e-3, seed=0, device="cpu")
+FAST = TrainConfig(
+    epochs=6, batch_size=16, lr=3e-3, seed=0, device="cpu", schedule="constant", patience=None
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -159,6 +163,14 @@ def test_validate_rejects_window_not_multiple_of_stride() -> None:
     with pytest.raises(ValueError, match="dropout"):
         CNNConfig(window_bp=256, dropout=1.0).validate()
     assert CNNConfig(window_bp=10240).validate().total_stride == 256
+    # the workflow's spelling of the keys (what common.smk reports at parse time)
+    with pytest.raises(
+        ValueError, match=r"s2f\.window_bp=1000 .*nearest valid s2f\.window_bp: 768"
+    ):
+        CNNConfig.from_workflow({"window_bp": 1000, "model": {}})
+    with pytest.raises(ValueError, match="s2f.model.head_input"):
+        CNNConfig.from_workflow({"window_bp": 1024, "model": {"head_input": "max"}})
+    assert CNNConfig.from_workflow({"window_bp": 40960, "model": {}}).positions == 160
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -179,22 +191,64 @@ def test_forward_shapes_and_haplotype_order(device: str) -> None:
             model(bad)
 
 
+@pytest.mark.parametrize("device", DEVICES)
+def test_contrastive_heads_read_reference_and_difference(device: str) -> None:
+    """SAGE-net's p-model: mean from the reference; deviation from reference - personal."""
+    torch.manual_seed(0)
+    model = S2FCNN(SMALL).to(device).eval()
+    ref = one_hot(torch.randint(0, 4, (3, WINDOW), dtype=torch.uint8, device=device))
+    haps = one_hot(torch.randint(0, 4, (3, 2, WINDOW), dtype=torch.uint8, device=device))
+    mean, dev = model(haps, reference=ref)
+    alone, _ = model(ref[:, None])  # the mean head sees only the reference
+    torch.testing.assert_close(mean, alone, rtol=0, atol=1e-5)
+    swapped_mean, swapped_dev = model(haps.flip(1), reference=ref)
+    torch.testing.assert_close(swapped_dev, dev, rtol=0, atol=1e-5)
+    # an individual carrying the reference on both haplotypes gets the same deviation output
+    # for every gene: the deviation head's value at a zero difference
+    _, dev_ref = model(torch.stack([ref, ref], dim=1), reference=ref)
+    with torch.no_grad():
+        at_zero = model.deviation_head(torch.zeros(1, SMALL.dense, device=device)).squeeze()
+    torch.testing.assert_close(dev_ref, at_zero.expand(3), rtol=0, atol=1e-5)
+    assert not torch.allclose(dev, dev_ref)
+    with pytest.raises(ValueError, match="expects reference of shape"):
+        model(haps, reference=haps)
+    with pytest.raises(ValueError, match="reference has 2 items"):
+        model(haps, reference=ref[:2])
+
+
+def _validation_items(source: SyntheticSource) -> pd.DataFrame:
+    """Training genes x 12 validation individuals (disjoint from TRAIN_IND[:36] used to fit)."""
+    return source.items(GENES, TRAIN_IND[36:])
+
+
 def test_training_is_deterministic_on_cpu(source: SyntheticSource) -> None:
+    """Same seed -> bitwise the same weights and the same metrics, whatever the worker count."""
     cfg = TrainConfig(
-        epochs=1,
+        epochs=2,
         batch_size=8,
         seed=3,
         device="cpu",
         max_items_per_epoch=48,
         reverse_complement_augment=True,
+        max_shift_bp=5,
+        schedule="cyclic",
+        cycle_steps=4,
     )
-    items = source.items(GENES, TRAIN_IND)
-    a = train_p_model(source, items, SMALL, cfg)
-    b = train_p_model(source, items, SMALL, cfg)
+    items = source.items(GENES, TRAIN_IND[:36])
+    val = _validation_items(source)
+    a = train_p_model(source, items, SMALL, cfg, validation_items=val)
+    b = train_p_model(source, items, SMALL, cfg, validation_items=val)
     for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb), ka
-    assert a.history[0]["items"] == 48
-    workers = train_p_model(source, items, SMALL, dataclasses.replace(cfg, num_workers=2))
+    metrics = ["loss", "loss_mean", "loss_dev", "val_median_r", "lr", "items"]
+    assert [[h[m] for m in metrics] for h in a.history] == [
+        [h[m] for m in metrics] for h in b.history
+    ]
+    assert np.isfinite(a.history[-1]["val_median_r"]) and a.history[0]["items"] == 48
+    assert a.history[0]["lr"] != a.history[1]["lr"]  # the cyclic schedule moved the LR
+    workers = train_p_model(
+        source, items, SMALL, dataclasses.replace(cfg, num_workers=2), validation_items=val
+    )
     torch.testing.assert_close(workers.state_dict(), a.state_dict(), rtol=0, atol=0)
     c = train_p_model(source, items, SMALL, dataclasses.replace(cfg, seed=4))
     assert not torch.equal(a.mean_head[0].weight, c.mean_head[0].weight)
@@ -281,5 +335,271 @@ def test_prediction_embeds_unique_haplotypes_exactly() -> None:
     got = predict_individuals(model, source, genes, inds, batch_size=7, mode="p")
     with torch.no_grad():
         x = one_hot(torch.from_numpy(source.haplotypes(genes, inds)))
-        mean, dev = model(x)
+        mean, dev = model(x, reference=one_hot(torch.from_numpy(source.reference(genes))))
     np.testing.assert_allclose(got, (mean + dev).double().numpy(), rtol=1e-5, atol=1e-6)
+    plain = S2FCNN(dataclasses.replace(SMALL, contrastive=False)).eval()  # no reference
+    plain.trained_as = "p"
+    got = predict_individuals(plain, source, genes, inds, batch_size=5, mode="p")
+    with torch.no_grad():
+        mean, dev = plain(x)
+    np.testing.assert_allclose(got, (mean + dev).double().numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# augmentation, validation metric, early stopping, resume, r-model initialisation, GPU skips
+
+SMALL_DROPOUT = dataclasses.replace(SMALL, dropout=0.2)  # dropout draws from the torch RNG
+
+
+def test_shift_fills_with_n_and_moves_both_haplotypes_together() -> None:
+    codes = np.arange(2 * 2 * 6, dtype=np.uint8).reshape(2, 2, 6) % 4
+    out = shift_codes(codes, np.array([2, -1]))
+    np.testing.assert_array_equal(out[0, :, :2], 4)  # vacated positions are N
+    np.testing.assert_array_equal(out[0, :, 2:], codes[0, :, :4])  # both haplotypes moved by +2
+    np.testing.assert_array_equal(out[1, :, :5], codes[1, :, 1:])
+    np.testing.assert_array_equal(out[1, :, 5], 4)
+    np.testing.assert_array_equal(shift_codes(codes, np.zeros(2, int)), codes)
+    with pytest.raises(ValueError, match="shifts"):
+        shift_codes(codes, np.array([1]))
+    # the batch generator is a pure function of (seed, epoch, batch): any worker draws the same
+    batch = np.repeat(encode("ACGTACGTAC")[None, None], 4, axis=0).repeat(2, axis=1)
+    a = augment_codes(batch, batch_rng(7, 2, 5), True, 3)
+    b = augment_codes(batch, batch_rng(7, 2, 5), True, 3)
+    c = augment_codes(batch, batch_rng(7, 2, 6), True, 3)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    np.testing.assert_array_equal(a[:, 0], a[:, 1])  # haplotypes get the same augmentation
+
+
+def test_median_gene_r_matches_numpy() -> None:
+    rng = np.random.default_rng(0)
+    gene = np.repeat([0, 1, 2, 3], [10, 7, 2, 5])
+    obs, pred = rng.normal(size=gene.size), rng.normal(size=gene.size)
+    pred[gene == 3] = 1.0  # constant prediction: undefined r
+    median, per_gene = median_gene_r(gene, obs, pred)
+    expected = [np.corrcoef(obs[gene == g], pred[gene == g])[0, 1] for g in (0, 1)]
+    np.testing.assert_allclose(per_gene[[0, 1]], expected, rtol=1e-12)
+    assert np.isnan(per_gene[2]) and np.isnan(per_gene[3])  # 2 individuals; constant
+    assert median == pytest.approx(np.median(expected))
+
+
+def test_early_stopping_rule() -> None:
+    from ps2f.training.loop import _EarlyStopping
+
+    model = torch.nn.Linear(1, 1)
+    stop = _EarlyStopping(patience=2, higher_is_better=True)
+    flags = []
+    for epoch, value in enumerate([0.1, 0.3, float("nan"), 0.2, 0.25], start=1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        flags.append(stop.update(epoch, value, model))
+    assert flags == [True, True, False, False, False]
+    assert stop.stopped and stop.best_epoch == 2 and stop.best == 0.3
+    assert stop.best_state["weight"].item() == 2  # the best epoch's weights were kept
+    lower = _EarlyStopping(patience=None, higher_is_better=False)
+    assert lower.update(1, 2.0, model) and lower.update(2, 1.0, model)
+    assert not lower.update(3, 1.5, model) and not lower.stopped
+
+
+def test_best_epoch_weights_are_returned(source: SyntheticSource, tmp_path) -> None:
+    """The returned model holds the weights of the epoch with the best validation median r."""
+    cfg = TrainConfig(
+        epochs=4,
+        batch_size=16,
+        lr=3e-3,
+        seed=2,
+        device="cpu",
+        max_items_per_epoch=96,
+        schedule="onecycle",
+        patience=2,
+    )
+    ckpt = tmp_path / "p.ckpt"
+    snapshots = {}
+
+    def snapshot(epoch: int, record: dict) -> None:
+        snapshots[epoch] = torch.load(ckpt, weights_only=True)["model"]
+
+    model = train_p_model(
+        source,
+        source.items(GENES, TRAIN_IND[:36]),
+        SMALL,
+        cfg,
+        validation_items=_validation_items(source),
+        checkpoint=ckpt,
+        epoch_end=snapshot,
+    )
+    values = [h["val_median_r"] for h in model.history]
+    assert model.best_epoch == int(np.nanargmax(values)) + 1
+    assert [h["best"] for h in model.history].count(1.0) >= 1
+    torch.testing.assert_close(model.state_dict(), snapshots[model.best_epoch], rtol=0, atol=0)
+    assert len(model.history) == min(cfg.epochs, model.best_epoch + cfg.patience)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill(epoch: int, record: dict) -> None:
+    """An epoch hook that aborts training like a kill, right after the checkpoint is written."""
+    raise _Killed
+
+
+def test_kill_and_resume_gives_the_uninterrupted_weights(source: SyntheticSource, tmp_path) -> None:
+    """A run killed after epoch 1 resumes at epoch 2 and ends bitwise where a full run ends."""
+    cfg = TrainConfig(
+        epochs=3,
+        batch_size=8,
+        lr=2e-3,
+        seed=5,
+        device="cpu",
+        max_items_per_epoch=40,
+        reverse_complement_augment=True,
+        max_shift_bp=4,
+        schedule="onecycle",
+        patience=None,
+    )
+    items = source.items(GENES, TRAIN_IND[:36])
+    val = _validation_items(source)
+    full = train_p_model(source, items, SMALL_DROPOUT, cfg, validation_items=val)
+
+    ckpt = tmp_path / "p_model.ckpt"
+
+    def kill_after_first(epoch: int, record: dict) -> None:
+        if epoch == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train_p_model(
+            source,
+            items,
+            SMALL_DROPOUT,
+            cfg,
+            validation_items=val,
+            checkpoint=ckpt,
+            epoch_end=kill_after_first,
+        )
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1
+    ran: list[int] = []
+    resumed = train_p_model(
+        source,
+        items,
+        SMALL_DROPOUT,
+        cfg,
+        validation_items=val,
+        checkpoint=ckpt,
+        epoch_end=lambda epoch, record: ran.append(epoch),
+    )
+    assert ran == [2, 3]  # resumed from epoch 2, not 1
+    torch.testing.assert_close(resumed.state_dict(), full.state_dict(), rtol=0, atol=0)
+    keys = ["epoch", "loss", "val_median_r", "lr"]
+    assert [[h[k] for k in keys] for h in resumed.history] == [
+        [h[k] for k in keys] for h in full.history
+    ]
+    assert resumed.best_epoch == full.best_epoch
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(
+    source: SyntheticSource, tmp_path, caplog
+) -> None:
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=1, device="cpu", max_items_per_epoch=16)
+    items = source.items(GENES[:4], TRAIN_IND[:12])
+    ckpt = tmp_path / "p_model.ckpt"
+    with pytest.raises(_Killed):
+        train_p_model(source, items, SMALL, cfg, checkpoint=ckpt, epoch_end=_kill)
+    ran: list[int] = []
+    train_p_model(
+        source,
+        items,
+        SMALL,
+        dataclasses.replace(cfg, lr=1e-3),  # another run: must start afresh
+        checkpoint=ckpt,
+        epoch_end=lambda epoch, record: ran.append(epoch),
+    )
+    assert ran == [1, 2]
+    assert "fingerprint differs" in caplog.text
+    ckpt.write_bytes(b"torn")
+    ran.clear()
+    train_p_model(source, items, SMALL, cfg, checkpoint=ckpt, epoch_end=lambda e, r: ran.append(e))
+    assert ran == [1, 2] and "unreadable" in caplog.text
+
+
+def test_p_model_starts_from_r_model_weights(source: SyntheticSource) -> None:
+    genes = pd.DataFrame(
+        {"gene_index": GENES, "mean_observed": source.expression[:, TRAIN_IND].mean(axis=1)}
+    )
+    r_model = train_r_model(
+        source, genes, SMALL, TrainConfig(epochs=1, batch_size=4, device="cpu", schedule="constant")
+    )
+    frozen = TrainConfig(
+        epochs=1, batch_size=8, lr=0.0, device="cpu", max_items_per_epoch=8, schedule="constant"
+    )
+    items = source.items(GENES, TRAIN_IND[:8])
+    p = train_p_model(source, items, SMALL, frozen, init_from=r_model)
+    fresh = train_p_model(source, items, SMALL, frozen)
+    r_state, p_state = r_model.state_dict(), p.state_dict()
+    for key in ("stem.0.weight", "blocks.0.conv.weight", "fc.0.weight", "mean_head.3.bias"):
+        assert torch.equal(p_state[key], r_state[key]), key
+    assert torch.equal(
+        p_state["deviation_head.0.weight"], fresh.state_dict()["deviation_head.0.weight"]
+    )
+    with pytest.raises(ValueError, match="another architecture"):
+        train_p_model(source, items, SMALL_DROPOUT, frozen, init_from=r_model)
+
+
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the fallback on a machine without CUDA"
+)
+def test_gpu_only_paths_are_skipped_cleanly_without_cuda(
+    source: SyntheticSource, tmp_path, monkeypatch
+) -> None:
+    """Without CUDA: 'auto' means CPU, no compile, no CUDA RNG, no pinned memory; 'cuda' refuses."""
+    from ps2f.training import resolve_device
+
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        TrainConfig(device="cuda").validate()
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a GPU-only code path ran on a machine without CUDA")
+
+    monkeypatch.setattr(torch, "compile", forbidden)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", forbidden)
+    monkeypatch.setattr(torch.Tensor, "pin_memory", forbidden)
+    cfg = TrainConfig(epochs=1, batch_size=8, device="auto", compile="auto", max_items_per_epoch=16)
+    model = train_p_model(
+        source, source.items(GENES, TRAIN_IND[:8]), SMALL, cfg, checkpoint=tmp_path / "c.ckpt"
+    )
+    assert next(model.parameters()).device.type == "cpu"
+    assert np.isfinite(model.history[0]["loss"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_compile_amp_checkpoint_and_resume(source: SyntheticSource, tmp_path) -> None:
+    cfg = TrainConfig(
+        epochs=2, batch_size=16, device="cuda", compile=True, max_items_per_epoch=64, num_workers=2
+    )
+    items = source.items(GENES, TRAIN_IND[:36])
+    ckpt = tmp_path / "p.ckpt"
+    with pytest.raises(_Killed):
+        train_p_model(
+            source,
+            items,
+            SMALL,
+            cfg,
+            validation_items=_validation_items(source),
+            checkpoint=ckpt,
+            epoch_end=_kill,
+        )
+    ran: list[int] = []
+    model = train_p_model(
+        source,
+        items,
+        SMALL,
+        cfg,
+        validation_items=_validation_items(source),
+        checkpoint=ckpt,
+        epoch_end=lambda e, r: ran.append(e),
+    )
+    assert ran == [2] and next(model.parameters()).device.type == "cuda"
+    assert all(np.isfinite(h["loss"]) for h in model.history)

@@ -1,6 +1,13 @@
 # Sequence-to-function CNNs: the r-model (reference sequence -> gene mean) and the p-model
 # (personal haplotypes -> gene mean + individual deviation), trained on training genes x
-# training individuals only. GPU when available; CPU otherwise with identical behaviour.
+# training individuals only; a validation part of those (split.validation_*) chooses the epoch.
+# GPU when available; CPU otherwise with identical behaviour.
+#
+# Resume: while a training job runs it rewrites <model>.ckpt (e.g. results/<name>/models/
+# p_model.ckpt) after every epoch. The checkpoint is deliberately not a declared output, so
+# Snakemake does not delete it when the job fails or is killed (nor when a cluster retry
+# resubmits it): re-running the rule resumes after the last finished epoch. It is deleted
+# once the model is written, and ignored if the settings or data changed.
 
 
 rule train_r:
@@ -13,6 +20,7 @@ rule train_r:
         history=f"{RUN}/models/r_model.history.tsv",
     params:
         s2f=config["s2f"],
+        split=config["split"],
         contig_aliases=config["contig_aliases"],
     log:
         f"{LOGS}/train_r.log",
@@ -20,8 +28,8 @@ rule train_r:
         f"{LOGS}/train_r.benchmark.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=scaled_by_attempt(8000),
+        runtime=scaled_by_attempt(240),
         gpu=1,
     conda:
         "../../envs/ps2f-gpu.yaml"
@@ -34,11 +42,13 @@ rule train_p:
         **PHENOTYPES,
         reference=get_input("reference"),
         stores=get_variant_stores(),
+        **get_p_model_init(),
     output:
         model=protected(f"{RUN}/models/p_model.pt"),
         history=f"{RUN}/models/p_model.history.tsv",
     params:
         s2f=config["s2f"],
+        split=config["split"],
         contig_aliases=config["contig_aliases"],
     log:
         f"{LOGS}/train_p.log",
@@ -46,8 +56,8 @@ rule train_p:
         f"{LOGS}/train_p.benchmark.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=480,
+        mem_mb=scaled_by_attempt(8000),
+        runtime=scaled_by_attempt(480),
         gpu=1,
     conda:
         "../../envs/ps2f-gpu.yaml"
@@ -71,8 +81,8 @@ rule predict_p:
         f"{LOGS}/predict_p.log",
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=60,
+        mem_mb=scaled_by_attempt(8000),
+        runtime=scaled_by_attempt(60),
         gpu=1,
     conda:
         "../../envs/ps2f-gpu.yaml"

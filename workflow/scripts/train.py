@@ -9,8 +9,10 @@ run_train(
     reference=snakemake.input.reference,
     store_paths=list(snakemake.input.stores),
     s2f=snakemake.params.s2f,
+    split=snakemake.params.split,
     contig_aliases=snakemake.params.contig_aliases,
     threads=snakemake.threads,
     out_model=snakemake.output.model,
     out_history=snakemake.output.history,
+    init_model=snakemake.input.get("init"),
 )

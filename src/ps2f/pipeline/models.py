@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,6 +11,19 @@ import pandas as pd
 
 from ps2f.errors import InputError
 from ps2f.pipeline.common import atomic_path, load_inputs, log, predictions_frame, write_table
+
+
+def _passive_openmp() -> None:
+    """Make idle OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY=PASSIVE``), unless set.
+
+    Must run before torch is imported to take effect. On a shared CPU machine, spinning
+    OpenMP workers of a 2-thread torch process measured 7-10x slower training steps than one
+    thread (wall and CPU time); with passive waiting two threads cost the same CPU time per
+    item as one. GPU runs are unaffected.
+    """
+    import os
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_aliases):
@@ -34,13 +48,49 @@ def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_a
     return builder, s2f_idx
 
 
-def _configs(s2f: Mapping):
-    from ps2f.models.cnn import CNNConfig
-    from ps2f.training.loop import TrainConfig
+def _configs(s2f: Mapping, threads: int):
+    """CNN and training settings from the ``s2f`` section; workers resolved for the device."""
+    from ps2f.models.config import CNNConfig
+    from ps2f.training.loop import TrainConfig, resolve_device
 
-    cnn = CNNConfig(window_bp=s2f["window_bp"], **s2f["model"]).validate()
-    train = TrainConfig(**s2f["train"]).validate()
-    return cnn, train
+    cnn = CNNConfig.from_workflow(s2f)
+    values = {k: v for k, v in s2f["train"].items() if k not in ("init_from_r_model",)}
+    if values.get("num_workers") is None:  # the rule's threads on CUDA; on CPU the model needs them
+        cuda = resolve_device(values.get("device", "auto")).type == "cuda"
+        values["num_workers"] = max(1, int(threads)) if cuda else 0
+    return cnn, TrainConfig(**values).validate()
+
+
+class _Tee:
+    """A text stream writing to several streams (the progress bar: stderr and the rule's log)."""
+
+    def __init__(self, *streams) -> None:
+        self.streams = [s for s in streams if s is not None]
+
+    def write(self, text: str) -> int:
+        for s in self.streams:
+            s.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for s in self.streams:
+            s.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _progress_stream():
+    """Standard error plus the stream of the log file set up by :func:`ps2f.pipeline.setup_logging`."""
+    import logging
+    import sys
+
+    files = [
+        h.stream
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.FileHandler) and getattr(h, "stream", None) is not None
+    ]
+    return _Tee(sys.stderr, *files[:1])
 
 
 def run_train(
@@ -51,58 +101,167 @@ def run_train(
     reference: str,
     store_paths: Sequence[str],
     s2f: Mapping,
+    split: Mapping,
     contig_aliases: Mapping,
     threads: int,
     out_model: str,
     out_history: str,
+    init_model: str | None = None,
+    progress: bool = True,
 ) -> None:
-    """Rules ``train_p`` / ``train_r``: fit a sequence model on training genes x training individuals.
+    """Rules ``train_p`` / ``train_r``: fit a sequence model on the fit part of the training data.
+
+    The training genes and individuals of the phenotypes tables are split once more into fit
+    and validation parts (:func:`ps2f.training.validation_split`, settings in ``split``); the
+    validation part only chooses the epoch (early stopping, kept weights). Held-out genes and
+    individuals are not read. A resume checkpoint is kept beside ``out_model``
+    (:func:`ps2f.training.checkpoint_path_for`: ``p_model.pt`` -> ``p_model.ckpt``) while
+    training runs, so a re-run after a kill resumes; it is deleted once ``out_model`` is
+    written.
 
     Parameters
     ----------
     kind : {"p", "r"}
         ``p``: personal haplotypes -> gene mean + deviation (SAGE-net p-model); ``r``: reference
         sequence -> gene mean (SAGE-net r-model).
+    genes_path, individuals_path, expression_path : str
+        The phenotypes tables.
+    reference : str
+        FASTA path.
+    store_paths : sequence of str
+        Variant stores (one ``<contig>.npz`` per contig).
+    s2f, split, contig_aliases : mapping
+        The validated config sections ``s2f``, ``split`` and ``contig_aliases``.
+    threads : int
+        Torch intra-op threads; also the DataLoader workers on CUDA when
+        ``s2f.train.num_workers`` is null.
+    out_model, out_history : str
+        The model (``.pt``) and the per-epoch history (TSV).
+    init_model : str, optional
+        A trained r-model (``r_model.pt``) initialising the p-model's trunk and mean head
+        (``s2f.train.init_from_r_model``).
+    progress : bool
+        Show a tqdm bar per epoch on stderr and in the log.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        No sequence-model gene, or no training gene among them.
+    ps2f.errors.ConfigError
+        The validation split leaves no fit gene or individual.
     """
+    _passive_openmp()
     import torch
 
-    from ps2f.training.loop import save_model, train_p_model, train_r_model
+    from ps2f.training import (
+        checkpoint_path_for,
+        load_model,
+        resolve_device,
+        save_model,
+        train_p_model,
+        train_r_model,
+        validation_split,
+    )
 
+    if kind not in ("p", "r"):
+        raise ValueError(f"kind must be 'p' or 'r', got {kind!r}")
     torch.set_num_threads(max(1, int(threads)))
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
     builder, s2f_idx = _s2f_builder(
         genes, individuals, reference, store_paths, s2f["window_bp"], contig_aliases
     )
-    cnn, train = _configs(s2f)
-    train_genes = np.flatnonzero(genes["gene_set"].to_numpy()[s2f_idx] == "train")
-    train_inds = np.flatnonzero((individuals["individual_set"] == "train").to_numpy())
-    if len(train_genes) == 0:
+    cnn, train = _configs(s2f, threads)
+    s2f_genes = genes.iloc[s2f_idx].reset_index(drop=True)
+    if not (s2f_genes["gene_set"] == "train").any():
         raise InputError(
-            "no training gene among the sequence-model genes; lower split.heldout_gene_fraction"
+            "no training gene among the sequence-model genes; lower split.heldout_gene_fraction "
+            "or change split.heldout_chromosomes"
         )
+    parts = validation_split(
+        s2f_genes,
+        individuals,
+        split.get("validation_gene_fraction", 0.0),
+        split.get("validation_individual_fraction", 0.0),
+        split.get("seed", 0),
+        split.get("validation_chromosomes", ()),
+    )
+    log.info(
+        "%s-model split: %d fit + %d validation genes (%d held out), %d fit + %d validation "
+        "individuals (%d held out); validation genes e.g. %s",
+        kind,
+        len(parts.fit_genes),
+        len(parts.validation_genes),
+        len(parts.heldout_genes),
+        len(parts.fit_individuals),
+        len(parts.validation_individuals),
+        len(parts.heldout_individuals),
+        s2f_genes["gene"].to_numpy()[parts.validation_genes[:3]].tolist(),
+    )
     obs = observed[s2f_idx]
+    checkpoint = checkpoint_path_for(out_model)
+    stream = _progress_stream() if progress else False
     if kind == "p":
-        gi = np.repeat(train_genes, len(train_inds))
-        ii = np.tile(train_inds, len(train_genes))
-        items = pd.DataFrame({"gene_index": gi, "individual_index": ii, "observed": obs[gi, ii]})
-        items = items.loc[np.isfinite(items["observed"])].reset_index(drop=True)
+
+        def grid(g: np.ndarray, i: np.ndarray) -> pd.DataFrame:
+            gi, ii = np.repeat(g, len(i)), np.tile(i, len(g))
+            df = pd.DataFrame({"gene_index": gi, "individual_index": ii, "observed": obs[gi, ii]})
+            return df.loc[np.isfinite(df["observed"])].reset_index(drop=True)
+
+        items = grid(parts.fit_genes, parts.fit_individuals)
+        scored = np.concatenate([parts.fit_genes, parts.validation_genes])
+        validation = grid(scored, parts.validation_individuals)
+        validation["validation_gene"] = np.isin(validation["gene_index"], parts.validation_genes)
         log.info(
-            "p-model: %d genes x %d individuals = %d items",
-            len(train_genes),
-            len(train_inds),
+            "p-model: %d fit items, %d validation items (validation individuals x all %d "
+            "training genes)",
             len(items),
+            len(validation),
+            len(scored),
         )
-        model = train_p_model(builder, items, cnn, train, log=log)
-    elif kind == "r":
-        means = np.nanmean(obs[np.ix_(train_genes, train_inds)], axis=1)
-        table = pd.DataFrame({"gene_index": train_genes, "mean_observed": means})
-        log.info("r-model: %d training genes", len(table))
-        model = train_r_model(builder, table, cnn, train, log=log)
+        init = None
+        if init_model:
+            init = load_model(init_model, map_location=resolve_device(train.device))
+        model = train_p_model(
+            builder,
+            items,
+            cnn,
+            train,
+            log=log,
+            validation_items=validation,
+            init_from=init,
+            checkpoint=checkpoint,
+            progress=stream,
+        )
     else:
-        raise ValueError(f"kind must be 'p' or 'r', got {kind!r}")
+        if s2f.get("r_model_epochs"):
+            train = dataclasses.replace(train, epochs=int(s2f["r_model_epochs"]))
+        fit_obs = obs[:, parts.fit_individuals]
+
+        def means(g: np.ndarray) -> pd.DataFrame:
+            with np.errstate(all="ignore"):
+                m = np.nanmean(fit_obs[g], axis=1) if len(g) else np.zeros(0)
+            df = pd.DataFrame({"gene_index": g, "mean_observed": m})
+            return df.loc[np.isfinite(df["mean_observed"])].reset_index(drop=True)
+
+        table = means(parts.fit_genes)
+        log.info(
+            "r-model: %d fit genes, %d validation genes", len(table), len(parts.validation_genes)
+        )
+        model = train_r_model(
+            builder,
+            table,
+            cnn,
+            train,
+            log=log,
+            validation_genes=means(parts.validation_genes),
+            checkpoint=checkpoint,
+            progress=stream,
+        )
     with atomic_path(out_model) as tmp:
         save_model(model, tmp)
     write_table(pd.DataFrame(model.history), out_history)
+    checkpoint.unlink(missing_ok=True)
+    log.info("%s-model written to %s (epoch %s kept)", kind, out_model, model.best_epoch)
 
 
 def run_predict(
@@ -126,6 +285,7 @@ def run_predict(
         ``p``: the p-model's mean + deviation from both haplotypes; ``reference_scoring``: the
         r-model scores each haplotype and the two scores are averaged.
     """
+    _passive_openmp()
     import torch
 
     from ps2f.training.loop import load_model, predict_individuals, resolve_device
@@ -136,6 +296,11 @@ def run_predict(
         genes, individuals, reference, store_paths, s2f["window_bp"], contig_aliases
     )
     model = load_model(model_path, map_location=resolve_device(s2f["train"]["device"]))
+    if model.config.window_bp != s2f["window_bp"]:
+        raise InputError(
+            f"{model_path}: the model was trained on {model.config.window_bp}-bp windows but "
+            f"s2f.window_bp is {s2f['window_bp']}; re-run its training rule"
+        )
     n_ind = len(individuals)
     gi = np.repeat(np.arange(len(s2f_idx)), n_ind)
     ii = np.tile(np.arange(n_ind), len(s2f_idx))
