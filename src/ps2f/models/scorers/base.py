@@ -1,0 +1,233 @@
+"""The one scorer interface every reference-scoring model implements.
+
+A *scorer* gives each haplotype of each (gene, individual) pair a number; the workflow's
+``score_external`` rule (:func:`ps2f.pipeline.scoring.run_score_external`) aggregates the two
+haplotypes (``mean`` or ``sum``) into the prediction of the shared predictions table
+(:mod:`ps2f.schema`), so evaluation never knows which model produced a row. This is the
+protocol used to evaluate Enformer on personal genomes: each haplotype is scored alone and the
+scores are combined (Huang et al. 2023, Sasse et al. 2023).
+
+Sequence scorers (the r-model, Enformer, AlphaGenome) read the haplotype codes built by
+:class:`ps2f.genome.haplotypes.HaplotypeBuilder`: ``(B, 2, L)`` uint8, oriented 5'->3' on the
+gene's strand (minus-strand genes reverse-complemented), TSS at index ``L // 2``. Table
+scorers (precomputed scores) set ``window_bp = None`` and read only the IDs.
+
+This module imports neither torch nor any model library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "AGGREGATIONS",
+    "HaplotypeBatch",
+    "Scorer",
+    "SequenceScorer",
+    "aggregate_haplotypes",
+    "unique_sequences",
+]
+
+AGGREGATIONS: tuple[str, ...] = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class HaplotypeBatch:
+    """The (gene, individual) pairs of one scoring call, with their haplotypes.
+
+    Parameters
+    ----------
+    genes : numpy.ndarray, shape (B,), str
+        Gene IDs as in the phenotypes tables (the expression file's IDs).
+    individuals : numpy.ndarray, shape (B,), str
+        Sample IDs.
+    strands : numpy.ndarray, shape (B,), str
+        ``"+"`` or ``"-"``: the gene's strand (the codes are already oriented on it).
+    codes : numpy.ndarray, shape (B, 2, L), uint8, or None
+        Both haplotypes (``A=0, C=1, G=2, T=3, N=4``; :mod:`ps2f.genome.encoding`), TSS at
+        ``L // 2``; ``None`` for scorers with ``window_bp = None``.
+
+    Raises
+    ------
+    ValueError
+        Lengths differ, or ``codes`` is not ``(B, 2, L)`` uint8.
+    """
+
+    genes: np.ndarray
+    individuals: np.ndarray
+    strands: np.ndarray
+    codes: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.genes)
+        if len(self.individuals) != n or len(self.strands) != n:
+            raise ValueError(
+                f"HaplotypeBatch: {n} genes, {len(self.individuals)} individuals and "
+                f"{len(self.strands)} strands; they must be equal"
+            )
+        if self.codes is not None:
+            c = self.codes
+            if c.dtype != np.uint8 or c.ndim != 3 or c.shape[:2] != (n, 2):
+                raise ValueError(
+                    f"HaplotypeBatch.codes must be uint8 of shape ({n}, 2, L), got "
+                    f"{c.dtype} {c.shape}"
+                )
+
+    def __len__(self) -> int:
+        return len(self.genes)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the scoring rule needs from a model.
+
+    Attributes
+    ----------
+    name : str
+        The model's name in the predictions table.
+    window_bp : int or None
+        Input length L in bp (TSS at ``L // 2``), or ``None`` if the scorer reads no sequence.
+    """
+
+    name: str
+    window_bp: int | None
+
+    def score_haplotypes(self, batch: HaplotypeBatch) -> np.ndarray:
+        """Score each haplotype.
+
+        Parameters
+        ----------
+        batch : HaplotypeBatch
+            ``codes`` is ``(B, 2, window_bp)`` uint8 for sequence scorers, ``None`` otherwise.
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, 2), float64
+            Model units; NaN where the scorer has no score for a pair (e.g. absent from a
+            precomputed table): such pairs are left out of the predictions.
+        """
+        ...
+
+    def describe(self) -> str:
+        """One line for the log: what is scored and how (no secrets)."""
+        ...
+
+
+def unique_sequences(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a code matrix, in order of first appearance.
+
+    Individuals share many haplotypes (common variants only, short windows), and every scorer
+    is a per-sequence function in inference mode, so scoring each distinct sequence once is
+    exact. Rows are compared by a 128-bit BLAKE2b digest.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray, shape (N, L), uint8
+
+    Returns
+    -------
+    unique : numpy.ndarray, shape (U, L), uint8
+    inverse : numpy.ndarray, shape (N,), int64
+        ``unique[inverse] == codes``.
+    """
+    codes = np.ascontiguousarray(codes)
+    first: dict[bytes, int] = {}
+    inverse = np.empty(len(codes), dtype=np.int64)
+    keep: list[int] = []
+    for i, row in enumerate(codes):
+        d = hashlib.blake2b(row.data, digest_size=16).digest()
+        j = first.get(d)
+        if j is None:
+            j = first[d] = len(keep)
+            keep.append(i)
+        inverse[i] = j
+    return codes[np.asarray(keep, dtype=np.int64)], inverse
+
+
+def aggregate_haplotypes(scores: np.ndarray, how: str) -> np.ndarray:
+    """Combine the two haplotype scores of each pair into one prediction.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray, shape (B, 2), float
+    how : {"mean", "sum"}
+        ``mean``: the protocol of Huang et al. 2023 and Sasse et al. 2023 (each haplotype
+        scored alone, then averaged); ``sum``: total over both copies. Per-gene r across
+        individuals is the same for both.
+
+    Returns
+    -------
+    numpy.ndarray, shape (B,), float64
+        NaN where either haplotype is NaN.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``how`` or wrong shape.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] != 2:
+        raise ValueError(f"haplotype scores must have shape (B, 2), got {scores.shape}")
+    if how == "mean":
+        return scores.mean(axis=1)
+    if how == "sum":
+        return scores.sum(axis=1)
+    raise ValueError(f"aggregate must be one of {AGGREGATIONS}, got {how!r}")
+
+
+class SequenceScorer(ABC):
+    """Base class of scorers that read sequence: checks shapes and scores each sequence once.
+
+    Subclasses set ``name`` and ``window_bp`` and implement :meth:`score_sequences`.
+    """
+
+    name: str
+    window_bp: int
+
+    def score_haplotypes(self, batch: HaplotypeBatch) -> np.ndarray:
+        """Score both haplotypes of each pair (distinct sequences once; see :class:`Scorer`).
+
+        Raises
+        ------
+        ValueError
+            ``batch.codes`` is missing or its length is not ``window_bp``, or
+            :meth:`score_sequences` returns the wrong shape.
+        """
+        codes = batch.codes
+        if codes is None:
+            raise ValueError(f"scorer {self.name!r} reads sequence but the batch has no codes")
+        if codes.shape[2] != self.window_bp:
+            raise ValueError(
+                f"scorer {self.name!r} takes {self.window_bp}-bp windows, got {codes.shape[2]} bp"
+            )
+        unique, inverse = unique_sequences(codes.reshape(-1, codes.shape[2]))
+        scores = np.asarray(self.score_sequences(unique), dtype=np.float64)
+        if scores.shape != (len(unique),):
+            raise ValueError(
+                f"scorer {self.name!r}: score_sequences returned shape {scores.shape}, expected "
+                f"({len(unique)},)"
+            )
+        return scores[inverse].reshape(len(batch), 2)
+
+    @abstractmethod
+    def score_sequences(self, codes: np.ndarray) -> np.ndarray:
+        """Score single sequences.
+
+        Parameters
+        ----------
+        codes : numpy.ndarray, shape (N, window_bp), uint8
+            Strand-oriented windows, TSS at ``window_bp // 2``.
+
+        Returns
+        -------
+        numpy.ndarray, shape (N,), float64
+        """
+
+    def describe(self) -> str:
+        """One line for the log."""
+        return f"{type(self).__name__} {self.name!r}, {self.window_bp} bp windows"

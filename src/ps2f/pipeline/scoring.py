@@ -1,0 +1,373 @@
+"""Rule ``score_external``: one configured scorer (Enformer, AlphaGenome, precomputed table).
+
+Every scorer goes through the same loop (:func:`score_genes`): for sequence scorers, each
+sequence-model gene's haplotypes are built for all individuals (in chunks bounded by memory)
+and scored; table scorers are asked for every gene x individual at once. The two haplotype
+scores of a pair are aggregated (``aggregate``: mean or sum) into the prediction, and the
+result is written in the shared predictions schema (:mod:`ps2f.schema`), plus the haplotype
+scores themselves (``gene, individual, haplotype, score``: the format a ``precomputed``
+scorer imports, so scores made on one machine can be evaluated on another).
+
+Run as ``python -m ps2f.pipeline.scoring ARGS.json`` this module scores in the current
+interpreter: that is how a scorer with a ``python`` key (the AlphaGenome client in its own
+virtual environment) runs from a workflow whose rules use the core ``.venv``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ps2f.errors import InputError, Ps2fError
+from ps2f.pipeline.common import load_inputs, log, predictions_frame, setup_logging, write_table
+
+__all__ = ["HAPLOTYPE_SCORE_COLUMNS", "score_genes", "run_score_external"]
+
+#: Columns of the haplotype-score table (the ``precomputed`` scorer's input format + model).
+HAPLOTYPE_SCORE_COLUMNS: tuple[str, ...] = ("model", "gene", "individual", "haplotype", "score")
+_CHUNK_BYTES = 256 * 2**20  # haplotype codes materialized per scoring call
+_LOG_EVERY_S = 30.0
+
+
+def _check_coverage(stores: Mapping[str, Any], genes: pd.DataFrame, window_bp: int, name: str):
+    """Refuse windows reaching past the variants the genotypes step ingested.
+
+    The variant store holds variants only inside the windows it was built for (the
+    sequence-model window ``s2f.window_bp`` and the baseline cis-window around each gene); a
+    haplotype read beyond them would silently carry the reference there.
+    """
+    from ps2f.genome.haplotypes import window_start
+
+    starts = window_start(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), window_bp)
+    bad = [
+        i
+        for i, (chrom, a) in enumerate(zip(genes["chrom"].astype(str), starts, strict=True))
+        if chrom in stores and not stores[chrom].covers(int(a), int(a) + window_bp)
+    ]
+    if bad:
+        raise InputError(
+            f"scorer {name!r} reads {window_bp}-bp windows, but for {len(bad)} of {len(genes)} "
+            f"genes (e.g. {genes['gene'].iloc[bad[0]]}) they reach past the windows whose variants "
+            f"the genotypes step stored (s2f.window_bp and baselines.cis_window_bp around each "
+            f"gene); variants there would be missing from the haplotypes. Raise "
+            f"baselines.cis_window_bp to at least {window_bp // 2 + 1} so the store holds them"
+        )
+
+
+def _builder(
+    genes: pd.DataFrame,
+    individuals: Sequence[str],
+    reference: str,
+    stores: Mapping[str, Any],
+    window_bp: int,
+    contig_aliases: Mapping[str, str],
+    threads: int,
+):
+    from ps2f.genome.haplotypes import HaplotypeBuilder
+    from ps2f.io.fasta import Reference
+
+    return HaplotypeBuilder(
+        Reference(reference, contig_aliases),
+        stores,
+        genes.reset_index(drop=True),
+        list(individuals),
+        window_bp,
+        n_threads=max(1, int(threads)),
+    )
+
+
+def score_genes(
+    scorer: Any,
+    genes: pd.DataFrame,
+    individuals: Sequence[str],
+    builder: Any = None,
+    chunk_bytes: int = _CHUNK_BYTES,
+) -> np.ndarray:
+    """Score both haplotypes of every gene x individual with one scorer.
+
+    Parameters
+    ----------
+    scorer : ps2f.models.scorers.Scorer
+    genes : pandas.DataFrame
+        ``gene`` and ``strand``; row ``g`` is gene index ``g`` of ``builder``.
+    individuals : sequence of str
+        Position ``i`` is individual index ``i`` of ``builder``.
+    builder : ps2f.genome.haplotypes.HaplotypeBuilder, optional
+        Needed when ``scorer.window_bp`` is not None; its window must equal it.
+    chunk_bytes : int
+        Upper bound on the haplotype codes built per scoring call (>= one individual).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_genes, n_individuals, 2), float64
+        NaN where the scorer has no score.
+
+    Raises
+    ------
+    ValueError
+        No builder for a sequence scorer, a window mismatch, or a scorer returning the wrong
+        shape.
+    """
+    from ps2f.models.scorers import HaplotypeBatch
+
+    ids = np.asarray(individuals, dtype=str)
+    gene_ids = genes["gene"].astype(str).to_numpy()
+    strands = genes["strand"].astype(str).to_numpy()
+    G, n_ind = len(genes), len(ids)
+    out = np.full((G, n_ind, 2), np.nan)
+    if scorer.window_bp is None:
+        gi, ii = np.repeat(np.arange(G), n_ind), np.tile(np.arange(n_ind), G)
+        scores = scorer.score_haplotypes(HaplotypeBatch(gene_ids[gi], ids[ii], strands[gi]))
+        if np.shape(scores) != (len(gi), 2):
+            raise ValueError(f"scorer {scorer.name!r} returned shape {np.shape(scores)}")
+        return np.asarray(scores, dtype=np.float64).reshape(G, n_ind, 2)
+    if builder is None:
+        raise ValueError(f"scorer {scorer.name!r} reads sequence: give a HaplotypeBuilder")
+    if builder.window_bp != scorer.window_bp:
+        raise ValueError(
+            f"builder windows are {builder.window_bp} bp, scorer {scorer.name!r} takes "
+            f"{scorer.window_bp}"
+        )
+    per_call = max(1, int(chunk_bytes) // (2 * scorer.window_bp))
+    t0 = last = time.monotonic()
+    for g in range(G):
+        for a in range(0, n_ind, per_call):
+            idx = np.arange(a, min(a + per_call, n_ind))
+            codes = builder.haplotypes(np.full(len(idx), g), idx)
+            batch = HaplotypeBatch(
+                np.full(len(idx), gene_ids[g]), ids[idx], np.full(len(idx), strands[g]), codes
+            )
+            scores = np.asarray(scorer.score_haplotypes(batch), dtype=np.float64)
+            if scores.shape != (len(idx), 2):
+                raise ValueError(
+                    f"scorer {scorer.name!r} returned shape {scores.shape}, expected "
+                    f"({len(idx)}, 2)"
+                )
+            out[g, idx] = scores
+        now = time.monotonic()
+        if now - last > _LOG_EVERY_S or g == G - 1:
+            log.info("%s: %d/%d genes scored (%.0f s)", scorer.name, g + 1, G, now - t0)
+            last = now
+    return out
+
+
+def _log_n_content(builder, genes: pd.DataFrame) -> None:
+    """Warn about windows that are mostly N (off the contig or outside real sequence)."""
+    from ps2f.genome.encoding import N_CODE
+
+    frac = np.array(
+        [float((builder.reference(np.array([g]))[0] == N_CODE).mean()) for g in range(len(genes))]
+    )
+    log.info(
+        "reference windows: N fraction median %.3f, max %.3f", float(np.median(frac)), frac.max()
+    )
+    many = np.flatnonzero(frac > 0.5)
+    if len(many):
+        log.warning(
+            "%d of %d genes have windows more than half N (e.g. %s): their scores see little "
+            "sequence",
+            len(many),
+            len(genes),
+            genes["gene"].to_numpy()[many[:3]].tolist(),
+        )
+
+
+def _dispatch(python: str, kwargs: Mapping[str, Any]) -> None:
+    """Run :func:`run_score_external` with another interpreter, streaming its log into ours."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+        json.dump(dict(kwargs), fh)
+        args_path = fh.name
+    cmd = [python, "-m", "ps2f.pipeline.scoring", args_path]
+    log.info("scoring with %s (the scorer's `python`)", python)
+    try:
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ)
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.info("| %s", line.rstrip())
+        rc = proc.wait()
+    except OSError as exc:
+        raise Ps2fError(
+            f"cannot run {python}: {exc}; create it with `make alphagenome-env`"
+        ) from exc
+    finally:
+        Path(args_path).unlink(missing_ok=True)
+    if rc != 0:
+        raise Ps2fError(f"scoring with {python} failed (exit status {rc}); its log is above")
+
+
+def run_score_external(
+    scorer: Mapping[str, Any],
+    genes_path: str,
+    individuals_path: str,
+    expression_path: str,
+    reference: str | None,
+    store_paths: Sequence[str],
+    contig_aliases: Mapping[str, str],
+    threads: int,
+    out_predictions: str,
+    out_haplotype_scores: str,
+) -> None:
+    """Rule ``score_external``: predictions of one configured scorer.
+
+    Parameters
+    ----------
+    scorer : mapping
+        One entry of the config's ``scorers:`` list (``name``, ``type``, ``aggregate``, and
+        the type's keys; see :mod:`ps2f.models.scorers`). With a ``python`` key naming another
+        interpreter, scoring runs there (``python -m ps2f.pipeline.scoring``).
+    genes_path, individuals_path, expression_path : str
+        The phenotypes tables.
+    reference : str or None
+        FASTA (unused by table scorers).
+    store_paths : sequence of str
+        Variant stores, one ``<contig>.npz`` per contig (unused by table scorers).
+    contig_aliases : mapping
+        The config's ``contig_aliases``.
+    threads : int
+        Haplotype-building threads and torch intra-op threads.
+    out_predictions : str
+        Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`).
+    out_haplotype_scores : str
+        Haplotype scores (:data:`HAPLOTYPE_SCORE_COLUMNS`).
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        Invalid scorer config, missing weights/table/key.
+    ps2f.errors.InputError
+        No sequence-model gene (sequence scorers), windows reaching past the variants the
+        variant store holds, or the scorer has no score for any pair (e.g. gene or sample IDs
+        of a precomputed table match nothing).
+    """
+    from ps2f.models.scorers import aggregate_haplotypes, build_scorer
+
+    python = scorer.get("python")
+    if python and os.path.abspath(python) != os.path.abspath(sys.executable):
+        _dispatch(
+            python,
+            {
+                "scorer": {**scorer, "python": None},
+                "genes_path": genes_path,
+                "individuals_path": individuals_path,
+                "expression_path": expression_path,
+                "reference": reference,
+                "store_paths": list(store_paths),
+                "contig_aliases": dict(contig_aliases),
+                "threads": threads,
+                "out_predictions": out_predictions,
+                "out_haplotype_scores": out_haplotype_scores,
+            },
+        )
+        return
+    name = scorer["name"]
+    model = build_scorer(scorer, key=f"scorers ({name})")
+    log.info("%s", model.describe())
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(max(1, int(threads)))
+    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    ind_ids = individuals["individual"].astype(str).tolist()
+    if model.window_bp is None:
+        gene_idx = np.arange(len(genes))
+        builder = None
+    else:
+        gene_idx = np.flatnonzero(genes["s2f"].to_numpy().astype(bool))
+        if not len(gene_idx):
+            raise InputError(
+                "no gene is usable by sequence models (genes table column 's2f'); check "
+                "annotation.usable_column and genes.max_s2f_genes in the config"
+            )
+        from ps2f.genome.store import VariantStore
+
+        stores = {Path(p).stem: VariantStore.load(p) for p in store_paths}
+        _check_coverage(stores, genes.iloc[gene_idx], model.window_bp, name)
+        builder = _builder(
+            genes.iloc[gene_idx],
+            ind_ids,
+            reference,
+            stores,
+            model.window_bp,
+            contig_aliases,
+            threads,
+        )
+        _log_n_content(builder, genes.iloc[gene_idx])
+    sub = genes.iloc[gene_idx].reset_index(drop=True)
+    scores = score_genes(model, sub, ind_ids, builder)  # (G, I, 2)
+    G, n_ind = scores.shape[:2]
+    gi, ii = np.repeat(np.arange(G), n_ind), np.tile(np.arange(n_ind), G)
+    flat = scores.reshape(-1, 2)
+    pred = aggregate_haplotypes(flat, scorer.get("aggregate", "mean"))
+    ok = np.isfinite(pred)
+    if not ok.any():
+        raise InputError(
+            f"scorer {name!r} gave no score for any of the {len(pred)} (gene, individual) pairs "
+            f"(genes e.g. {sub['gene'].head(3).tolist()}, individuals e.g. {ind_ids[:3]}); "
+            f"{model.describe()}. Check that gene and sample IDs match the expression file."
+        )
+    if not ok.all():
+        log.warning(
+            "%s: %d of %d pairs have no score and are left out (%d genes, %d individuals with "
+            "at least one score)",
+            name,
+            int((~ok).sum()),
+            len(ok),
+            len(np.unique(gi[ok])),
+            len(np.unique(ii[ok])),
+        )
+    haps = pd.DataFrame(
+        {
+            "model": name,
+            "gene": np.repeat(sub["gene"].to_numpy()[gi[ok]], 2),
+            "individual": np.repeat(np.asarray(ind_ids)[ii[ok]], 2),
+            "haplotype": np.tile(np.array([1, 2], dtype=np.int64), int(ok.sum())),
+            "score": flat[ok].reshape(-1),
+        },
+        columns=list(HAPLOTYPE_SCORE_COLUMNS),
+    )
+    preds = predictions_frame(
+        name, genes, individuals, gene_idx[gi[ok]], ii[ok], observed, pred[ok]
+    )
+    write_table(haps, out_haplotype_scores)
+    write_table(preds, out_predictions)
+    extra = ""
+    if hasattr(model, "n_requested"):
+        extra = f"; {model.n_cached} sequences from the cache, {model.n_requested} requested"
+    log.info(
+        "%s: %d predictions (%d genes x %d individuals)%s",
+        name,
+        len(preds),
+        preds["gene"].nunique(),
+        preds["individual"].nunique(),
+        extra,
+    )
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    """``python -m ps2f.pipeline.scoring ARGS.json``: keyword arguments of run_score_external."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1:
+        print("usage: python -m ps2f.pipeline.scoring ARGS.json", file=sys.stderr)
+        return 2
+    setup_logging(None)
+    kwargs = json.loads(Path(argv[0]).read_text())
+    try:
+        run_score_external(**kwargs)
+    except Ps2fError as err:
+        log.error("%s: %s", type(err).__name__, err)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())
