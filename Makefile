@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 CORES  ?= 2
 
-.PHONY: run run-geuvadis test lint clean
+.PHONY: run run-geuvadis test lint clean alphagenome-env
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +35,17 @@ lint: $(BIN)/.installed
 
 clean:
 	rm -rf results logs .snakemake
+
+# The AlphaGenome client needs anndata (pandas<3): its own venv, never the core stack. Then set
+# the AlphaGenome scorer's `python: .venv-alphagenome/bin/python` (see README).
+AG_VENV ?= .venv-alphagenome
+
+alphagenome-env: $(AG_VENV)/.installed
+
+$(AG_VENV)/.installed: envs/alphagenome.requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(AG_VENV)
+	$(AG_VENV)/bin/pip install --quiet --upgrade pip
+	$(AG_VENV)/bin/pip install --quiet -r envs/alphagenome.requirements.txt
+	$(AG_VENV)/bin/pip install --quiet --no-deps -e .
+	touch $@
+	@echo "AlphaGenome env ready: set the scorer's  python: $(AG_VENV)/bin/python"
