@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from ps2f.pipeline.common import log
 
 
-def run_simulate(simulate: Mapping, contig: str, outdir: str | Path) -> None:
-    """Rule ``simulate``: write the ground-truth cohort (the embedded default) into ``outdir``."""
+def run_simulate(simulate: Mapping, contig: str, outdir: str | Path) -> dict[str, Path]:
+    """Rule ``simulate``: write the ground-truth cohort (the embedded default) into ``outdir``.
+
+    Parameters
+    ----------
+    simulate : mapping
+        The validated ``simulate`` config section (``enabled`` is ignored; every other key is a
+        :class:`~ps2f.simulate.SimulationConfig` field).
+    contig : str
+        Name of the simulated contig (the config's first contig).
+    outdir : str or Path
+        Output directory.
+
+    Returns
+    -------
+    dict of str to pathlib.Path
+        The written files, keyed as in :data:`ps2f.simulate.OUTPUT_FILES`.
+    """
     from ps2f.simulate import SimulationConfig, simulate_cohort
 
     fields = {k: v for k, v in simulate.items() if k != "enabled"}
     paths = simulate_cohort(SimulationConfig(contig=contig, **fields), outdir)
+    record = json.loads(Path(paths["config"]).read_text())
+    log.info(
+        "simulated %d individuals x %d genes, %d variants; scales %s",
+        record["config"]["n_individuals"],
+        record["config"]["n_genes"],
+        record["n_variants"],
+        record["scales"],
+    )
     log.info("simulated cohort written: %s", {k: str(v) for k, v in paths.items()})
+    return paths

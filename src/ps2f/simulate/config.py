@@ -1,0 +1,223 @@
+"""Settings of the cohort simulator: one frozen dataclass, checked when it is built."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from ps2f.errors import ConfigError
+from ps2f.genome.encoding import decode, encode, reverse_complement_codes
+
+__all__ = ["NONLINEARITIES", "SimulationConfig"]
+
+#: Values of :attr:`SimulationConfig.nonlinearity`.
+NONLINEARITIES = ("none", "interaction", "threshold")
+
+#: Largest indel simulated, in bp (inserted or deleted bases, excluding the anchor base).
+MAX_INDEL_BP = 10
+_MIN_MOTIF = 4
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Settings of :func:`ps2f.simulate.simulate_cohort` (the model is in :mod:`ps2f.simulate`).
+
+    Attributes
+    ----------
+    n_individuals : int
+        Diploid individuals (VCF and expression samples ``SIM0001``...).
+    n_genes : int
+        Genes (``SIMG0001``...), one per locus, laid out along one contig.
+    spacing_bp : int
+        Length of each gene's locus and distance between consecutive TSSs, in bp; the contig is
+        ``n_genes * spacing_bp`` long and gene ``g``'s TSS is at ``spacing_bp // 2 + g *
+        spacing_bp`` (0-based).
+    causal_radius_bp : int
+        Half-width of each gene's causal region ``[tss0 - r, tss0 + r)``, in bp: planted motif
+        copies, the grammar and every causal variant lie inside it.
+    contig : str
+        Name of the simulated contig.
+    seed : int
+        Seed of every random draw (NumPy and msprime); a seed gives byte-identical files.
+    population_size : float
+        Constant diploid effective population size Ne of the coalescent (msprime).
+    mutation_rate : float
+        Per-bp, per-generation mutation rate (infinite sites).
+    recombination_rate : float
+        Per-bp, per-generation recombination rate (flat).
+    indel_fraction : float
+        Probability that a neutral site outside the causal regions becomes an indel
+        (insertion or deletion of 1-10 bp, left-aligned) instead of an SNV.
+    reference_fasta : str or None
+        FASTA (plain or bgzipped with ``.fai``/``.gzi``) whose N-free ``spacing_bp`` windows
+        become the loci; ``None``: a random sequence (``gc_content``, ``cpg_depletion``).
+    reference_contig : str or None
+        Contig of ``reference_fasta`` to take windows from; ``None``: its longest contig.
+    gc_content : float
+        Stationary G+C fraction of the random background.
+    cpg_depletion : float
+        Factor dividing ``P(G | previous base C)`` of the random background (1 = none).
+    motifs : tuple of str
+        The grammar's motifs (A/C/G/T, none its own reverse complement), exact k-mers.
+    motif_effects : tuple of float
+        Effect of one match of each motif at the TSS, in the forward orientation (relative
+        units; rescaled with the whole grammar, see ``genetic_sd``). Negative = repressor.
+    motif_reverse_weights : tuple of float
+        Effect of a match in the reverse orientation (antisense to the gene), relative to a
+        forward one, per motif.
+    position_decay_bp : float
+        A match centred ``d`` bp from the TSS counts ``exp(-|d| / position_decay_bp)``.
+    motif_copies : float
+        Mean (Poisson) number of invariant exact copies of each motif planted per gene.
+    n_grammar_variants : int
+        Causal grammar SNVs per gene (each breaks a planted motif copy or completes a planted
+        near-copy); used when ``grammar_weight > 0``.
+    n_eqtl_variants : int
+        Causal gene-specific (eQTL-like) SNVs per gene, effects ``N(0, 1)``; used when
+        ``grammar_weight < 1``.
+    causal_min_maf : float
+        Causal variants take the genotypes of msprime sites with minor-allele frequency at
+        least this (in the cohort).
+    grammar_weight : float
+        Share of the genetic variance (averaged over genes) from the grammar; the rest is from
+        the gene-specific variants. In ``[0, 1]``.
+    genetic_sd : float
+        Standard deviation of an individual's genetic value, averaged (as a variance) over
+        genes, in log1p expression units.
+    h2 : float
+        Target heritability per gene: the genetic share of expression variance, in ``(0, 1]``.
+    nonlinearity : {"none", "interaction", "threshold"}
+        ``interaction``: half the variance of each component comes from a product term (the
+        first two motifs' scores on a haplotype; the first two eQTLs' centred dosages); ``threshold``:
+        an individual's genetic value below its gene's median is raised to the median.
+    n_expression_covariates : int
+        Hidden factors (``expression_PC1``...) that shift expression, written as covariates.
+    n_genotype_pcs : int
+        Genotype PCs (``genotype_PC1``...) written as covariates (no effect on expression),
+        computed from an independent simulation of 2 Mb of the same individuals' genome.
+    covariate_variance : float
+        Share of each gene's expression variance from the hidden factors; ``h2 +
+        covariate_variance <= 1``.
+    """
+
+    n_individuals: int = 120
+    n_genes: int = 40
+    spacing_bp: int = 10_000
+    causal_radius_bp: int = 300
+    contig: str = "sim1"
+    seed: int = 0
+    population_size: float = 1.0e4
+    mutation_rate: float = 1.25e-8
+    recombination_rate: float = 1.0e-8
+    indel_fraction: float = 0.05
+    reference_fasta: str | None = None
+    reference_contig: str | None = None
+    gc_content: float = 0.41
+    cpg_depletion: float = 4.0
+    motifs: tuple[str, ...] = ("TGAGTCAT", "CACGTGAC", "GTAAACAA")
+    motif_effects: tuple[float, ...] = (1.0, 0.7, 0.5)
+    motif_reverse_weights: tuple[float, ...] = (0.5, 1.0, 0.2)
+    position_decay_bp: float = 150.0
+    motif_copies: float = 0.5
+    n_grammar_variants: int = 3
+    n_eqtl_variants: int = 2
+    causal_min_maf: float = 0.05
+    grammar_weight: float = 1.0
+    genetic_sd: float = 0.35
+    h2: float = 0.6
+    nonlinearity: str = "none"
+    n_expression_covariates: int = 3
+    n_genotype_pcs: int = 3
+    covariate_variance: float = 0.1
+
+    def __post_init__(self) -> None:
+        """Normalize list fields to tuples; reject inconsistent settings (:class:`ConfigError`)."""
+        for name in ("motifs", "motif_effects", "motif_reverse_weights"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "motifs", tuple(m.upper() for m in self.motifs))
+        problems = self._problems()
+        if problems:
+            raise ConfigError("invalid SimulationConfig: " + "; ".join(problems))
+
+    def _problems(self) -> list[str]:
+        p = []
+        for name in ("n_individuals", "n_genes", "causal_radius_bp"):
+            if getattr(self, name) < 1:
+                p.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "n_grammar_variants",
+            "n_eqtl_variants",
+            "n_expression_covariates",
+            "n_genotype_pcs",
+        ):
+            if getattr(self, name) < 0:
+                p.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_genotype_pcs >= self.n_individuals:
+            p.append(f"n_genotype_pcs ({self.n_genotype_pcs}) must be < n_individuals")
+        if not self.motifs:
+            p.append("motifs must name at least one motif")
+        for motif in self.motifs:
+            if len(motif) < _MIN_MOTIF or set(motif) - set("ACGT"):
+                p.append(f"motif must be >= {_MIN_MOTIF} letters of A/C/G/T, got {motif!r}")
+            elif decode(reverse_complement_codes(encode(motif))) == motif:
+                p.append(f"motif {motif!r} is its own reverse complement")
+        if len(set(self.motifs)) != len(self.motifs):
+            p.append(f"motifs repeat: {self.motifs}")
+        n = len(self.motifs)
+        for name in ("motif_effects", "motif_reverse_weights"):
+            if len(getattr(self, name)) != n:
+                p.append(f"{name} needs one value per motif ({n}), got {getattr(self, name)}")
+        if any(w < 0 for w in self.motif_reverse_weights):
+            p.append("motif_reverse_weights must be >= 0")
+        # the causal region and the indel-free margins around it must fit in a locus
+        margin = MAX_INDEL_BP + 2
+        if 2 * (self.causal_radius_bp + margin) > self.spacing_bp:
+            p.append(
+                f"spacing_bp ({self.spacing_bp}) must be >= 2 * (causal_radius_bp + {margin}) "
+                f"({2 * (self.causal_radius_bp + margin)})"
+            )
+        longest = max((len(m) for m in self.motifs), default=_MIN_MOTIF)
+        if 2 * self.causal_radius_bp < 4 * (longest + 2):
+            p.append(f"causal_radius_bp ({self.causal_radius_bp}) too small for the motifs")
+        for name in ("population_size", "position_decay_bp", "genetic_sd"):
+            if not getattr(self, name) > 0:
+                p.append(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("mutation_rate", "recombination_rate", "motif_copies"):
+            if getattr(self, name) < 0:
+                p.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("indel_fraction", "grammar_weight", "covariate_variance"):
+            if not 0 <= getattr(self, name) <= 1:
+                p.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0 < self.causal_min_maf <= 0.5:
+            p.append(f"causal_min_maf must be in (0, 0.5], got {self.causal_min_maf}")
+        if not 0 < self.h2 <= 1:
+            p.append(f"h2 must be in (0, 1], got {self.h2}")
+        elif self.h2 + self.covariate_variance > 1 + 1e-12:
+            p.append(
+                f"h2 + covariate_variance must be <= 1, got {self.h2} + {self.covariate_variance}"
+            )
+        if self.covariate_variance > 0 and self.n_expression_covariates == 0:
+            p.append("covariate_variance > 0 needs n_expression_covariates >= 1")
+        if self.nonlinearity not in NONLINEARITIES:
+            p.append(f"nonlinearity must be one of {NONLINEARITIES}, got {self.nonlinearity!r}")
+        if not 0 < self.gc_content < 1:
+            p.append(f"gc_content must be in (0, 1), got {self.gc_content}")
+        if self.cpg_depletion < 1:
+            p.append(f"cpg_depletion must be >= 1, got {self.cpg_depletion}")
+        if not self.contig or any(c.isspace() for c in self.contig) or ":" in self.contig:
+            p.append(f"contig must be a non-empty name without spaces or ':', got {self.contig!r}")
+        return p
+
+    @property
+    def contig_length(self) -> int:
+        """Length of the simulated contig, in bp."""
+        return self.n_genes * self.spacing_bp
+
+    @property
+    def flank_bp(self) -> int:
+        """Distance from a locus start to its TSS, in bp."""
+        return self.spacing_bp // 2
+
+    def replace(self, **changes) -> SimulationConfig:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
