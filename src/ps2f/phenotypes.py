@@ -1,26 +1,59 @@
-"""Expression enters once: read, match samples and genes, normalize, and assign the splits.
+"""Expression enters once: read, match samples and genes, normalize, residualize, split.
 
 Every consumer (training, scorers, baselines, evaluation) reads the three tables this module
-writes, so the normalization and the split assignment are defined here and nowhere else.
+writes, so the normalization, the covariate adjustment and the split assignment are defined
+here and nowhere else.
+
+Covariates (optional) follow PredictDB (Gamazon et al., Nat Genet 2015; ``PredictDb-nextflow``
+regresses each gene on genotype PCs and expression PCs / PEER factors before fitting) and
+SAGE-net (Spiro et al., Nat Methods 2026: 3 genotype PCs + 10 expression PCs regressed out,
+gene means added back). Here the regression is fitted on **training individuals only** and
+applied to everyone, so held-out individuals' expression never shapes the adjustment; each
+gene's training mean is added back so that gene means, and the cross-gene metrics built on
+them, keep their meaning. The covariate values themselves come from the input file as shipped
+(expression PCs are typically computed by the data provider over all samples, an unsupervised
+step that uses no phenotype labels of this benchmark).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ps2f.errors import ConfigError, InputError
-from ps2f.io.tables import read_expression_bed, read_tss_table
+from ps2f.io.contigs import candidate_names
+from ps2f.io.tables import read_covariates, read_expression_bed, read_tss_table
 
-__all__ = ["PhenotypeConfig", "Phenotypes", "normalize", "assign_split", "build_phenotypes"]
+__all__ = [
+    "PhenotypeConfig",
+    "Phenotypes",
+    "GENOTYPE_PC_PATTERN",
+    "EXPRESSION_PC_PATTERN",
+    "normalize",
+    "assign_split",
+    "select_covariates",
+    "residualize",
+    "build_phenotypes",
+]
 
 log = logging.getLogger(__name__)
 
 NORMALIZATIONS = ("log1p", "none")
+
+# Covariate names recognised as genotype PCs / expression PCs (matched whole, case-insensitive;
+# the first non-empty group is the PC's number). Genotype PCs: QTLtools ``genotypes_1_1_svd_PC3``,
+# FastQTL/GTEx v8 ``PC3``, GTEx v6 ``C3``, ``geno_PC3``, ``gPC3``. Expression: QTLtools
+# ``genes_1_1_svd_PC3``, ``expression_PC3``, ``expr_PC3``, ``ePC3``, PEER factors ``InferredCov3``
+# (GTEx), ``PEER3``, ``peer_factor_3``.
+GENOTYPE_PC_PATTERN = r"(?:genotypes?\w*?_|geno_?|g)?PC_?(\d+)|C(\d+)"
+EXPRESSION_PC_PATTERN = (
+    r"(?:genes?\w*?_|expr(?:ession)?_?|e)PC_?(\d+)|(?:InferredCov|PEER|peer_?factor)_?(\d+)"
+)
 
 
 @dataclass(frozen=True)
@@ -34,7 +67,10 @@ class PhenotypeConfig:
         (e.g. FastQTL's rank-inverse-normal file).
     heldout_gene_fraction : float
         Fraction of genes held out from training, drawn separately among sequence-model genes
-        and the rest so both keep the fraction.
+        and the rest so both keep the fraction. Ignored when ``heldout_chromosomes`` is given.
+    heldout_chromosomes : tuple of str
+        When non-empty, the held-out genes are exactly the genes on these chromosomes (names
+        matched verbatim or with the ``chr`` prefix toggled), as SAGE-net splits genes.
     heldout_individual_fraction : float
         Fraction of individuals held out from training.
     seed : int
@@ -45,16 +81,32 @@ class PhenotypeConfig:
         Restrict to these genes (unversioned or versioned IDs); empty = all.
     max_s2f_genes : int or None
         Keep at most this many sequence-model genes (the first by TSS), for quick runs.
+    max_baseline_genes : int or None
+        Keep at most this many other (genotype-baseline-only) genes, for quick runs.
+    n_genotype_pcs, n_expression_pcs : int
+        Genotype PCs and expression PCs / PEER factors (the first by number) regressed out when
+        a covariate file is given.
+    extra_covariates : tuple of str
+        Further covariate rows to regress out, by name (e.g. ``sex``, ``PHASE1``).
+    genotype_pc_pattern, expression_pc_pattern : str
+        Regular expressions recognising the two kinds of PCs by row name (see
+        :data:`GENOTYPE_PC_PATTERN`).
     """
 
     normalization: str = "log1p"
     heldout_gene_fraction: float = 0.2
     heldout_individual_fraction: float = 0.2
     seed: int = 0
+    heldout_chromosomes: tuple[str, ...] = ()
     min_individuals: int = 20
     gene_ids: tuple[str, ...] = ()
     max_s2f_genes: int | None = None
     max_baseline_genes: int | None = None
+    n_genotype_pcs: int = 3
+    n_expression_pcs: int = 10
+    extra_covariates: tuple[str, ...] = ()
+    genotype_pc_pattern: str = GENOTYPE_PC_PATTERN
+    expression_pc_pattern: str = EXPRESSION_PC_PATTERN
 
 
 @dataclass
@@ -64,18 +116,23 @@ class Phenotypes:
     Attributes
     ----------
     genes : pandas.DataFrame
-        ``gene`` (ID as in the expression file), ``gene_key``, ``gene_name``, ``chrom``,
-        ``strand``, ``tss0`` (0-based bp), ``s2f`` (bool: sequence models use this gene),
-        ``gene_set`` ("train" | "heldout").
+        ``gene`` (ID as in the expression file), ``gene_key``, ``gene_name``, ``gene_type``,
+        ``chrom``, ``strand``, ``tss0`` (0-based bp), ``gene_start``, ``gene_end`` (gene body,
+        0-based half-open bp; the TSS base when the annotation has no body), ``s2f`` (bool:
+        sequence models use this gene), ``gene_set`` ("train" | "heldout").
     individuals : pandas.DataFrame
         ``individual``, ``individual_set`` ("train" | "heldout").
     expression : pandas.DataFrame
-        Long: ``gene``, ``individual``, ``observed`` (float64, normalized).
+        Long: ``gene``, ``individual``, ``observed`` (float64, normalized and, with
+        covariates, residualized with the training mean added back).
+    covariates : list of str
+        Names of the covariates regressed out (empty without a covariate file).
     """
 
     genes: pd.DataFrame
     individuals: pd.DataFrame
     expression: pd.DataFrame
+    covariates: list[str] = field(default_factory=list)
 
 
 def normalize(values: pd.DataFrame, method: str, source: str = "expression") -> pd.DataFrame:
@@ -113,25 +170,48 @@ def normalize(values: pd.DataFrame, method: str, source: str = "expression") -> 
     raise ConfigError(f"expression.normalization must be one of {NORMALIZATIONS}, got {method!r}")
 
 
-def assign_split(ids: Sequence[str], heldout_fraction: float, seed: int) -> np.ndarray:
+def assign_split(
+    ids: Sequence[str],
+    heldout_fraction: float,
+    seed: int,
+    chromosomes: Sequence[str] | None = None,
+    heldout_chromosomes: Sequence[str] = (),
+) -> np.ndarray:
     """Assign ``"train"``/``"heldout"`` to IDs, deterministically for a seed.
 
     The IDs are sorted before a seeded permutation, so the assignment does not depend on input
     order. ``round(fraction * n)`` IDs are held out (at least one when the fraction is positive
-    and ``n >= 2``).
+    and ``n >= 2``). With ``heldout_chromosomes``, the held-out IDs are instead exactly those on
+    these chromosomes (SAGE-net's gene split), and the fraction and seed are not used.
 
     Parameters
     ----------
     ids : sequence of str
     heldout_fraction : float in [0, 1)
     seed : int
+    chromosomes : sequence of str, optional
+        Chromosome of each ID; required when ``heldout_chromosomes`` is non-empty.
+    heldout_chromosomes : sequence of str
+        Chromosomes whose IDs are held out; a name matches verbatim or with the ``chr`` prefix
+        toggled (``chr19`` = ``19``; :func:`ps2f.io.contigs.candidate_names`).
 
     Returns
     -------
     numpy.ndarray, shape (len(ids),), str
+
+    Raises
+    ------
+    ConfigError
+        A fraction outside ``[0, 1)``, or ``heldout_chromosomes`` without one chromosome per ID.
     """
     if not 0 <= heldout_fraction < 1:
         raise ConfigError(f"held-out fraction must be in [0, 1), got {heldout_fraction}")
+    if len(heldout_chromosomes):
+        if chromosomes is None or len(chromosomes) != len(ids):
+            raise ConfigError("a chromosome split needs one chromosome per ID")
+        wanted = {c for name in heldout_chromosomes for c in candidate_names(str(name))}
+        held = np.isin(np.asarray(chromosomes, dtype=str), sorted(wanted))
+        return np.where(held, "heldout", "train").astype(str)
     ids = np.asarray(ids, dtype=str)
     n = len(ids)
     n_out = int(round(heldout_fraction * n))
@@ -144,6 +224,121 @@ def assign_split(ids: Sequence[str], heldout_fraction: float, seed: int) -> np.n
     return out.astype(str)
 
 
+def select_covariates(
+    covariates: pd.DataFrame,
+    n_genotype_pcs: int,
+    n_expression_pcs: int,
+    extra: Sequence[str] = (),
+    genotype_pc_pattern: str = GENOTYPE_PC_PATTERN,
+    expression_pc_pattern: str = EXPRESSION_PC_PATTERN,
+    source: str = "covariates",
+) -> pd.DataFrame:
+    """Pick the first genotype PCs, the first expression PCs and named extra covariates.
+
+    Parameters
+    ----------
+    covariates : pandas.DataFrame, shape (n_covariates, n_samples), float64
+        As returned by :func:`ps2f.io.tables.read_covariates`.
+    n_genotype_pcs, n_expression_pcs : int
+        How many of each kind, taken in order of their number (PC1, PC2, ...).
+    extra : sequence of str
+        Row names to add as they are.
+    genotype_pc_pattern, expression_pc_pattern : str
+        Regular expressions matched against the whole row name, case-insensitively; the first
+        non-empty group is the PC's number.
+    source : str
+        File name for error messages.
+
+    Returns
+    -------
+    pandas.DataFrame, shape (n_selected, n_samples), float64
+        Genotype PCs, then expression PCs, then ``extra``.
+
+    Raises
+    ------
+    ConfigError
+        Fewer PCs of a kind than requested, a negative count, or an unknown extra covariate.
+    """
+    names = list(covariates.index.astype(str))
+
+    def pick(pattern: str, n: int, kind: str, key: str) -> list[str]:
+        if n < 0:
+            raise ConfigError(f"expression.{key} must be >= 0, got {n}")
+        rx = re.compile(pattern, re.IGNORECASE)
+        found = []
+        for name in names:
+            m = rx.fullmatch(name)
+            if m:
+                number = next(g for g in m.groups() if g is not None)
+                found.append((int(number), name))
+        found.sort()
+        if len(found) < n:
+            raise ConfigError(
+                f"{source}: expression.{key} = {n} but only {len(found)} {kind} rows are "
+                f"recognised (pattern {pattern!r}); rows are e.g. {names[:6]}. Lower the number "
+                f"or set expression.{key[2:-1]}_pattern."
+            )
+        return [name for _, name in found[:n]]
+
+    chosen = pick(genotype_pc_pattern, n_genotype_pcs, "genotype-PC", "n_genotype_pcs")
+    chosen += pick(expression_pc_pattern, n_expression_pcs, "expression-PC", "n_expression_pcs")
+    missing = [c for c in extra if c not in names]
+    if missing:
+        raise ConfigError(
+            f"{source}: expression.extra_covariates {missing} not found; rows are {names[:10]}..."
+        )
+    chosen += [c for c in extra if c not in chosen]
+    return covariates.loc[chosen]
+
+
+def residualize(values: pd.DataFrame, covariates: pd.DataFrame, train: np.ndarray) -> pd.DataFrame:
+    """Regress every gene on the covariates (training individuals only); add the mean back.
+
+    For gene g with expression ``y`` and covariate matrix ``C`` (samples x k), ordinary least
+    squares with an intercept is fitted on the training individuals; every individual's value
+    becomes ``y - (C - mean_train(C)) @ beta``. On training individuals this is the OLS
+    residual plus the gene's training mean; held-out individuals are adjusted with the same
+    coefficients, so nothing about them enters the fit.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame, shape (n_genes, n_samples), float64
+        Normalized expression.
+    covariates : pandas.DataFrame, shape (k, n_samples), float64
+        Columns must include every column of ``values``.
+    train : numpy.ndarray, shape (n_samples,), bool
+        Training individuals, in the column order of ``values``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Same shape, index and columns as ``values``.
+
+    Raises
+    ------
+    InputError
+        If a sample lacks covariates or there are not more training individuals than
+        covariates + 1.
+    """
+    train = np.asarray(train, dtype=bool)
+    absent = [s for s in values.columns if s not in covariates.columns]
+    if absent:
+        raise InputError(f"covariates missing for samples {absent[:5]}")
+    c = covariates[values.columns].to_numpy(np.float64).T  # (n, k)
+    y = values.to_numpy(np.float64).T  # (n, g)
+    k = c.shape[1]
+    if train.sum() <= k + 1:
+        raise InputError(
+            f"{int(train.sum())} training individuals cannot be regressed on {k} covariates "
+            f"(need more than {k + 1}); use fewer PCs."
+        )
+    cc = c - c[train].mean(axis=0)
+    y_train = y[train] - y[train].mean(axis=0)
+    beta, *_ = np.linalg.lstsq(cc[train], y_train, rcond=None)
+    out = y - cc @ beta
+    return pd.DataFrame(out.T, index=values.index, columns=values.columns)
+
+
 def build_phenotypes(
     expression_path: str,
     annotation_path: str,
@@ -151,8 +346,9 @@ def build_phenotypes(
     config: PhenotypeConfig,
     usable_column: str | None = None,
     contigs: Sequence[str] | None = None,
+    covariates_path: str | None = None,
 ) -> Phenotypes:
-    """Match expression, annotation and genotypes; normalize; split genes and individuals.
+    """Match expression, annotation, genotypes and covariates; normalize; residualize; split.
 
     Parameters
     ----------
@@ -167,6 +363,10 @@ def build_phenotypes(
         TSS-table column flagging genes usable by sequence models.
     contigs : sequence of str, optional
         Keep genes on these contigs (annotation spelling); default all.
+    covariates_path : str, optional
+        Covariate file (:func:`ps2f.io.tables.read_covariates`); the covariates chosen by
+        ``config`` are regressed out (:func:`residualize`). Individuals without covariates are
+        dropped (logged). None: no adjustment.
 
     Returns
     -------
@@ -175,12 +375,36 @@ def build_phenotypes(
     Raises
     ------
     InputError
-        Too few individuals with both expression and genotypes; no gene in common.
+        Too few individuals with expression, genotypes (and covariates); no gene in common.
+    ConfigError
+        The covariate file lacks the requested PCs.
     """
     expr_genes, values = read_expression_bed(expression_path)
     tss = read_tss_table(annotation_path, usable_column)
+    cov = None
+    if covariates_path:
+        cov = select_covariates(
+            read_covariates(covariates_path),
+            config.n_genotype_pcs,
+            config.n_expression_pcs,
+            config.extra_covariates,
+            config.genotype_pc_pattern,
+            config.expression_pc_pattern,
+            source=covariates_path,
+        )
 
     samples = [s for s in values.columns if s in set(genotyped_samples)]
+    if cov is not None:
+        lacking = [s for s in samples if s not in set(cov.columns)]
+        if lacking:
+            log.warning(
+                "%d individuals with expression and genotypes have no covariates in %s and "
+                "are dropped, e.g. %s",
+                len(lacking),
+                covariates_path,
+                lacking[:3],
+            )
+            samples = [s for s in samples if s in set(cov.columns)]
     log.info(
         "individuals: %d with expression, %d genotyped, %d in both",
         values.shape[1],
@@ -189,7 +413,8 @@ def build_phenotypes(
     )
     if len(samples) < config.min_individuals:
         raise InputError(
-            f"{expression_path}: only {len(samples)} individuals have both expression and genotypes "
+            f"{expression_path}: only {len(samples)} individuals have expression and genotypes "
+            f"{'and covariates ' if cov is not None else ''}"
             f"(need >= {config.min_individuals}); check that sample IDs match the VCF's, e.g. "
             f"expression has {list(values.columns[:3])}, VCF has {list(genotyped_samples[:3])}."
         )
@@ -229,7 +454,11 @@ def build_phenotypes(
     for flag in (True, False):
         sel = genes["s2f"] == flag
         genes.loc[sel, "gene_set"] = assign_split(
-            genes.loc[sel, "gene_key"].tolist(), config.heldout_gene_fraction, config.seed
+            genes.loc[sel, "gene_key"].tolist(),
+            config.heldout_gene_fraction,
+            config.seed,
+            genes.loc[sel, "chrom"].astype(str).tolist(),
+            config.heldout_chromosomes,
         )
     individuals = pd.DataFrame({"individual": samples})
     individuals["individual_set"] = assign_split(
@@ -238,6 +467,24 @@ def build_phenotypes(
 
     norm = normalize(values.loc[genes["gene_key"], samples], config.normalization, expression_path)
     norm.index = genes["gene_id"].to_numpy()
+    covariate_names: list[str] = []
+    if cov is not None and len(cov):
+        train = (individuals["individual_set"] == "train").to_numpy()
+        adjusted = residualize(norm, cov, train)
+        tr = norm.to_numpy()[:, train]
+        explained = 1.0 - adjusted.to_numpy()[:, train].var(axis=1) / np.maximum(
+            tr.var(axis=1), 1e-300
+        )
+        log.info(
+            "regressed out %d covariates (%s) fitted on %d training individuals; median "
+            "fraction of training variance removed per gene: %.3f",
+            len(cov),
+            ", ".join(cov.index),
+            int(train.sum()),
+            float(np.median(explained)),
+        )
+        norm = adjusted
+        covariate_names = list(cov.index)
     expression = (
         norm.rename_axis(index="gene", columns="individual")
         .stack()
@@ -245,7 +492,19 @@ def build_phenotypes(
         .reset_index()
     )
     genes = genes.rename(columns={"gene_id": "gene"})[
-        ["gene", "gene_key", "gene_name", "chrom", "strand", "tss0", "s2f", "gene_set"]
+        [
+            "gene",
+            "gene_key",
+            "gene_name",
+            "gene_type",
+            "chrom",
+            "strand",
+            "tss0",
+            "gene_start",
+            "gene_end",
+            "s2f",
+            "gene_set",
+        ]
     ]
     log.info(
         "genes: %d (%d for sequence models); held out: %d genes, %d individuals",
@@ -255,5 +514,8 @@ def build_phenotypes(
         int((individuals["individual_set"] == "heldout").sum()),
     )
     return Phenotypes(
-        genes=genes.reset_index(drop=True), individuals=individuals, expression=expression
+        genes=genes.reset_index(drop=True),
+        individuals=individuals,
+        expression=expression,
+        covariates=covariate_names,
     )

@@ -1,24 +1,54 @@
-# Genotype baselines (PrediXcan style): per-gene ElasticNet / RandomForest on cis-window allele
-# dosages, fitted on training individuals. One job per method, parallel over genes inside.
+# Genotype baselines (PrediXcan style) on cis-window allele dosages, fitted on training genes x
+# training individuals: ElasticNet with PredictDB's protocol (cv.glmnet lambda.min, nested CV,
+# PredictDB .db + covariances for PrediXcan/MetaXcan) and RandomForest. One job per method,
+# parallel over genes inside (joblib, `threads` workers).
 
 
-rule baselines:
+rule elastic_net:
     input:
         **PHENOTYPES,
         stores=get_variant_stores(),
     output:
-        predictions=f"{RUN}/predictions/{{baseline}}.parquet",
-        weights=f"{RUN}/models/{{baseline}}.weights.tsv",
+        predictions=f"{RUN}/predictions/elastic_net.parquet",
+        summary=f"{RUN}/models/elastic_net.summary.tsv",
+        db=f"{RUN}/models/elastic_net.db",
+        db_filtered=f"{RUN}/models/elastic_net.filtered.db",
+        covariances=f"{RUN}/models/elastic_net.covariances.txt.gz",
     params:
-        config=config,
+        method="elastic_net",
+        baselines=config["baselines"],
     log:
-        f"{LOGS}/baselines/{{baseline}}.log",
+        f"{LOGS}/baselines/elastic_net.log",
     benchmark:
-        f"{LOGS}/baselines/{{baseline}}.benchmark.tsv"
+        f"{LOGS}/baselines/elastic_net.benchmark.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=scaled_by_attempt(4000),
+        runtime=scaled_by_attempt(120),
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/baselines.py"
+
+
+rule random_forest:
+    input:
+        **PHENOTYPES,
+        stores=get_variant_stores(),
+    output:
+        predictions=f"{RUN}/predictions/random_forest.parquet",
+        summary=f"{RUN}/models/random_forest.summary.tsv",
+    params:
+        method="random_forest",
+        baselines=config["baselines"],
+    log:
+        f"{LOGS}/baselines/random_forest.log",
+    benchmark:
+        f"{LOGS}/baselines/random_forest.benchmark.tsv"
+    threads: 2
+    resources:
+        mem_mb=scaled_by_attempt(4000),
+        runtime=scaled_by_attempt(120),
     conda:
         "../../envs/ps2f.yaml"
     script:

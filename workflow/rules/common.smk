@@ -6,6 +6,33 @@ from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml", set_default=True)
 
+
+def check_s2f_config():
+    """Parse-time checks the schema cannot express (sequence models and their splits).
+
+    `s2f.window_bp` must be a multiple of the CNN's total stride: checked with the model's own
+    rule (`CNNConfig.validate`, a torch-free import), so the error names the key and the nearest
+    valid values before any job runs. Held-out and validation chromosomes must not overlap.
+    """
+    from ps2f.models.config import CNNConfig
+
+    try:
+        CNNConfig.from_workflow(config["s2f"])
+    except ValueError as err:
+        raise ValueError(f"config: {err}") from None
+    split = config["split"]
+    both = {c.removeprefix("chr") for c in split["heldout_chromosomes"]} & {
+        c.removeprefix("chr") for c in split["validation_chromosomes"]
+    }
+    if both:
+        raise ValueError(
+            f"config: split.heldout_chromosomes and split.validation_chromosomes share "
+            f"{sorted(both)}; validation genes must never be held-out (test) genes"
+        )
+
+
+check_s2f_config()
+
 RUN = f"results/{config['name']}"
 LOGS = f"logs/{config['name']}"
 SIMULATED = config["simulate"]["enabled"]
@@ -13,6 +40,26 @@ CONTIGS = config["contigs"]
 MODELS_S2F = ["p_model", "r_model"]
 MODELS_BASELINE = ["elastic_net", "random_forest"]
 MODELS = MODELS_S2F + MODELS_BASELINE
+
+
+def check_scorers_config():
+    """External scorers (`scorers:`, rule score_external), checked at parse time (torch-free).
+
+    Names are unique and not built-in models; each type's own checks run (Enformer weights and
+    precomputed tables exist, tracks and bins fit the model, AlphaGenome lengths are accepted).
+    Returns each scorer's full config by name.
+    """
+    from ps2f.errors import ConfigError
+    from ps2f.models.scorers import check_scorer_configs
+
+    try:
+        return check_scorer_configs(config["scorers"], reserved=MODELS)
+    except ConfigError as err:
+        raise ValueError(f"config: {err}") from None
+
+
+SCORERS = check_scorers_config()
+
 PHENOTYPES = {
     "genes": f"{RUN}/phenotypes/genes.tsv",
     "individuals": f"{RUN}/phenotypes/individuals.tsv",
@@ -41,12 +88,75 @@ def get_input(kind):
     return path
 
 
+def get_simulate_inputs():
+    """{"fasta": path} when simulate.reference_fasta is set (real windows), else {}."""
+    path = config["simulate"]["reference_fasta"]
+    return {"fasta": path} if path else {}
+
+
+def scaled_by_attempt(base):
+    """Resource request that grows with each retry: `base` on attempt 1, `n * base` on attempt n.
+
+    For `mem_mb` (MB) and `runtime` (minutes) of the heavy rules, so that a job killed for memory
+    or time on a cluster (profiles/slurm sets `retries`) is resubmitted with more.
+    """
+
+    def request(wildcards, attempt):
+        return base * attempt
+
+    return request
+
+
+def get_p_model_init(wildcards=None):
+    """{"init": r_model.pt} when s2f.train.init_from_r_model is set (train_p then waits for it), else {}."""
+    if config["s2f"]["train"]["init_from_r_model"]:
+        return {"init": f"{RUN}/models/r_model.pt"}
+    return {}
+
+
 def get_variant_stores(wildcards=None):
     return expand(f"{RUN}/variants/{{contig}}.npz", contig=CONTIGS)
 
 
 def get_predictions(wildcards=None):
-    return expand(f"{RUN}/predictions/{{model}}.parquet", model=MODELS)
+    return expand(f"{RUN}/predictions/{{model}}.parquet", model=MODELS + list(SCORERS))
+
+
+# External scorers (config `scorers:`), for score_external: inputs, conda env, GPU by type.
+SCORER_ENVS = {
+    "enformer": "../../envs/enformer.yaml",
+    "alphagenome": "../../envs/alphagenome.yaml",
+    "precomputed": "../../envs/ps2f.yaml",
+}
+
+
+def get_scorer_config(wildcards):
+    """The full config of scorer `wildcards.scorer` (defaults filled in)."""
+    return SCORERS[wildcards.scorer]
+
+
+def get_scorer_inputs(wildcards):
+    """Phenotypes, plus sequence inputs for sequence scorers and the file a scorer reads."""
+    spec = SCORERS[wildcards.scorer]
+    inputs = dict(PHENOTYPES)
+    if spec["type"] == "precomputed":
+        inputs["table"] = spec["table"]
+    else:
+        inputs["reference"] = get_input("reference")
+        inputs["stores"] = get_variant_stores()
+    if spec["type"] == "enformer":
+        inputs["weights"] = spec["weights"]
+    return inputs
+
+
+def get_scorer_env(wildcards):
+    """Conda env of a scorer type (AlphaGenome's client needs pandas<3: its own env)."""
+    return SCORER_ENVS[SCORERS[wildcards.scorer]["type"]]
+
+
+def get_scorer_gpu(wildcards):
+    """1 for Enformer (GPU inference), 0 for the API client and tables."""
+    return int(SCORERS[wildcards.scorer]["type"] == "enformer")
 
 
 def get_final_outputs():
@@ -56,4 +166,7 @@ def get_final_outputs():
         f"{RUN}/figures/r_distributions.png",
         f"{RUN}/figures/vs_elastic_net.png",
         f"{RUN}/figures/direction_accuracy.png",
+        f"{RUN}/evaluation/comparisons.parquet",
+        f"{RUN}/figures/cross_gene_contrast.png",
+        f"{RUN}/figures/gene_examples.png",
     ]

@@ -17,8 +17,8 @@ rule genotypes:
         f"{LOGS}/genotypes/{{contig}}.benchmark.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=scaled_by_attempt(4000),
+        runtime=scaled_by_attempt(30),
     conda:
         "../../envs/ps2f.yaml"
     script:

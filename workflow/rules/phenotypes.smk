@@ -1,4 +1,11 @@
-# Expression enters once: samples matched, genes matched, normalized, splits assigned.
+# Expression enters once: samples matched, genes matched, normalized, residualized on the
+# covariates (fitted on training individuals only), splits assigned.
+
+
+def get_covariates_input():
+    """{"covariates": path} when expression.covariates is set, else {} (no adjustment)."""
+    path = config["expression"]["covariates"]
+    return {"covariates": path} if path else {}
 
 
 rule phenotypes:
@@ -6,6 +13,7 @@ rule phenotypes:
         expression=get_input("expression"),
         annotation=get_input("annotation"),
         genotypes=get_input("genotypes"),
+        **get_covariates_input(),
     output:
         genes=PHENOTYPES["genes"],
         individuals=PHENOTYPES["individuals"],

@@ -2,7 +2,7 @@ from ps2f.pipeline import run_baseline, setup_logging
 
 setup_logging(snakemake.log[0])
 run_baseline(
-    method=snakemake.wildcards.baseline,
+    method=snakemake.params.method,
     genes_path=snakemake.input.genes,
     individuals_path=snakemake.input.individuals,
     expression_path=snakemake.input.expression,
@@ -10,5 +10,8 @@ run_baseline(
     config=snakemake.config,
     threads=snakemake.threads,
     out_predictions=snakemake.output.predictions,
-    out_weights=snakemake.output.weights,
+    out_summary=snakemake.output.summary,
+    out_db=snakemake.output.get("db"),
+    out_db_filtered=snakemake.output.get("db_filtered"),
+    out_covariances=snakemake.output.get("covariances"),
 )

@@ -9,4 +9,5 @@ run_phenotypes(
     out_genes=snakemake.output.genes,
     out_individuals=snakemake.output.individuals,
     out_expression=snakemake.output.expression,
+    covariates=snakemake.input.get("covariates"),
 )

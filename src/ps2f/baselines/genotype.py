@@ -1,37 +1,48 @@
-"""Per-gene genotype baselines: ElasticNet (PrediXcan-style) and RandomForest on cis dosages.
+"""Per-gene genotype baselines: ElasticNet (PredictDB protocol) and RandomForest on cis dosages.
 
 Each gene is fitted on its own: the features are the ALT-allele dosages of the variants in the
-gene's cis window, the target is the normalized (already residualized) expression, and only the
-training individuals with finite expression are used for fitting. Every individual (training and
-held-out) gets a prediction.
+gene's cis window, the target is the normalized, covariate-residualized expression of the
+phenotypes step, and only the training individuals with finite expression are fitted (the
+*fitting individuals*). Every individual, training and held-out, gets a prediction.
 
-ElasticNet follows PredictDB (``hakyimlab/PredictDb-nextflow``; Gamazon et al., Nat Genet 2015),
-which calls R ``cv.glmnet(alpha=0.5, nfolds=10, standardize=TRUE)`` and keeps ``lambda.min``:
+ElasticNet reproduces PredictDB (``hakyimlab/PredictDb-nextflow``,
+``bin/gtex_v7_nested_cv_elnet.R``; Gamazon et al., Nat Genet 47:1091, 2015), which calls R
+``cv.glmnet(alpha=0.5, nfolds=10, type.measure="mse", foldid=...)`` and keeps ``lambda.min``.
+The fits use :mod:`ps2f.baselines.enet`, a reimplementation of glmnet (Friedman et al., J Stat
+Softw 2010) that gives glmnet's solutions to its tolerance:
 
-* features are standardized on the fitting individuals (mean 0, population SD 1, as glmnet);
-* the objective is ``1/(2n) RSS + lambda * (alpha ||b||_1 + (1 - alpha)/2 ||b||_2^2)``
-  (glmnet's gaussian family; identical to scikit-learn's ``ElasticNet`` with ``alpha=lambda``,
-  ``l1_ratio=alpha``);
-* the lambda sequence is glmnet's: ``n_lambdas`` values log-spaced from ``lambda_max`` (the
-  smallest lambda with all weights zero) down to ``lambda_max * ratio``, ``ratio = 1e-4`` if
-  ``n > p`` else ``1e-2`` (glmnet's ``lambda.min.ratio``);
-* each fold re-standardizes on its own training part (as each glmnet call in ``cv.glmnet``
-  does) and is fitted on the same lambda sequence; ``lambda.min`` minimizes the mean held-out
-  squared error over all individuals (glmnet's fold-size-weighted ``cvm``); ties go to the
-  larger lambda;
-* the final model is the path on all fitting individuals evaluated at ``lambda.min``, and the
-  weights are mapped back to the dosage scale.
+* variants with minor-allele frequency ``>= min_maf`` among the fitting individuals (PredictDB
+  filters on its whole cohort; filtering on the fitting individuals keeps held-out genotypes
+  out of the model) and polymorphic there;
+* ``cv.glmnet``: a glmnet path on all rows (computed lambda sequence, early termination), the
+  same lambdas fitted on each of 10 folds, ``lambda.min`` = the largest lambda minimizing the
+  mean held-out squared error over all rows; the model is the all-rows path at ``lambda.min``;
+* **nested CV** for an honest performance estimate: 5 outer folds; on each outer training part
+  a full ``cv.glmnet`` (10 inner folds) picks lambda and predicts the outer test part. Per
+  fold: ``r`` = Pearson r (0 when the prediction is constant), Fisher ``z = atanh(r) *
+  sqrt(n_test - 3)``, ``R2 = 1 - RSS / sum((y - mean_all)^2)`` and the p-value of ``cor.test``
+  (a uniform draw when the prediction is constant, as PredictDB). Combined: ``rho_avg`` = mean
+  r, ``rho_se`` = SD of r, ``rho_zscore`` = sum(z) / sqrt(K) (Stouffer), ``zscore_pval`` =
+  two-sided normal p, ``rho_avg_squared`` (PredictDB's ``pred.perf.R2``), ``test_R2_avg/sd``,
+  ``nested_cv_fisher_pval`` (Fisher's method on the fold p-values). The same statistics over
+  the 10 folds of the final ``cv.glmnet`` are the ``cv_*`` columns;
+* folds are balanced random assignments (PredictDB's ``generate_fold_ids``), drawn from a
+  generator seeded by ``(seed, CRC32(gene))``, so a gene's result does not depend on which
+  other genes are fitted or in which order (PredictDB seeds once per chromosome instead);
+  :func:`predictdb_folds` returns them, e.g. to hand the same folds to R.
 
-The MAF filter (``MAF >= min_maf``, as PredictDB) and the removal of monomorphic variants use
-the fitting individuals only, so held-out genotypes never influence the model. SAGE-net (Spiro
-et al., Nat Methods 2026) uses the same baseline (scikit-learn ``ElasticNetCV(l1_ratio=0.5)``,
-MAF > 0.01 in training individuals) on a +-20 kb window.
+RandomForest: scikit-learn ``RandomForestRegressor`` on the same filtered dosages, with its
+out-of-bag predictions as a free performance estimate (``oob_r``).
+
+SAGE-net (Spiro et al., Nat Methods 2026) uses scikit-learn ``ElasticNetCV(l1_ratio=0.5)`` on a
++-20 kb window with MAF > 0.01 in training individuals: the same model family, smaller window.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+import zlib
 from collections.abc import Iterable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -39,24 +50,27 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from scipy import stats
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import enet_path
-from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
+from ps2f.baselines.enet import GLMNET_THRESH, Design, ElasticNetPath, elastic_net_path, make_design
 from ps2f.errors import ConfigError, InputError
 
 __all__ = [
     "ElasticNetConfig",
     "RandomForestConfig",
     "GeneFit",
+    "PredictDBFolds",
     "METHODS",
+    "PERF_COLUMNS",
     "NOTE_NO_VARIANTS",
     "NOTE_NONE_SELECTED",
     "NOTE_NO_TRAINING",
     "NOTE_TOO_FEW",
     "NOTE_CONSTANT_EXPRESSION",
+    "balanced_fold_ids",
+    "predictdb_folds",
     "fit_elastic_net",
     "fit_random_forest",
     "fit_genes",
@@ -70,17 +84,30 @@ NOTE_NO_TRAINING = "no training individuals with finite expression"
 NOTE_TOO_FEW = "too few training individuals for cross-validation"
 NOTE_CONSTANT_EXPRESSION = "constant expression in training individuals"
 
-# coordinate-descent settings. The duality-gap tolerance is relative to ||y||^2 (sklearn's
-# convention). The fold paths, which only choose lambda, use 1e-3 instead of sklearn's default
-# 1e-4: measured on simulated genes (n = 286, p = 50-2000) that is 2-3x less CPU time and picks
-# the same lambda.min except on flat CV curves (then a neighbouring grid point). The final fit,
-# whose weights are reported, is solved tightly.
-_ENET_TOL_CV = 1e-3
-_ENET_TOL_FINAL = 1e-6
-_ENET_MAX_ITER = 10_000
-# use the precomputed Gram matrix X'X while p <= ratio * n: each coordinate update then costs
-# O(p) instead of O(n), which wins up to p ~ 4-5 n in our measurements despite the O(n p^2) setup
-_GRAM_MAX_RATIO = 5
+# PredictDB's per-gene model summary columns (after gene, gene_name, gene_type, alpha), in its
+# order; ``rho_avg_squared`` and ``zscore_pval`` become ``pred.perf.R2`` / ``pred.perf.pval``
+PERF_COLUMNS: tuple[str, ...] = (
+    "n_snps_in_window",
+    "n_snps_in_model",
+    "lambda_min_mse",
+    "test_R2_avg",
+    "test_R2_sd",
+    "cv_R2_avg",
+    "cv_R2_sd",
+    "in_sample_R2",
+    "nested_cv_fisher_pval",
+    "rho_avg",
+    "rho_se",
+    "rho_zscore",
+    "rho_avg_squared",
+    "zscore_pval",
+    "cv_rho_avg",
+    "cv_rho_se",
+    "cv_rho_avg_squared",
+    "cv_zscore_est",
+    "cv_zscore_pval",
+    "cv_pval_est",
+)
 
 
 @dataclass(frozen=True)
@@ -90,32 +117,42 @@ class ElasticNetConfig:
     Parameters
     ----------
     alpha_l1_ratio : float
-        Mixing parameter in (0, 1]: glmnet's ``alpha``, scikit-learn's ``l1_ratio``. PredictDB
-        uses 0.5.
+        Mixing parameter in (0, 1]: glmnet's ``alpha`` (PredictDB: 0.5).
     n_folds : int
-        Folds of the cross-validation that chooses lambda (>= 2; PredictDB: 10).
+        Folds of the ``cv.glmnet`` that chooses lambda (>= 2; PredictDB: 10).
+    n_outer_folds : int
+        Outer folds of the nested CV that estimates performance (PredictDB: 5); 0 skips it
+        (the nested statistics are then NaN).
     n_lambdas : int
         Length of the lambda path (glmnet's ``nlambda``, 100).
     min_maf : float
         Keep variants with minor-allele frequency ``>= min_maf`` among the fitting individuals,
         in [0, 0.5).
     seed : int
-        Seed of the fold assignment (``KFold(shuffle=True, random_state=seed)``).
+        Seed of the fold assignments (combined with the gene ID).
+    thresh : float
+        Coordinate-descent convergence threshold (glmnet's ``thresh``, 1e-7).
     """
 
     alpha_l1_ratio: float = 0.5
     n_folds: int = 10
+    n_outer_folds: int = 5
     n_lambdas: int = 100
     min_maf: float = 0.01
     seed: int = 0
+    thresh: float = GLMNET_THRESH
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha_l1_ratio <= 1.0:
             raise ConfigError(f"alpha_l1_ratio must be in (0, 1], got {self.alpha_l1_ratio}")
         if self.n_folds < 2:
             raise ConfigError(f"n_folds must be >= 2, got {self.n_folds}")
+        if self.n_outer_folds == 1 or self.n_outer_folds < 0:
+            raise ConfigError(f"n_outer_folds must be 0 (off) or >= 2, got {self.n_outer_folds}")
         if self.n_lambdas < 1:
             raise ConfigError(f"n_lambdas must be >= 1, got {self.n_lambdas}")
+        if not self.thresh > 0:
+            raise ConfigError(f"thresh must be > 0, got {self.thresh}")
         _check_maf(self.min_maf)
 
 
@@ -178,23 +215,33 @@ class GeneFit:
     n_variants_in_window : int
         Variants handed in for the gene's cis window.
     n_variants_used : int
-        Variants left after the MAF / monomorphic filter, i.e. the features the model saw. (For
-        ElasticNet the number with a nonzero weight is ``len(weights)``, PredictDB's
-        ``n.snps.in.model``.)
+        Variants left after the MAF / monomorphic filter: the features the model saw
+        (PredictDB's ``n_snps_in_window``). For ElasticNet the number with a nonzero weight is
+        ``len(weights)`` (PredictDB's ``n.snps.in.model``).
     weights : pandas.Series or None
         ElasticNet: nonzero weights at ``lambda.min`` on the dosage scale (expression units per
-        ALT allele), indexed by variant ID, float64; empty when nothing was selected.
-        RandomForest: None.
+        ALT allele), indexed by variant ID, float64, in input column order; empty when nothing
+        was selected. RandomForest: None.
     cv_r : float
-        ElasticNet: mean over the CV folds of the Pearson r between the held-out-fold
-        predictions at ``lambda.min`` and the observed expression. A fold whose prediction is
-        constant counts as r = 0 (PredictDB's convention); NaN when every fold is constant or
-        no CV ran. The same folds chose lambda, so this is optimistic (not nested CV).
+        ElasticNet: mean over the folds of the final ``cv.glmnet`` of the Pearson r between the
+        held-out predictions at ``lambda.min`` and the observed expression; a constant fold
+        counts as 0 (PredictDB), NaN when every fold is constant. The same folds chose lambda,
+        so it is optimistic: ``perf["rho_avg"]`` (nested CV) is the honest estimate.
         RandomForest: NaN.
     note : str
         ``""``, or why the prediction is constant / NaN (one of the ``NOTE_*`` constants).
     lambda_min : float
         ElasticNet: chosen lambda (PredictDB's ``lambda_min_mse``); NaN otherwise.
+    intercept : float
+        ElasticNet: intercept at ``lambda.min`` (expression units); NaN otherwise.
+    perf : dict of str to float
+        ElasticNet: PredictDB's model summary, keys :data:`PERF_COLUMNS` (NaN where undefined).
+        RandomForest: ``n_snps_in_window`` and ``oob_r`` (Pearson r of the out-of-bag
+        predictions, NaN when undefined).
+    covariance : numpy.ndarray or None, shape (k, k), float64
+        ElasticNet: covariance (denominator n - 1, as R ``cov``) of the dosages of the
+        ``weights`` variants among the fitting individuals, in ``weights`` order; what
+        PredictDB writes to its covariance file. None otherwise.
     """
 
     gene: str
@@ -205,6 +252,78 @@ class GeneFit:
     cv_r: float
     note: str = ""
     lambda_min: float = field(default=math.nan)
+    intercept: float = field(default=math.nan)
+    perf: dict[str, float] = field(default_factory=dict)
+    covariance: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PredictDBFolds:
+    """Fold assignments of one gene's ElasticNet, 1-based as R's ``foldid``.
+
+    Attributes
+    ----------
+    outer : numpy.ndarray, shape (n,), int64
+        Outer (nested-CV) fold of each fitting individual, 1..``n_outer_folds``; empty when the
+        nested CV is off.
+    inner : tuple of numpy.ndarray
+        For outer fold k (index k - 1): the ``cv.glmnet`` fold, 1..``n_folds``, of each of its
+        training rows, in increasing row order.
+    final : numpy.ndarray, shape (n,), int64
+        ``cv.glmnet`` fold of each fitting individual for the final model.
+    """
+
+    outer: np.ndarray
+    inner: tuple[np.ndarray, ...]
+    final: np.ndarray
+
+
+def balanced_fold_ids(n: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Random balanced fold labels, as PredictDB's ``generate_fold_ids``.
+
+    ``rep(1:K, ceiling(n / K))[1:n]`` shuffled: fold sizes differ by at most one.
+
+    Parameters
+    ----------
+    n : int
+        Rows to assign.
+    n_folds : int
+        K.
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), int64
+        Labels in 1..K.
+    """
+    return rng.permutation(np.resize(np.arange(1, n_folds + 1, dtype=np.int64), n))
+
+
+def predictdb_folds(n: int, config: ElasticNetConfig, gene: str) -> PredictDBFolds:
+    """The folds :func:`fit_elastic_net` uses for ``n`` fitting individuals of ``gene``.
+
+    Drawn in PredictDB's order (outer folds, then each outer fold's inner folds, then the final
+    model's folds) from ``numpy.random.default_rng([seed, CRC32(gene)])``.
+
+    Parameters
+    ----------
+    n : int
+        Number of fitting individuals.
+    config : ElasticNetConfig
+    gene : str
+
+    Returns
+    -------
+    PredictDBFolds
+    """
+    rng = np.random.default_rng([config.seed, zlib.crc32(gene.encode())])
+    k_out = config.n_outer_folds
+    outer = balanced_fold_ids(n, k_out, rng) if k_out else np.zeros(0, np.int64)
+    inner = tuple(
+        balanced_fold_ids(int(np.sum(outer != k)), config.n_folds, rng) for k in range(1, k_out + 1)
+    )
+    final = balanced_fold_ids(n, config.n_folds, rng)
+    return PredictDBFolds(outer=outer, inner=inner, final=final)
 
 
 def fit_elastic_net(
@@ -215,14 +334,14 @@ def fit_elastic_net(
     config: ElasticNetConfig | None = None,
     gene: str = "",
 ) -> GeneFit:
-    """Fit the PredictDB-style ElasticNet of one gene and predict every individual.
+    """Fit one gene's ElasticNet with PredictDB's protocol and predict every individual.
 
-    See the module docstring for the exact procedure (glmnet ``cv.glmnet``, ``alpha=0.5``,
-    ``lambda.min``; Gamazon et al., Nat Genet 2015).
+    See the module docstring for the exact procedure (``cv.glmnet``, ``alpha=0.5``,
+    ``lambda.min``, nested CV; Gamazon et al., Nat Genet 2015; Friedman et al. 2010).
 
     Parameters
     ----------
-    dosages : numpy.ndarray, shape (n_individuals, n_variants), float
+    dosages : numpy.ndarray, shape (n_individuals, n_variants), uint8 or float
         ALT-allele dosages in ``[0, 2]`` of the variants in the gene's cis window, for all
         individuals.
     expression : numpy.ndarray, shape (n_individuals,), float64
@@ -231,20 +350,18 @@ def fit_elastic_net(
     train_mask : numpy.ndarray, shape (n_individuals,), bool
         True for training individuals.
     variant_ids : numpy.ndarray, shape (n_variants,)
-        Variant IDs, used as the index of ``GeneFit.weights``.
+        Variant labels, used as the index of ``GeneFit.weights``.
     config : ElasticNetConfig, optional
         Defaults to ``ElasticNetConfig()``.
     gene : str
-        Gene ID, carried into the result and error messages.
+        Gene ID: seeds the folds (:func:`predictdb_folds`) and names errors.
 
     Returns
     -------
     GeneFit
         ``predicted = dosages @ weights + intercept`` for all individuals; a constant training
         mean with a ``note`` when no variant passes the filter, nothing is selected, the
-        expression is constant, or there are fewer fitting individuals than folds. Folds are
-        assigned to the fitting individuals in input order, so the result depends only on the
-        inputs, their order and ``config.seed``.
+        expression is constant, or there are too few fitting individuals for the folds.
 
     Raises
     ------
@@ -255,51 +372,79 @@ def fit_elastic_net(
     prep = _prepare(dosages, expression, train_mask, variant_ids, config.min_maf, gene)
     if isinstance(prep, GeneFit):
         prep.weights = _empty_weights()
+        prep.perf = _perf_nan(n_snps_in_window=float(prep.n_variants_used))
         return prep
-    x_fit, y_fit, x_all, ids = prep.x_fit, prep.y_fit, prep.x_all, prep.ids
+    x_fit, y, ids = prep.x_fit, prep.y_fit, prep.ids
     n, p = x_fit.shape
+    perf = _perf_nan(n_snps_in_window=float(p), n_snps_in_model=0.0)
 
     def constant(note: str, cv_r: float = math.nan, lam: float = math.nan) -> GeneFit:
-        return prep.constant_fit(note, weights=_empty_weights(), cv_r=cv_r, lambda_min=lam)
+        fit = prep.constant_fit(note, weights=_empty_weights(), cv_r=cv_r, lambda_min=lam)
+        fit.perf = perf
+        return fit
 
-    if n < config.n_folds:
+    k_out = config.n_outer_folds
+    smallest_train = n - math.ceil(n / k_out) if k_out else n
+    if smallest_train < config.n_folds or (k_out and n < k_out):
         return constant(NOTE_TOO_FEW)
-    lambdas = _lambda_path(x_fit, y_fit, config.alpha_l1_ratio, config.n_lambdas)
-    if lambdas is None:
+    if not np.ptp(y) > 1e-12 * max(1.0, float(np.abs(y).max())):
         return constant(NOTE_CONSTANT_EXPRESSION)
 
-    # cross-validation on the common lambda path: held-out predictions, (n, n_lambdas)
-    folds = list(KFold(config.n_folds, shuffle=True, random_state=config.seed).split(x_fit))
-    cv_pred = np.empty((n, lambdas.size))
-    for train_idx, test_idx in folds:
-        coef, intercept = _enet_path_dosage_scale(
-            x_fit[train_idx], y_fit[train_idx], lambdas, config.alpha_l1_ratio, _ENET_TOL_CV
-        )
-        cv_pred[test_idx] = x_fit[test_idx] @ coef + intercept
-    cv_mse = np.mean((cv_pred - y_fit[:, None]) ** 2, axis=0)
-    best = int(np.argmin(cv_mse))  # first minimum = largest lambda among ties (glmnet)
-    lam = float(lambdas[best])
-    cv_r = _mean_fold_r(cv_pred[:, best], y_fit, folds)
+    design = make_design(x_fit)
+    folds = predictdb_folds(n, config, gene)
+    rng_p = np.random.default_rng([config.seed, zlib.crc32(gene.encode()), 1])
+    center = float(y.mean())
+    all_rows = np.arange(n, dtype=np.int64)
 
-    # final fit: the path down to lambda.min on all fitting individuals
-    coef, intercept = _enet_path_dosage_scale(
-        x_fit, y_fit, lambdas[: best + 1], config.alpha_l1_ratio, _ENET_TOL_FINAL
-    )
-    w, b = coef[:, -1], float(intercept[-1])
+    # nested CV: an honest estimate of how well the protocol predicts new individuals
+    if k_out:
+        fold_stats = []
+        for k in range(1, k_out + 1):
+            tr = all_rows[folds.outer != k]
+            te = all_rows[folds.outer == k]
+            cv = _cv_glmnet(design, y, tr, folds.inner[k - 1], config)
+            pred = (
+                cv.path.predict_design_rows(te)[:, cv.best]
+                if cv is not None
+                else np.full(te.size, y[tr].mean())
+            )
+            fold_stats.append(_fold_stats(y[te], pred, center, rng_p))
+        perf.update(_combine(fold_stats, nested=True))
+
+    # the model: cv.glmnet on all fitting individuals
+    cv = _cv_glmnet(design, y, all_rows, folds.final, config)
+    if cv is None:
+        return constant(NOTE_CONSTANT_EXPRESSION)
+    cv_stats = [
+        _fold_stats(y[folds.final == f], cv.cv_pred[folds.final == f], center, rng_p)
+        for f in range(1, config.n_folds + 1)
+    ]
+    perf.update(_combine(cv_stats, nested=False))
+    lam = float(cv.path.lambdas[cv.best])
+    w = cv.path.weights(cv.best)
+    b = float(cv.path.intercept[cv.best])
+    in_sample = cv.path.predict_design_rows(all_rows)[:, cv.best]
+    perf["in_sample_R2"] = _r2(y, in_sample, center)
+    perf["lambda_min_mse"] = lam
+    cv_r = _mean_fold_r([s[1] for s in cv_stats], [s[4] for s in cv_stats])
     nonzero = np.flatnonzero(w)
+    perf["n_snps_in_model"] = float(nonzero.size)
     if nonzero.size == 0:
         return constant(NOTE_NONE_SELECTED, cv_r=cv_r, lam=lam)
-    predicted = x_all[:, nonzero] @ w[nonzero] + b
-    weights = pd.Series(w[nonzero], index=pd.Index(ids[nonzero], name="variant"), name="weight")
+    predicted = prep.x_all[:, nonzero].astype(np.float64) @ w[nonzero] + b
+    cov = np.atleast_2d(np.cov(x_fit[:, nonzero].astype(np.float64), rowvar=False, ddof=1))
     return GeneFit(
         gene=gene,
-        predicted=predicted.astype(np.float64),
+        predicted=predicted,
         n_variants_in_window=prep.n_window,
         n_variants_used=p,
-        weights=weights,
+        weights=pd.Series(w[nonzero], index=pd.Index(ids[nonzero], name="variant"), name="weight"),
         cv_r=cv_r,
         note="",
         lambda_min=lam,
+        intercept=b,
+        perf=perf,
+        covariance=cov,
     )
 
 
@@ -320,14 +465,14 @@ def fit_random_forest(
 
     Parameters
     ----------
-    dosages : numpy.ndarray, shape (n_individuals, n_variants), float
+    dosages : numpy.ndarray, shape (n_individuals, n_variants), uint8 or float
         ALT-allele dosages in ``[0, 2]``, all individuals.
     expression : numpy.ndarray, shape (n_individuals,), float64
         Normalized expression; NaN individuals are not fitted but are predicted.
     train_mask : numpy.ndarray, shape (n_individuals,), bool
         True for training individuals.
     variant_ids : numpy.ndarray, shape (n_variants,)
-        Variant IDs (only checked for length here).
+        Variant labels (only checked for length here).
     config : RandomForestConfig, optional
         Defaults to ``RandomForestConfig()``.
     n_jobs : int
@@ -338,8 +483,9 @@ def fit_random_forest(
     Returns
     -------
     GeneFit
-        ``weights`` is None and ``cv_r`` NaN; constant training mean with a ``note`` when no
-        variant passes the filter.
+        ``weights`` is None and ``cv_r`` NaN; ``perf["oob_r"]`` is the out-of-bag Pearson r
+        (NaN with fewer than 3 out-of-bag individuals or a constant OOB prediction). Constant
+        training mean with a ``note`` when no variant passes the filter.
 
     Raises
     ------
@@ -349,6 +495,7 @@ def fit_random_forest(
     config = RandomForestConfig() if config is None else config
     prep = _prepare(dosages, expression, train_mask, variant_ids, config.min_maf, gene)
     if isinstance(prep, GeneFit):
+        prep.perf = {"n_snps_in_window": float(prep.n_variants_used), "oob_r": math.nan}
         return prep
     forest = RandomForestRegressor(
         n_estimators=config.n_estimators,
@@ -357,9 +504,17 @@ def fit_random_forest(
         max_features=config.max_features,
         random_state=config.seed,
         n_jobs=n_jobs,
+        oob_score=True,
     )
-    forest.fit(prep.x_fit, prep.y_fit)
-    predicted = forest.predict(prep.x_all).astype(np.float64)
+    x_fit = prep.x_fit.astype(np.float32)
+    with warnings.catch_warnings():
+        # few trees leave some individuals without out-of-bag predictions: not worth a warning
+        warnings.simplefilter("ignore", UserWarning)
+        forest.fit(x_fit, prep.y_fit)
+    predicted = forest.predict(prep.x_all.astype(np.float32)).astype(np.float64)
+    oob = np.asarray(forest.oob_prediction_, dtype=np.float64).ravel()
+    ok = np.isfinite(oob)
+    oob_r = _pearson(oob[ok], prep.y_fit[ok]) if ok.sum() >= 3 else math.nan
     return GeneFit(
         gene=gene,
         predicted=predicted,
@@ -368,6 +523,7 @@ def fit_random_forest(
         weights=None,
         cv_r=math.nan,
         note="",
+        perf={"n_snps_in_window": float(prep.x_fit.shape[1]), "oob_r": oob_r},
     )
 
 
@@ -446,6 +602,136 @@ def _fit_one(
         )
 
 
+@dataclass
+class _CV:
+    """A ``cv.glmnet`` result: the all-rows path, ``lambda.min``'s index, the CV predictions."""
+
+    path: ElasticNetPath
+    best: int
+    cv_pred: np.ndarray  # (len(rows),) held-out prediction of each row at lambda.min
+
+
+def _cv_glmnet(
+    design: Design, y: np.ndarray, rows: np.ndarray, foldid: np.ndarray, config: ElasticNetConfig
+) -> _CV | None:
+    """R ``cv.glmnet(x[rows, ], y[rows], foldid = foldid, alpha, type.measure = "mse")``.
+
+    None when glmnet would fail (constant response on ``rows`` or on a fold's training part);
+    PredictDB then predicts the training mean.
+    """
+    full = elastic_net_path(
+        design,
+        y,
+        rows,
+        alpha=config.alpha_l1_ratio,
+        n_lambdas=config.n_lambdas,
+        thresh=config.thresh,
+    )
+    if full is None:
+        return None
+    k = full.lambdas.size
+    predmat = np.empty((rows.size, k))
+    for f in np.unique(foldid):
+        test = foldid == f
+        fold = elastic_net_path(
+            design,
+            y,
+            rows[~test],
+            alpha=config.alpha_l1_ratio,
+            lambdas=full.lambdas,
+            thresh=config.thresh,
+        )
+        if fold is None:
+            return None
+        pred = fold.predict_design_rows(rows[test])
+        kf = pred.shape[1]
+        predmat[test, :kf] = pred
+        if kf < k:  # a fold that ran out of passes: its last fit fills the rest (cv.glmnet)
+            predmat[test, kf:] = pred[:, -1:]
+    cvm = np.mean((y[rows, None] - predmat) ** 2, axis=0)
+    best = int(np.flatnonzero(cvm <= cvm.min())[0])  # largest lambda among ties (glmnet)
+    return _CV(path=full, best=best, cv_pred=predmat[:, best])
+
+
+def _r2(y: np.ndarray, pred: np.ndarray, center: float) -> float:
+    """PredictDB's ``calc_R2`` on a response centred over all fitting rows."""
+    tss = float(np.sum((y - center) ** 2))
+    return 1.0 - float(np.sum((y - pred) ** 2)) / tss if tss > 0 else math.nan
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    denom = math.sqrt(float(a @ a) * float(b @ b))
+    return float(a @ b) / denom if denom > 0 else math.nan
+
+
+def _fold_stats(
+    y: np.ndarray, pred: np.ndarray, center: float, rng: np.random.Generator
+) -> tuple[float, float, float, float, bool]:
+    """(R2, r, Fisher z, p-value, defined) of one held-out fold, as PredictDB computes them."""
+    n = y.size
+    r2 = _r2(y, pred, center)
+    defined = bool(np.ptp(pred) > 0)
+    r = _pearson(pred, y) if defined else 0.0
+    if not np.isfinite(r):
+        r, defined = 0.0, False
+    with np.errstate(divide="ignore"):
+        z = math.atanh(r) * math.sqrt(n - 3) if n > 3 and abs(r) < 1 else math.copysign(math.inf, r)
+    if defined and n > 2:
+        t = r * math.sqrt((n - 2) / max(1.0 - r * r, 1e-300))
+        pval = float(2.0 * stats.t.sf(abs(t), n - 2))
+    else:
+        pval = float(rng.uniform())  # PredictDB: runif(1) when there is no model
+    return r2, r, z, pval, defined
+
+
+def _combine(fold_stats: list[tuple[float, float, float, float, bool]], nested: bool) -> dict:
+    """PredictDB's per-gene summary of K folds: the nested CV's, or the final cv.glmnet's."""
+    r2 = np.array([s[0] for s in fold_stats])
+    r = np.array([s[1] for s in fold_stats])
+    z = np.array([s[2] for s in fold_stats])
+    pv = np.array([s[3] for s in fold_stats])
+    k = len(fold_stats)
+    r2_avg, r2_sd = float(r2.mean()), float(r2.std(ddof=1)) if k > 1 else math.nan
+    rho_avg, rho_se = float(r.mean()), float(r.std(ddof=1)) if k > 1 else math.nan
+    z_est = float(z.sum() / math.sqrt(k))  # Stouffer
+    z_pval = float(2.0 * stats.norm.sf(abs(z_est)))
+    fisher = float(stats.chi2.sf(-2.0 * np.sum(np.log(pv)), 2 * k))
+    if nested:
+        return {
+            "test_R2_avg": r2_avg,
+            "test_R2_sd": r2_sd,
+            "rho_avg": rho_avg,
+            "rho_se": rho_se,
+            "rho_avg_squared": rho_avg**2,
+            "rho_zscore": z_est,
+            "zscore_pval": z_pval,
+            "nested_cv_fisher_pval": fisher,
+        }
+    return {
+        "cv_R2_avg": r2_avg,
+        "cv_R2_sd": r2_sd,
+        "cv_rho_avg": rho_avg,
+        "cv_rho_se": rho_se,
+        "cv_rho_avg_squared": rho_avg**2,
+        "cv_zscore_est": z_est,
+        "cv_zscore_pval": z_pval,
+        "cv_pval_est": fisher,
+    }
+
+
+def _perf_nan(**known: float) -> dict[str, float]:
+    perf = dict.fromkeys(PERF_COLUMNS, math.nan)
+    perf.update(known)
+    return perf
+
+
+def _mean_fold_r(rs: list[float], defined: list[bool]) -> float:
+    """Mean fold r with constant folds as 0 (PredictDB); NaN if every fold is constant."""
+    return float(np.mean(rs)) if any(defined) else math.nan
+
+
 def _check_maf(min_maf: float) -> None:
     if not 0.0 <= min_maf < 0.5:
         raise ConfigError(f"min_maf must be in [0, 0.5), got {min_maf}")
@@ -459,7 +745,7 @@ def _empty_weights() -> pd.Series:
 
 @dataclass
 class _Prepared:
-    """Filtered float64 design of one gene: fitting rows and all rows."""
+    """Filtered design of one gene: fitting rows and all rows (dosage dtype kept)."""
 
     gene: str
     n_window: int
@@ -500,6 +786,7 @@ def _constant_fit(
         cv_r=cv_r,
         note=note,
         lambda_min=lambda_min,
+        intercept=value,
     )
 
 
@@ -532,7 +819,7 @@ def _prepare(
         )
     if variant_ids.shape != (n_var,):
         raise InputError(f"{where}variant_ids shape {variant_ids.shape} != ({n_var},) variants")
-    if not np.all(np.isfinite(dosages)):
+    if dosages.dtype.kind == "f" and not np.all(np.isfinite(dosages)):
         raise InputError(
             f"{where}dosages contain NaN/inf (missing genotypes); impute or drop them upstream"
         )
@@ -552,11 +839,11 @@ def _prepare(
     d_fit = dosages[fit_rows]
     alt_freq = d_fit.mean(axis=0, dtype=np.float64) / 2.0
     maf = np.minimum(alt_freq, 1.0 - alt_freq)
-    polymorphic = d_fit.max(axis=0) > d_fit.min(axis=0)
+    polymorphic = d_fit.max(axis=0) > d_fit.min(axis=0) if n_var else np.zeros(0, bool)
     keep = np.flatnonzero(polymorphic & (maf >= min_maf))
     if keep.size == 0:
         return _constant_fit(gene, n_ind, float(y_fit.mean()), n_var, 0, NOTE_NO_VARIANTS)
-    x_all = dosages[:, keep].astype(np.float64)
+    x_all = dosages[:, keep]
     return _Prepared(
         gene=gene,
         n_window=n_var,
@@ -565,107 +852,3 @@ def _prepare(
         x_all=x_all,
         ids=variant_ids[keep],
     )
-
-
-def _standardize(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Center and scale columns to population SD 1 (glmnet ``standardize=TRUE``).
-
-    Constant columns keep scale 1 (they are all zero after centering and get weight 0).
-    Returns the standardized matrix (Fortran order, for coordinate descent), means and SDs.
-    """
-    mean = x.mean(axis=0)
-    sd = x.std(axis=0)
-    sd[sd == 0] = 1.0
-    xs = np.asfortranarray((x - mean) / sd)
-    return xs, mean, sd
-
-
-def _lambda_path(
-    x: np.ndarray, y: np.ndarray, l1_ratio: float, n_lambdas: int
-) -> np.ndarray | None:
-    """Glmnet's lambda sequence (decreasing), or None when y is constant (lambda_max = 0)."""
-    n, p = x.shape
-    xs, _, _ = _standardize(x)
-    lam_max = float(np.max(np.abs(xs.T @ (y - y.mean())))) / (n * l1_ratio)
-    if not lam_max > 1e-12 * max(1.0, float(np.abs(y).max())):
-        return None
-    ratio = 1e-4 if n > p else 1e-2
-    return np.geomspace(lam_max, lam_max * ratio, n_lambdas)
-
-
-def _enet_path_dosage_scale(
-    x: np.ndarray,
-    y: np.ndarray,
-    lambdas: np.ndarray,
-    l1_ratio: float,
-    tol: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """ElasticNet path on standardized features, mapped back to the dosage scale.
-
-    Parameters
-    ----------
-    x : numpy.ndarray, shape (n, p), float64
-        Dosages of the individuals to fit.
-    y : numpy.ndarray, shape (n,), float64
-    lambdas : numpy.ndarray, shape (k,), decreasing
-    l1_ratio : float
-    tol : float
-        Duality-gap tolerance of the coordinate descent, relative to ``||y - mean(y)||^2``.
-
-    Returns
-    -------
-    coef : numpy.ndarray, shape (p, k)
-        Weights per ALT allele at each lambda.
-    intercept : numpy.ndarray, shape (k,)
-    """
-    n, p = x.shape
-    xs, mean, sd = _standardize(x)
-    y_mean = float(y.mean())
-    yc = np.ascontiguousarray(y - y_mean)
-    if p <= _GRAM_MAX_RATIO * n:  # coordinate descent on the Gram matrix (measured faster)
-        gram = xs.T @ xs
-        xy = xs.T @ yc
-    else:
-        gram, xy = False, None
-    with warnings.catch_warnings():
-        # at the small-lambda end of a p > n path sklearn may stop short of its duality-gap
-        # tolerance; the points that matter (near lambda.min) converge, so this is not worth
-        # a warning per gene
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        _, coefs, _ = enet_path(
-            xs,
-            yc,
-            l1_ratio=l1_ratio,
-            alphas=lambdas,
-            precompute=gram,
-            Xy=xy,
-            check_input=False,
-            copy_X=False,
-            tol=tol,
-            max_iter=_ENET_MAX_ITER,
-        )
-    coef = coefs / sd[:, None]
-    intercept = y_mean - mean @ coef
-    return coef, intercept
-
-
-def _mean_fold_r(
-    pred: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
-) -> float:
-    """Mean over folds of Pearson r(pred, y) on each held-out fold.
-
-    A fold with constant predictions (or constant y) counts as r = 0, following PredictDB;
-    NaN if every fold is constant.
-    """
-    rs = []
-    n_defined = 0
-    for _, test_idx in folds:
-        a = pred[test_idx] - pred[test_idx].mean()
-        b = y[test_idx] - y[test_idx].mean()
-        denom = math.sqrt(float(a @ a) * float(b @ b))
-        if denom > 0 and np.ptp(pred[test_idx]) > 0:
-            rs.append(float(a @ b) / denom)
-            n_defined += 1
-        else:
-            rs.append(0.0)
-    return float(np.mean(rs)) if n_defined else math.nan

@@ -15,8 +15,9 @@ def run_phenotypes(
     out_genes: str,
     out_individuals: str,
     out_expression: str,
+    covariates: str | None = None,
 ) -> None:
-    """Rule ``phenotypes``: match samples and genes, normalize expression, assign the splits.
+    """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
 
     Parameters
     ----------
@@ -27,6 +28,8 @@ def run_phenotypes(
         ``annotation``, ``contigs``).
     out_genes, out_individuals, out_expression : str
         Output paths (TSV, TSV, parquet).
+    covariates : str, optional
+        Covariate file (``expression.covariates``); None or empty: no adjustment.
     """
     from ps2f.io.vcf import read_vcf_samples
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
@@ -36,10 +39,16 @@ def run_phenotypes(
         heldout_gene_fraction=config["split"]["heldout_gene_fraction"],
         heldout_individual_fraction=config["split"]["heldout_individual_fraction"],
         seed=config["split"]["seed"],
+        heldout_chromosomes=tuple(config["split"].get("heldout_chromosomes", ())),
         min_individuals=config["split"]["min_individuals"],
         gene_ids=tuple(config["genes"]["ids"]),
         max_s2f_genes=config["genes"]["max_s2f_genes"],
         max_baseline_genes=config["genes"]["max_baseline_genes"],
+        n_genotype_pcs=config["expression"]["n_genotype_pcs"],
+        n_expression_pcs=config["expression"]["n_expression_pcs"],
+        extra_covariates=tuple(config["expression"]["extra_covariates"]),
+        genotype_pc_pattern=config["expression"]["genotype_pc_pattern"],
+        expression_pc_pattern=config["expression"]["expression_pc_pattern"],
     )
     ph = build_phenotypes(
         expression,
@@ -48,6 +57,7 @@ def run_phenotypes(
         pcfg,
         usable_column=config["annotation"]["usable_column"],
         contigs=config["contigs"],
+        covariates_path=covariates or None,
     )
     write_table(ph.genes, out_genes)
     write_table(ph.individuals, out_individuals)
