@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +77,11 @@ class PhenotypeConfig:
         Seed of both split draws.
     min_individuals : int
         Fewer genotyped individuals with expression than this is an error.
+    min_split_individuals : int
+        The training and the held-out individuals must each number at least this many (a
+        per-gene Pearson r across individuals needs at least 3; the workflow passes
+        ``evaluate.min_individuals``); fewer is an error naming
+        ``split.heldout_individual_fraction``.
     gene_ids : tuple of str
         Restrict to these genes (unversioned or versioned IDs); empty = all.
     max_s2f_genes : int or None
@@ -99,6 +104,7 @@ class PhenotypeConfig:
     seed: int = 0
     heldout_chromosomes: tuple[str, ...] = ()
     min_individuals: int = 20
+    min_split_individuals: int = 3
     gene_ids: tuple[str, ...] = ()
     max_s2f_genes: int | None = None
     max_baseline_genes: int | None = None
@@ -160,11 +166,14 @@ def normalize(values: pd.DataFrame, method: str, source: str = "expression") -> 
     if method == "none":
         return values.copy()
     if method == "log1p":
-        if (values.to_numpy() < 0).any():
-            gene = values.index[(values < 0).any(axis=1)][0]
+        negative = values.to_numpy() < 0
+        if negative.any():
+            r, c = np.argwhere(negative)[0]
             raise InputError(
-                f"{source}: negative expression (gene {gene}) cannot be log1p-transformed; "
-                f"the file looks normalized already: set expression.normalization: none."
+                f"{source}: gene {values.index[r]}, sample {values.columns[c]}: negative "
+                f"expression {float(values.iat[r, c])!r} cannot be log1p-transformed "
+                f"({int(negative.sum())} negative values in all); the file looks normalized "
+                f"already (e.g. rank-inverse-normal): set expression.normalization: none."
             )
         return np.log1p(values)
     raise ConfigError(f"expression.normalization must be one of {NORMALIZATIONS}, got {method!r}")
@@ -330,13 +339,100 @@ def residualize(values: pd.DataFrame, covariates: pd.DataFrame, train: np.ndarra
     if train.sum() <= k + 1:
         raise InputError(
             f"{int(train.sum())} training individuals cannot be regressed on {k} covariates "
-            f"(need more than {k + 1}); use fewer PCs."
+            f"(need more than {k + 1}); lower expression.n_genotype_pcs, "
+            f"expression.n_expression_pcs or expression.extra_covariates."
         )
     cc = c - c[train].mean(axis=0)
     y_train = y[train] - y[train].mean(axis=0)
     beta, *_ = np.linalg.lstsq(cc[train], y_train, rcond=None)
     out = y - cc @ beta
     return pd.DataFrame(out.T, index=values.index, columns=values.columns)
+
+
+def _match_genes(
+    expr_genes: pd.DataFrame, tss: pd.DataFrame, expression_path: str, annotation_path: str
+) -> pd.DataFrame:
+    """Join expressed genes to the annotation on ``gene_key``; log what each file lacks.
+
+    Returns the expressed, annotated genes: the expression file's ``gene_id``, ``chrom_bed``
+    and ``tss0_bed``, the annotation's other columns, and ``annotation_line`` (1-based line of
+    the gene in the annotation, header = line 1).
+    """
+    annot = tss.rename(columns={"gene_id": "annotation_gene_id"})
+    annot["annotation_line"] = np.arange(len(annot)) + 2
+    genes = expr_genes.merge(annot, on="gene_key", how="left", suffixes=("_bed", ""))
+    no_annot = genes["strand"].isna()
+    if no_annot.any():
+        log.warning(
+            "%d of %d expressed genes are absent from the annotation %s and are dropped, e.g. %s",
+            int(no_annot.sum()),
+            len(genes),
+            annotation_path,
+            genes.loc[no_annot, "gene_id"].iloc[:3].tolist(),
+        )
+    genes = genes.loc[~no_annot].copy()
+    genes["annotation_line"] = genes["annotation_line"].astype(np.int64)
+    unexpressed = ~tss["gene_key"].isin(expr_genes["gene_key"])
+    if unexpressed.any():
+        log.info(
+            "%d of %d annotated genes have no expression in %s and are not used, e.g. %s",
+            int(unexpressed.sum()),
+            len(tss),
+            expression_path,
+            tss.loc[unexpressed, "gene_id"].iloc[:3].tolist(),
+        )
+    versions = genes["gene_id"] != genes["annotation_gene_id"]
+    if versions.any():
+        i = int(np.flatnonzero(versions.to_numpy())[0])
+        log.info(
+            "%d genes matched only after removing Ensembl version suffixes (e.g. %s in the "
+            "expression = %s in the annotation); the expression file's IDs are kept",
+            int(versions.sum()),
+            genes["gene_id"].iloc[i],
+            genes["annotation_gene_id"].iloc[i],
+        )
+    return genes
+
+
+def _check_tss_in_reference(
+    genes: pd.DataFrame,
+    reference: str,
+    annotation_path: str,
+    aliases: Mapping[str, str] | None = None,
+) -> None:
+    """Every gene's TSS must lie on its contig in the FASTA (same build as the annotation).
+
+    Parameters
+    ----------
+    genes : pandas.DataFrame
+        ``chrom``, ``tss0`` (0-based bp), ``gene_id``, ``annotation_line``.
+    reference : str
+        FASTA path (its ``.fai`` gives the contig lengths).
+    annotation_path : str
+        For the message.
+    aliases : mapping of str to str, optional
+        Contig renames (config ``contig_aliases``).
+
+    Raises
+    ------
+    InputError
+        A contig missing from the FASTA, or a TSS at or past its contig's end: the annotation
+        and the FASTA are of different builds, or the contig is truncated.
+    """
+    from ps2f.io.fasta import Reference
+
+    ref = Reference(reference, aliases)
+    for chrom, rows in genes.groupby("chrom", sort=False):
+        length = ref.contig_length(str(chrom))
+        past = rows["tss0"].to_numpy() >= length
+        if past.any():
+            row = rows.iloc[int(np.flatnonzero(past)[0])]
+            raise InputError(
+                f"{annotation_path}: line {row['annotation_line']}: TSS {int(row['tss0']) + 1} "
+                f"(1-based) of gene {row['gene_id']} lies past the end of {chrom} "
+                f"({length:,} bp in {reference}; {int(past.sum())} genes in all). The "
+                f"annotation and the FASTA must be of the same genome build."
+            )
 
 
 def build_phenotypes(
@@ -347,8 +443,21 @@ def build_phenotypes(
     usable_column: str | None = None,
     contigs: Sequence[str] | None = None,
     covariates_path: str | None = None,
+    reference: str | None = None,
+    contig_aliases: Mapping[str, str] | None = None,
 ) -> Phenotypes:
     """Match expression, annotation, genotypes and covariates; normalize; residualize; split.
+
+    Policies (each applied here, counted in the log, and nowhere else):
+
+    * gene IDs are matched without Ensembl version suffixes
+      (:func:`ps2f.io.tables.strip_version`); matches whose versions differ are counted;
+    * expressed genes absent from the annotation are dropped (warning with the count);
+      annotated genes without expression are not used (info with the count);
+    * expression samples without genotypes (or without covariates) are dropped (warning);
+    * genes whose expression is the same in every individual are dropped (warning).
+
+    Everything else is an error: see Raises.
 
     Parameters
     ----------
@@ -367,6 +476,11 @@ def build_phenotypes(
         Covariate file (:func:`ps2f.io.tables.read_covariates`); the covariates chosen by
         ``config`` are regressed out (:func:`residualize`). Individuals without covariates are
         dropped (logged). None: no adjustment.
+    reference : str, optional
+        FASTA (with its ``.fai``) of the genome build; when given, every kept gene's TSS must
+        lie on its contig there (:func:`_check_tss_in_reference`).
+    contig_aliases : mapping of str to str, optional
+        Contig renames between the annotation and the FASTA (config ``contig_aliases``).
 
     Returns
     -------
@@ -375,9 +489,13 @@ def build_phenotypes(
     Raises
     ------
     InputError
-        Too few individuals with expression, genotypes (and covariates); no gene in common.
+        Malformed expression, annotation or covariate file (see :mod:`ps2f.io.tables`); too
+        few individuals with expression, genotypes (and covariates); no gene in common; every
+        gene constant; a TSS past its contig's end in ``reference`` or a contig it lacks;
+        negative values with ``log1p``.
     ConfigError
-        The covariate file lacks the requested PCs.
+        The covariate file lacks the requested PCs; ``heldout_chromosomes`` hold no gene; the
+        individual split leaves fewer than ``min_split_individuals`` in a set.
     """
     expr_genes, values = read_expression_bed(expression_path)
     tss = read_tss_table(annotation_path, usable_column)
@@ -393,7 +511,17 @@ def build_phenotypes(
             source=covariates_path,
         )
 
-    samples = [s for s in values.columns if s in set(genotyped_samples)]
+    genotyped = set(genotyped_samples)
+    samples = [s for s in values.columns if s in genotyped]
+    no_genotypes = [s for s in values.columns if s not in genotyped]
+    if no_genotypes:
+        log.warning(
+            "%d of %d expression samples in %s have no genotypes and are dropped, e.g. %s",
+            len(no_genotypes),
+            values.shape[1],
+            expression_path,
+            no_genotypes[:3],
+        )
     if cov is not None:
         lacking = [s for s in samples if s not in set(cov.columns)]
         if lacking:
@@ -415,22 +543,12 @@ def build_phenotypes(
         raise InputError(
             f"{expression_path}: only {len(samples)} individuals have expression and genotypes "
             f"{'and covariates ' if cov is not None else ''}"
-            f"(need >= {config.min_individuals}); check that sample IDs match the VCF's, e.g. "
-            f"expression has {list(values.columns[:3])}, VCF has {list(genotyped_samples[:3])}."
+            f"(need >= {config.min_individuals}, split.min_individuals); check that sample IDs "
+            f"match the VCF's, e.g. expression has {list(values.columns[:3])}, VCF has "
+            f"{list(genotyped_samples[:3])}."
         )
 
-    genes = expr_genes.merge(
-        tss.drop(columns=["gene_id"]), on="gene_key", how="left", suffixes=("_bed", "")
-    )
-    no_annot = genes["strand"].isna()
-    if no_annot.any():
-        log.warning(
-            "%d expressed genes are absent from the annotation %s and are dropped, e.g. %s",
-            int(no_annot.sum()),
-            annotation_path,
-            genes.loc[no_annot, "gene_id"].iloc[0],
-        )
-    genes = genes.loc[~no_annot].copy()
+    genes = _match_genes(expr_genes, tss, expression_path, annotation_path)
     if contigs:
         genes = genes.loc[genes["chrom"].isin(list(contigs))]
     if config.gene_ids:
@@ -438,9 +556,29 @@ def build_phenotypes(
         genes = genes.loc[genes["gene_key"].isin(wanted)]
     if genes.empty:
         raise InputError(
-            f"{expression_path}: no gene is both expressed and in {annotation_path} "
-            f"(IDs are matched without version suffixes)."
+            f"{expression_path}: no gene is both expressed and in {annotation_path}"
+            f"{' on contigs ' + str(list(contigs)) if contigs else ''}"
+            f"{' among genes.ids' if config.gene_ids else ''} (IDs are matched without version "
+            f"suffixes); check the 'contigs' and 'genes.ids' config keys and the two files' IDs."
         )
+    if reference is not None:
+        _check_tss_in_reference(genes, reference, annotation_path, contig_aliases)
+    span = values.loc[genes["gene_key"], samples].to_numpy()
+    constant = span.max(axis=1) == span.min(axis=1)
+    if constant.any():
+        log.warning(
+            "%d genes have the same expression in all %d individuals (nothing to predict) and "
+            "are dropped, e.g. %s",
+            int(constant.sum()),
+            len(samples),
+            genes["gene_id"].to_numpy()[constant][:3].tolist(),
+        )
+        genes = genes.loc[~constant]
+        if genes.empty:
+            raise InputError(
+                f"{expression_path}: every matched gene has the same expression in all "
+                f"{len(samples)} individuals; check the expression file's columns."
+            )
     genes = genes.sort_values(["chrom", "tss0", "gene_key"]).reset_index(drop=True)
     genes["s2f"] = genes["usable"].astype(bool)
     if config.max_s2f_genes is not None:
@@ -460,10 +598,28 @@ def build_phenotypes(
             genes.loc[sel, "chrom"].astype(str).tolist(),
             config.heldout_chromosomes,
         )
+    if config.heldout_chromosomes and not (genes["gene_set"] == "heldout").any():
+        raise ConfigError(
+            f"split.heldout_chromosomes {list(config.heldout_chromosomes)}: no gene of "
+            f"{expression_path} and {annotation_path} lies on them, so nothing would be held "
+            f"out; the genes are on {sorted(genes['chrom'].astype(str).unique())[:10]}. Name "
+            f"one of those (chr prefix optional) or use split.heldout_gene_fraction."
+        )
     individuals = pd.DataFrame({"individual": samples})
     individuals["individual_set"] = assign_split(
         samples, config.heldout_individual_fraction, config.seed + 1
     )
+    counts = individuals["individual_set"].value_counts()
+    n_train, n_heldout = int(counts.get("train", 0)), int(counts.get("heldout", 0))
+    need = config.min_split_individuals
+    if n_train < need or (config.heldout_individual_fraction > 0 and n_heldout < need):
+        raise ConfigError(
+            f"split.heldout_individual_fraction {config.heldout_individual_fraction} of the "
+            f"{len(samples)} individuals with expression and genotypes ({expression_path}) "
+            f"leaves {n_train} training and {n_heldout} held-out individuals; each set needs at "
+            f"least {need} (evaluate.min_individuals: r across individuals). Add individuals or "
+            f"change the fraction."
+        )
 
     norm = normalize(values.loc[genes["gene_key"], samples], config.normalization, expression_path)
     norm.index = genes["gene_id"].to_numpy()

@@ -12,23 +12,17 @@ def check_s2f_config():
 
     `s2f.window_bp` must be a multiple of the CNN's total stride: checked with the model's own
     rule (`CNNConfig.validate`, a torch-free import), so the error names the key and the nearest
-    valid values before any job runs. Held-out and validation chromosomes must not overlap.
+    valid values before any job runs. Held-out and validation chromosomes must be analysed
+    contigs, must not overlap, and must leave training genes (`check_split_config`).
     """
-    from ps2f.models.config import CNNConfig
+    from ps2f.errors import ConfigError
+    from ps2f.models.config import CNNConfig, check_split_config
 
     try:
         CNNConfig.from_workflow(config["s2f"])
-    except ValueError as err:
+        check_split_config(config["split"], config["contigs"])
+    except (ValueError, ConfigError) as err:
         raise ValueError(f"config: {err}") from None
-    split = config["split"]
-    both = {c.removeprefix("chr") for c in split["heldout_chromosomes"]} & {
-        c.removeprefix("chr") for c in split["validation_chromosomes"]
-    }
-    if both:
-        raise ValueError(
-            f"config: split.heldout_chromosomes and split.validation_chromosomes share "
-            f"{sorted(both)}; validation genes must never be held-out (test) genes"
-        )
 
 
 check_s2f_config()
@@ -46,16 +40,24 @@ def check_scorers_config():
     """External scorers (`scorers:`, rule score_external), checked at parse time (torch-free).
 
     Names are unique and not built-in models; each type's own checks run (Enformer weights and
-    precomputed tables exist, tracks and bins fit the model, AlphaGenome lengths are accepted).
-    Returns each scorer's full config by name.
+    precomputed tables exist and are readable, tracks and bins fit the model, AlphaGenome
+    lengths are accepted), and an AlphaGenome scorer needs ALPHAGENOME_API_KEY in the
+    environment unless its response cache holds answers. Returns each scorer's full config by
+    name.
     """
     from ps2f.errors import ConfigError
     from ps2f.models.scorers import check_scorer_configs
 
     try:
-        return check_scorer_configs(config["scorers"], reserved=MODELS)
+        scorers = check_scorer_configs(config["scorers"], reserved=MODELS)
+        for i, spec in enumerate(scorers.values()):
+            if spec["type"] == "alphagenome":
+                from ps2f.models.scorers.alphagenome import check_api_key
+
+                check_api_key(spec, f"scorers[{i}]")
     except ConfigError as err:
         raise ValueError(f"config: {err}") from None
+    return scorers
 
 
 SCORERS = check_scorers_config()

@@ -13,6 +13,7 @@ rule phenotypes:
         expression=get_input("expression"),
         annotation=get_input("annotation"),
         genotypes=get_input("genotypes"),
+        reference=get_input("reference"),
         **get_covariates_input(),
     output:
         genes=PHENOTYPES["genes"],

@@ -10,4 +10,5 @@ run_phenotypes(
     out_individuals=snakemake.output.individuals,
     out_expression=snakemake.output.expression,
     covariates=snakemake.input.get("covariates"),
+    reference=snakemake.input.get("reference"),
 )

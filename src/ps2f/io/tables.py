@@ -15,8 +15,55 @@ TSS_REQUIRED = ("gene_id", "chrom", "strand", "tss")
 
 
 def strip_version(gene_id: pd.Series) -> pd.Series:
-    """Drop the Ensembl version suffix (``ENSG00000100001.12`` -> ``ENSG00000100001``)."""
+    """Drop the Ensembl version suffix (``ENSG00000100001.12`` -> ``ENSG00000100001``).
+
+    The rule: a final ``.<digits>`` is removed, nothing else (``ENSG….14_PAR_Y`` keeps its
+    ``_PAR_Y`` and stays distinct from ``ENSG…``). Expression and annotation are matched on the
+    result, so ``ENSG….12`` in one file and ``ENSG…`` or ``ENSG….13`` in the other are one gene
+    (the phenotypes log counts such matches).
+
+    Parameters
+    ----------
+    gene_id : pandas.Series of str
+
+    Returns
+    -------
+    pandas.Series of str
+    """
     return gene_id.astype(str).str.replace(r"\.\d+$", "", regex=True)
+
+
+def _raw_header(path: str, sep: str) -> list[str]:
+    """The header fields exactly as written (``read_csv`` renames repeated names)."""
+    row = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, na_filter=False)
+    return [str(v) for v in row.iloc[0]]
+
+
+def _raw_cell(path: str, row: int, column: int, sep: str = "\t") -> str:
+    """Field (``row``, ``column``) of the data rows exactly as written, for messages.
+
+    ``read_csv`` turns ``NA`` and empty fields into NaN and numbers into NumPy scalars.
+    """
+    raw = pd.read_csv(
+        path, sep=sep, dtype=str, na_filter=False, skiprows=range(1, row + 1), nrows=1
+    )
+    return str(raw.iat[0, column])
+
+
+def _first_duplicate(keys: pd.Series, ids: pd.Series) -> str | None:
+    """Describe the first repeated key: ``"ENSG1 (lines 2 and 5, as 'ENSG1.1' and 'ENSG1.2')"``.
+
+    Line numbers count the header as line 1 (row ``i`` is line ``i + 2``).
+    """
+    dup = keys.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return None
+    key = keys.iloc[int(np.flatnonzero(dup)[0])]
+    rows = np.flatnonzero((keys == key).to_numpy())[:2]
+    return (
+        f"{key} (lines {rows[0] + 2} and {rows[1] + 2}, as {ids.iloc[rows[0]]!r} and "
+        f"{ids.iloc[rows[1]]!r})"
+    )
 
 
 def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.DataFrame:
@@ -50,7 +97,7 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
     """
     path = str(path)
     try:
-        df = pd.read_csv(path, sep="\t", dtype={"gene_id": str, "chrom": str, "strand": str})
+        df = pd.read_csv(path, sep="\t", dtype=str, na_filter=False)  # as written; see below
     except FileNotFoundError as exc:
         raise InputError(
             f"{path}: TSS table not found; check the 'annotation' config key."
@@ -66,10 +113,12 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
             f"{df['gene_id'].iloc[i]}; strand must be '+' or '-'."
         )
     tss = pd.to_numeric(df["tss"], errors="coerce")
-    if tss.isna().any() or (tss < 1).any():
-        i = int(np.flatnonzero((tss.isna() | (tss < 1)).to_numpy())[0])
+    bad = tss.isna() | (tss < 1) | (tss != tss.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"{path}: line {i + 2}: TSS {df['tss'].iloc[i]!r} is not a 1-based position."
+            f"{path}: line {i + 2}: TSS {df['tss'].iloc[i]!r} of gene {df['gene_id'].iloc[i]} "
+            f"is not a 1-based position (an integer >= 1)."
         )
     tss0 = tss.astype(np.int64) - 1
     if ("gene_start" in df.columns) != ("gene_end" in df.columns):
@@ -114,11 +163,11 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
         out["usable"] = df[usable_column].astype(str).str.lower().isin(["true", "1", "yes"])
     else:
         out["usable"] = True
-    dup = out["gene_key"].duplicated()
-    if dup.any():
+    dup = _first_duplicate(out["gene_key"], out["gene_id"])
+    if dup:
         raise InputError(
-            f"{path}: gene {out['gene_key'][dup].iloc[0]} appears more than once "
-            f"(version suffixes ignored); keep one row per gene."
+            f"{path}: gene {dup} appears more than once (IDs are compared without version "
+            f"suffixes); keep one row per gene."
         )
     return out
 
@@ -142,7 +191,9 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     Raises
     ------
     InputError
-        Unreadable file, too few columns, non-numeric values, or a duplicated gene.
+        Unreadable file, too few columns, no sample column, a non-integer start, a missing,
+        non-numeric or infinite value, a duplicated gene (after removing version suffixes) or a
+        repeated sample ID. Messages name the line (the header is line 1) and the sample.
     """
     path = str(path)
     try:
@@ -161,32 +212,56 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     cols = list(df.columns)
     n_fixed = 6 if [c.lower() for c in cols[4:6]] == ["length", "strand"] else 4
     samples = cols[n_fixed:]
-    values = df[samples].apply(pd.to_numeric, errors="coerce")
-    if values.isna().to_numpy().any():
-        r, c = np.argwhere(values.isna().to_numpy())[0]
+    if not samples:
         raise InputError(
-            f"{path}: line {r + 2}, sample {samples[c]}: value {df[samples[c]].iloc[r]!r} "
-            f"is not a number (NaN is not allowed either: drop or impute that gene)."
+            f"{path}: no sample columns after {cols[:n_fixed]}; expected "
+            f"'#chr start end id [length strand] sample1 sample2 ...'."
         )
-    if not np.isfinite(values.to_numpy()).all():
-        raise InputError(f"{path}: infinite expression values; fix the upstream quantification.")
+    header = _raw_header(path, sep="\t")[n_fixed:]  # pandas renames a repeat 'S1' to 'S1.1'
+    dup_samples = pd.Index(header)[pd.Index(header).duplicated()]
+    if len(dup_samples):
+        raise InputError(
+            f"{path}: sample IDs repeat in the header: {list(dup_samples[:5])}; keep one "
+            f"column per sample."
+        )
+    start = pd.to_numeric(df[cols[1]], errors="coerce")
+    bad = start.isna() | (start < 0) | (start != start.round())
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{path}: line {i + 2}: start {_raw_cell(path, i, 1)!r} of "
+            f"{df[cols[3]].iloc[i]} is not a 0-based position (column 2 of a phenotype BED is "
+            f"the TSS, 0-based)."
+        )
+    values = df[samples].apply(pd.to_numeric, errors="coerce")
+    arr = values.to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(arr).all():
+        r, c = np.argwhere(~np.isfinite(arr))[0]
+        problem = (
+            "is infinite; fix the upstream quantification or drop that gene"
+            if np.isinf(arr[r, c])
+            else "is not a number (NaN / NA is not allowed either: drop or impute that gene "
+            "upstream)"
+        )
+        raise InputError(
+            f"{path}: line {r + 2}, gene {df[cols[3]].iloc[r]}, sample {samples[c]}: value "
+            f"{_raw_cell(path, r, n_fixed + c)!r} {problem}."
+        )
     genes = pd.DataFrame(
         {
             "gene_id": df[cols[3]].astype(str),
             "gene_key": strip_version(df[cols[3]]),
             "chrom": df[cols[0]].astype(str),
-            "tss0": df[cols[1]].astype(np.int64),
+            "tss0": start.astype(np.int64),
         }
     )
-    if genes["gene_key"].duplicated().any():
+    dup = _first_duplicate(genes["gene_key"], genes["gene_id"])
+    if dup:
         raise InputError(
-            f"{path}: gene {genes['gene_key'][genes['gene_key'].duplicated()].iloc[0]} "
-            f"appears more than once; keep one row per gene."
+            f"{path}: gene {dup} appears more than once (IDs are compared without version "
+            f"suffixes); keep one row per gene."
         )
     values.index = genes["gene_key"].to_numpy()
-    dup_samples = pd.Index(samples)[pd.Index(samples).duplicated()]
-    if len(dup_samples):
-        raise InputError(f"{path}: sample IDs repeat in the header: {list(dup_samples[:5])}.")
     return genes, values.astype(np.float64)
 
 
@@ -227,7 +302,7 @@ def read_covariates(path: str | Path) -> pd.DataFrame:
             f"found {df.shape[1]} columns and {len(df)} rows."
         )
     names = df.iloc[:, 0].astype(str).str.replace(r"^.*/", "", regex=True)
-    samples = pd.Index(df.columns[1:])
+    samples = pd.Index(_raw_header(path, sep=r"\s+")[1:])
     if samples.duplicated().any():
         raise InputError(
             f"{path}: sample IDs repeat in the header: {list(samples[samples.duplicated()][:5])}."

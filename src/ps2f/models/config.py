@@ -1,17 +1,21 @@
-"""Architecture settings of the SAGE-net-family CNN, importable without torch.
+"""Settings the workflow checks when it is parsed, importable without torch or pandas.
 
-:class:`CNNConfig` lives here (not in :mod:`ps2f.models.cnn`) so that the workflow can check a
-configuration at parse time (``workflow/rules/common.smk``) without paying for a torch import in
-every Snakemake invocation.
+:class:`CNNConfig` (the architecture of the SAGE-net-family CNN) and :func:`check_split_config`
+(the chromosome splits) live here (not in :mod:`ps2f.models.cnn` or :mod:`ps2f.phenotypes`) so
+that ``workflow/rules/common.smk`` can check a configuration at parse time without paying for a
+torch or pandas import in every Snakemake invocation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["CNNConfig", "WORKFLOW_KEYS", "HEAD_INPUTS"]
+from ps2f.errors import ConfigError
+from ps2f.io.contigs import candidate_names
+
+__all__ = ["CNNConfig", "WORKFLOW_KEYS", "HEAD_INPUTS", "check_split_config"]
 
 #: How the heads read the trunk's output (see :class:`CNNConfig`).
 HEAD_INPUTS = ("mean", "flatten")
@@ -194,3 +198,55 @@ class CNNConfig:
             ``s2f.model.pool``, ...).
         """
         return cls(window_bp=s2f["window_bp"], **s2f.get("model", {})).validate(WORKFLOW_KEYS)
+
+
+def check_split_config(split: Mapping, contigs: Sequence[str]) -> None:
+    """Check the chromosome splits of the workflow's ``split`` section against ``contigs``.
+
+    Genes are analysed only on ``contigs``, so a held-out or validation chromosome that is not
+    one of them would hold no gene: the split would silently be empty. Names match verbatim or
+    with the ``chr`` prefix toggled (:func:`ps2f.io.contigs.candidate_names`). The fractions
+    need no joint check: each is in ``[0, 1)`` (the schema) and is taken of what the previous
+    split left (held-out of all, validation of the training rest), so training keeps
+    ``(1 - heldout) * (1 - validation) > 0`` of them.
+
+    Parameters
+    ----------
+    split : mapping
+        The validated ``split`` section (``heldout_chromosomes``, ``validation_chromosomes``).
+    contigs : sequence of str
+        The ``contigs`` config key.
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        A held-out or validation chromosome not among ``contigs``; the two lists sharing a
+        chromosome (validation genes must never be test genes); or the two covering every
+        contig (no gene would be left to fit on).
+    """
+
+    def norm(name: str) -> str:
+        return str(name).removeprefix("chr")
+
+    analysed = {c for contig in contigs for c in candidate_names(str(contig))}
+    for key in ("heldout_chromosomes", "validation_chromosomes"):
+        absent = [c for c in split.get(key, ()) if str(c) not in analysed]
+        if absent:
+            raise ConfigError(
+                f"split.{key} {absent}: not among contigs {list(contigs)}, so no gene would be "
+                f"there; add them to contigs or name analysed chromosomes (chr prefix optional)"
+            )
+    heldout = {norm(c) for c in split.get("heldout_chromosomes", ())}
+    validation = {norm(c) for c in split.get("validation_chromosomes", ())}
+    if heldout & validation:
+        raise ConfigError(
+            f"split.heldout_chromosomes and split.validation_chromosomes share "
+            f"{sorted(heldout & validation)}; validation genes must never be held-out (test) genes"
+        )
+    if (heldout or validation) and {norm(c) for c in contigs} <= heldout | validation:
+        raise ConfigError(
+            f"split.heldout_chromosomes {list(split.get('heldout_chromosomes', ()))} and "
+            f"split.validation_chromosomes {list(split.get('validation_chromosomes', ()))} cover "
+            f"every contig {list(contigs)}: no gene would be left to fit the models on; add "
+            f"contigs or set aside fewer chromosomes"
+        )

@@ -16,8 +16,13 @@ def run_phenotypes(
     out_individuals: str,
     out_expression: str,
     covariates: str | None = None,
+    reference: str | None = None,
 ) -> None:
     """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
+
+    This is the first rule that reads the expression, annotation and covariate tables, so every
+    problem in them stops the workflow here (see :func:`ps2f.phenotypes.build_phenotypes` for
+    the errors and the logged policies).
 
     Parameters
     ----------
@@ -25,11 +30,18 @@ def run_phenotypes(
         Phenotype BED, TSS table and VCF paths.
     config : mapping
         The validated workflow config (sections ``expression``, ``genes``, ``split``,
-        ``annotation``, ``contigs``).
+        ``annotation``, ``contigs``, ``contig_aliases``, ``evaluate``).
     out_genes, out_individuals, out_expression : str
-        Output paths (TSV, TSV, parquet).
+        Output paths (TSV, TSV, parquet), each written atomically.
     covariates : str, optional
         Covariate file (``expression.covariates``); None or empty: no adjustment.
+    reference : str, optional
+        FASTA of the genome build; when given, each gene's TSS is checked to lie on its contig.
+
+    Raises
+    ------
+    ps2f.errors.InputError, ps2f.errors.ConfigError
+        As :func:`ps2f.phenotypes.build_phenotypes`; nothing is written then.
     """
     from ps2f.io.vcf import read_vcf_samples
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
@@ -41,6 +53,7 @@ def run_phenotypes(
         seed=config["split"]["seed"],
         heldout_chromosomes=tuple(config["split"].get("heldout_chromosomes", ())),
         min_individuals=config["split"]["min_individuals"],
+        min_split_individuals=config.get("evaluate", {}).get("min_individuals", 3),
         gene_ids=tuple(config["genes"]["ids"]),
         max_s2f_genes=config["genes"]["max_s2f_genes"],
         max_baseline_genes=config["genes"]["max_baseline_genes"],
@@ -58,6 +71,8 @@ def run_phenotypes(
         usable_column=config["annotation"]["usable_column"],
         contigs=config["contigs"],
         covariates_path=covariates or None,
+        reference=reference or None,
+        contig_aliases=config.get("contig_aliases") or None,
     )
     write_table(ph.genes, out_genes)
     write_table(ph.individuals, out_individuals)

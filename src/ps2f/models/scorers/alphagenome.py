@@ -60,6 +60,7 @@ __all__ = [
     "ClientService",
     "AlphaGenomeScorer",
     "check_config",
+    "check_api_key",
     "from_config",
 ]
 
@@ -703,6 +704,44 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
             f"{key}.python: {spec['python']!r} is not an executable; create it with "
             f"`make alphagenome-env` (-> .venv-alphagenome/bin/python)"
         )
+
+
+def check_api_key(
+    spec: Mapping[str, Any], key: str, environ: Mapping[str, str] | None = None
+) -> None:
+    """Parse-time check that a run can be answered: a key in the environment, or a cache.
+
+    Called by ``workflow/rules/common.smk`` (not by :func:`check_config`, which must also pass
+    where only the cache will be read). Without ``ALPHAGENOME_API_KEY`` and with no cached
+    response at all under ``cache_dir``, every sequence would need the service: stop before any
+    job runs. With some cached responses the run may still need the key for the others; that
+    is checked when a sequence is found missing (:meth:`AlphaGenomeScorer.score_sequences`).
+
+    Parameters
+    ----------
+    spec : mapping
+        A ``type: alphagenome`` config entry with defaults filled in (``cache_dir``).
+    key : str
+        Where the spec sits in the config, e.g. ``"scorers[0]"``.
+    environ : mapping, optional
+        The environment (default ``os.environ``).
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        No key and an empty (or absent) cache.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(API_KEY_ENV, "").strip():
+        return
+    cache = Path(str(spec["cache_dir"]))
+    if cache.is_dir() and next(cache.rglob("*.npz"), None) is not None:
+        return
+    raise ConfigError(
+        f"{key} (alphagenome {spec.get('name')!r}): {API_KEY_ENV} is not set in the environment "
+        f"and the response cache {str(cache)!r} holds nothing, so no sequence can be scored; "
+        f"{_KEY_HELP}"
+    )
 
 
 def from_config(spec: Mapping[str, Any], key: str) -> AlphaGenomeScorer:

@@ -595,8 +595,38 @@ def _architecture(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
     return arch
 
 
+def _check_weights_file(path: Path, key: str) -> None:
+    """A weights file must be readable, non-empty, and a torch.save zip/pickle or safetensors.
+
+    Only the first bytes are read (torch-free); :func:`load_enformer` reads the rest.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(9)
+    except OSError as exc:
+        raise ConfigError(
+            f"{key}: cannot read {path} ({exc.strerror}); check its permissions. {WEIGHTS_HELP}."
+        ) from exc
+    if not head:
+        raise ConfigError(f"{key}: {path} is empty (an interrupted copy?). {WEIGHTS_HELP}.")
+    zip_file = head.startswith(b"PK\x03\x04")  # torch.save since torch 1.6
+    pickle = head.startswith(b"\x80")  # legacy torch.save
+    safetensors = len(head) == 9 and head[8:9] == b"{"  # 8-byte header length, then JSON
+    if not (zip_file or pickle or safetensors):
+        raise ConfigError(
+            f"{key}: {path} is neither a torch.save checkpoint nor a safetensors file (it "
+            f"starts with {head!r}); give a state dict or a Hugging Face-format directory. "
+            f"{WEIGHTS_HELP}."
+        )
+
+
 def check_config(spec: Mapping[str, Any], key: str) -> None:
     """Parse-time checks (torch-free): weights path, window, bins, tracks, options.
+
+    The weights must exist and be readable: a directory needs ``config.json``, and a
+    state-dict file (or a directory's weight file) must start like a torch.save or safetensors
+    file. Loading them fully (a directory without weight files, weights that do not fit the
+    architecture) is checked by :func:`load_enformer`.
 
     Raises
     ------
@@ -605,7 +635,14 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
     weights = spec.get("weights")
     if not weights or not Path(str(weights)).exists():
         raise ConfigError(f"{key}.weights: {str(weights)!r} does not exist. {WEIGHTS_HELP}.")
-    arch = _architecture(spec, key)
+    path = Path(str(weights))
+    arch = _architecture(spec, key)  # a directory's config.json
+    if path.is_dir():
+        for name in _WEIGHT_FILES[:2]:  # the single-file layouts (shards are listed in a .json)
+            if (path / name).is_file():
+                _check_weights_file(path / name, f"{key}.weights")
+    else:
+        _check_weights_file(path, f"{key}.weights")
     window = int(spec["window_bp"])
     stride = 2 ** int(arch["num_downsamples"])
     if window % stride or window // stride < int(arch["target_length"]):

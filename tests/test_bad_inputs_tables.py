@@ -1,0 +1,344 @@
+"""Bad annotation and expression tables (docs: /work/shared/bad_inputs.md, "Annotation and
+expression"): each case stops the phenotypes step with an InputError/ConfigError naming the
+file, the line or key and the fix, or is handled by a documented policy counted in the log.
+
+Every input is a few lines written under tmp_path; genotyped samples are passed as a list
+(``build_phenotypes``) except in the test of the rule function itself, which reads a VCF.
+Already covered elsewhere: a TSS outside its own gene body
+(test_phenotypes.py::test_tss_table_gene_body_is_zero_based_half_open), bad covariate files
+(test_phenotypes.py::test_covariate_reader_errors), too few training individuals for the
+covariates (test_phenotypes.py::test_residualize_fits_on_training_only_and_keeps_means).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO, write_fasta, write_vcf
+from snakemake.utils import validate
+
+from ps2f.errors import ConfigError, InputError
+from ps2f.io.tables import read_expression_bed, read_tss_table
+from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
+from ps2f.pipeline.phenotypes import run_phenotypes
+
+SAMPLES = [f"S{i}" for i in range(12)]
+GENES = [f"ENSG0000000000{g}" for g in range(1, 6)]  # ENSG...1 .. ENSG...5
+CFG = PhenotypeConfig(min_individuals=5, heldout_individual_fraction=0.25)  # 12 -> 9 + 3
+HALF = PhenotypeConfig(min_individuals=5, heldout_individual_fraction=0.5)
+
+
+def _values(n_genes: int, samples: list[str], seed: int = 0) -> np.ndarray:
+    """Positive, varying expression (RPKM-like), shape (n_genes, n_samples)."""
+    return np.round(np.random.default_rng(seed).gamma(2.0, 5.0, (n_genes, len(samples))), 3)
+
+
+def write_bed(
+    path: Path,
+    genes: list[str],
+    samples: list[str] = SAMPLES,
+    values: np.ndarray | None = None,
+    chrom: str = "chr1",
+) -> Path:
+    """A QTLtools phenotype BED (``#chr start end gene length strand samples...``)."""
+    values = _values(len(genes), samples) if values is None else values
+    starts = 1000 * (np.arange(len(genes)) + 1)
+    lines = ["\t".join(["#chr", "start", "end", "gene", "length", "strand", *samples])]
+    for gene, start, row in zip(genes, starts, values, strict=True):
+        fields = [chrom, str(start), str(start + 1), gene, "1", "+", *map(str, row)]
+        lines.append("\t".join(fields))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_tss(path: Path, genes: list[str], chrom: str = "chr1", **columns) -> Path:
+    """A TSS table; TSS of gene k (1-based) = 1000 * (k + 1) + 1, strand '+' unless given."""
+    df = pd.DataFrame(
+        {
+            "gene_id": genes,
+            "chrom": chrom,
+            "strand": "+",
+            "tss": 1000 * (np.arange(len(genes)) + 1) + 1,
+        }
+    )
+    for name, value in columns.items():
+        df[name] = value
+    df.to_csv(path, sep="\t", index=False)
+    return path
+
+
+def _build(tmp_path: Path, bed_genes, tss_genes, config=CFG, samples=SAMPLES, **kw):
+    bed = write_bed(tmp_path / "expr.bed", bed_genes, kw.pop("bed_samples", samples))
+    tss = write_tss(tmp_path / "tss.tsv", tss_genes)
+    return build_phenotypes(str(bed), str(tss), samples, config, **kw)
+
+
+# ----------------------------------------------------------------------------------------------
+# genes in one file only; versioned IDs
+
+
+def test_genes_in_one_file_only_are_dropped_and_counted(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="ps2f"):
+        ph = _build(tmp_path, [*GENES, "ENSG00000000099"], [*GENES, "ENSG77", "ENSG88"])
+    assert ph.genes["gene"].tolist() == GENES
+    assert set(ph.expression["gene"]) == set(GENES)
+    assert "1 of 6 expressed genes are absent from the annotation" in caplog.text
+    assert "['ENSG00000000099']" in caplog.text
+    assert "2 of 7 annotated genes have no expression" in caplog.text
+
+
+def test_no_gene_in_common_is_an_error(tmp_path):
+    with pytest.raises(InputError, match=r"expr.bed: no gene is both expressed and in .*tss.tsv"):
+        _build(tmp_path, GENES, ["ENSG77", "ENSG88"])
+
+
+def test_versioned_ids_match_unversioned_ones_by_the_documented_rule(tmp_path, caplog):
+    bed_ids = [f"{GENES[0]}.5", f"{GENES[1]}.3", GENES[2], f"{GENES[3]}.1", GENES[4]]
+    tss_ids = [GENES[0], f"{GENES[1]}.4", f"{GENES[2]}.7", f"{GENES[3]}.1", GENES[4]]
+    with caplog.at_level(logging.INFO, logger="ps2f"):
+        ph = _build(tmp_path, bed_ids, tss_ids)
+    # every gene matched; the expression file's spelling is kept
+    assert ph.genes["gene"].tolist() == bed_ids
+    assert ph.genes["gene_key"].tolist() == GENES
+    assert "3 genes matched only after removing Ensembl version suffixes" in caplog.text
+    assert f"e.g. {GENES[0]}.5 in the expression = {GENES[0]} in the annotation" in caplog.text
+    # only a final '.<digits>' is a version: PAR_Y genes stay distinct
+    par = _build(tmp_path, [f"{GENES[0]}.5_PAR_Y", GENES[1]], [GENES[0], GENES[1]])
+    assert par.genes["gene"].tolist() == [GENES[1]]
+
+
+# ----------------------------------------------------------------------------------------------
+# duplicated gene IDs (exact, or differing only in the version) and sample IDs
+
+
+@pytest.mark.parametrize(
+    ("ids", "shown"),
+    [
+        ([GENES[0], GENES[1], GENES[0]], f"{GENES[0]} (lines 2 and 4, as '{GENES[0]}' and"),
+        (
+            [f"{GENES[0]}.1", GENES[1], f"{GENES[0]}.2"],
+            "as 'ENSG00000000001.1' and 'ENSG00000000001.2'",
+        ),
+    ],
+)
+def test_duplicated_gene_ids_are_errors_naming_both_lines(tmp_path, ids, shown):
+    bed = write_bed(tmp_path / "dup.bed", ids)
+    with pytest.raises(InputError, match=re.escape(f"{bed}: gene ")) as err:
+        read_expression_bed(bed)
+    assert shown in str(err.value) and "keep one row per gene" in str(err.value)
+    tss = write_tss(tmp_path / "dup.tsv", ids)
+    with pytest.raises(InputError, match=re.escape(f"{tss}: gene ")) as err:
+        read_tss_table(tss)
+    assert shown in str(err.value) and "keep one row per gene" in str(err.value)
+
+
+def test_repeated_sample_column_is_an_error(tmp_path):
+    bed = write_bed(tmp_path / "e.bed", GENES, ["S1", "S2", "S1"])
+    with pytest.raises(InputError, match=r"e.bed: sample IDs repeat in the header: \['S1'\]"):
+        read_expression_bed(bed)
+
+
+# ----------------------------------------------------------------------------------------------
+# annotation records: strand, TSS
+
+
+@pytest.mark.parametrize("strand", [".", "*", "plus", "1", ""])
+def test_strand_other_than_plus_minus_is_an_error_naming_the_line(tmp_path, strand):
+    tss = write_tss(tmp_path / "t.tsv", GENES, strand=["+", "-", strand, "+", "-"])
+    with pytest.raises(
+        InputError,
+        match=rf"t.tsv: line 4: strand .* for gene {GENES[2]}; strand must be '\+' or '-'",
+    ):
+        read_tss_table(tss)
+
+
+@pytest.mark.parametrize("tss", [0, -5, 2.5, "12x", ""])
+def test_tss_before_the_sequence_start_or_not_a_position_is_an_error(tmp_path, tss):
+    path = write_tss(tmp_path / "t.tsv", GENES, tss=[1001, 2001, tss, 4001, 5001])
+    with pytest.raises(InputError, match=r"t.tsv: line 4: TSS .* is not a 1-based position"):
+        read_tss_table(path)
+
+
+def test_tss_past_the_end_of_the_fasta_contig_is_an_error(tmp_path):
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": "ACGT" * 1000})  # 4,000 bp
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    tss = write_tss(tmp_path / "t.tsv", GENES)  # TSSs 1001 .. 5001: genes 4 and 5 lie past it
+    with pytest.raises(
+        InputError,
+        match=rf"t.tsv: line 5: TSS 4001 \(1-based\) of gene {GENES[3]} lies past the end of "
+        r"chr1 \(4,000 bp in .*ref.fa; 2 genes in all\).*same genome build",
+    ):
+        build_phenotypes(str(bed), str(tss), SAMPLES, CFG, reference=str(fasta))
+    # the annotation's contig spelled differently: resolved by the chr-prefix rule
+    write_fasta(tmp_path / "ref1.fa", {"1": "ACGT" * 2000})
+    ph = build_phenotypes(str(bed), str(tss), SAMPLES, CFG, reference=str(tmp_path / "ref1.fa"))
+    assert len(ph.genes) == 5
+    # a contig the FASTA lacks altogether
+    write_fasta(tmp_path / "ref2.fa", {"chr2": "ACGT" * 2000})
+    with pytest.raises(InputError, match=r"ref2.fa.*chr1"):
+        build_phenotypes(str(bed), str(tss), SAMPLES, CFG, reference=str(tmp_path / "ref2.fa"))
+
+
+# ----------------------------------------------------------------------------------------------
+# expression values
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("nan", "is not a number"),
+        ("NA", "is not a number"),
+        ("", "is not a number"),
+        ("12,5", "is not a number"),
+        ("inf", "is infinite"),
+        ("-Inf", "is infinite"),
+    ],
+)
+def test_nan_and_inf_expression_are_errors_naming_line_and_sample(tmp_path, value, problem):
+    values = _values(len(GENES), SAMPLES).astype(object)
+    values[3, 7] = value
+    bed = write_bed(tmp_path / "e.bed", GENES, values=values)
+    with pytest.raises(
+        InputError,
+        match=rf"e.bed: line 5, gene {GENES[3]}, sample S7: value {re.escape(repr(value))} {problem}",
+    ):
+        read_expression_bed(bed)
+
+
+def test_non_integer_bed_start_is_an_error(tmp_path):
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    bed.write_text(bed.read_text().replace("\t3000\t", "\t3000.5\t"))
+    with pytest.raises(InputError, match=rf"e.bed: line 4: start '?3000.5'? of {GENES[2]}"):
+        read_expression_bed(bed)
+
+
+def test_negative_values_where_counts_are_expected(tmp_path):
+    values = _values(len(GENES), SAMPLES)
+    values[1, 4] = -0.25
+    bed = write_bed(tmp_path / "e.bed", GENES, values=values)
+    tss = write_tss(tmp_path / "t.tsv", GENES)
+    with pytest.raises(
+        InputError,
+        match=rf"e.bed: gene {GENES[1]}, sample S4: negative expression -0.25 cannot be "
+        r"log1p-transformed .*set expression.normalization: none",
+    ):
+        build_phenotypes(str(bed), str(tss), SAMPLES, CFG)
+    # the fix the message names: values are used as given
+    ph = build_phenotypes(
+        str(bed),
+        str(tss),
+        SAMPLES,
+        dataclasses.replace(CFG, normalization="none"),
+    )
+    observed = ph.expression.set_index(["gene", "individual"])["observed"]
+    assert observed[(GENES[1], "S4")] == -0.25
+
+
+def test_constant_genes_are_dropped_and_counted(tmp_path, caplog):
+    values = _values(len(GENES), SAMPLES)
+    values[2] = 0.0  # not expressed in anyone
+    values[4] = 7.5
+    bed = write_bed(tmp_path / "e.bed", GENES, values=values)
+    tss = write_tss(tmp_path / "t.tsv", GENES)
+    with caplog.at_level(logging.INFO, logger="ps2f"):
+        ph = build_phenotypes(str(bed), str(tss), SAMPLES, CFG)
+    assert ph.genes["gene"].tolist() == [GENES[0], GENES[1], GENES[3]]
+    assert "2 genes have the same expression in all 12 individuals" in caplog.text
+    # constant among the individuals with genotypes only: dropped too
+    values[0, :6] = 3.0
+    values[0, 6:] = 4.0
+    bed = write_bed(tmp_path / "e.bed", GENES, values=values)
+    ph = build_phenotypes(str(bed), str(tss), SAMPLES[:6], HALF)
+    assert GENES[0] not in ph.genes["gene"].tolist()
+    values[:] = 1.0
+    bed = write_bed(tmp_path / "e.bed", GENES, values=values)
+    with pytest.raises(InputError, match=r"e.bed: every matched gene has the same expression"):
+        build_phenotypes(str(bed), str(tss), SAMPLES, CFG)
+
+
+# ----------------------------------------------------------------------------------------------
+# individuals: without genotypes, too few for the splits
+
+
+def test_expression_samples_without_genotypes_are_dropped_and_counted(tmp_path, caplog):
+    bed_samples = [*SAMPLES, "NA00001", "NA00002"]
+    with caplog.at_level(logging.INFO, logger="ps2f"):
+        ph = _build(tmp_path, GENES, GENES, bed_samples=bed_samples)
+    assert ph.individuals["individual"].tolist() == SAMPLES
+    assert "2 of 14 expression samples in" in caplog.text
+    assert "have no genotypes and are dropped, e.g. ['NA00001', 'NA00002']" in caplog.text
+
+
+def test_disjoint_sample_ids_stop_with_examples(tmp_path):
+    with pytest.raises(
+        InputError,
+        match=r"expr.bed: only 0 individuals have expression and genotypes \(need >= 5, "
+        r"split.min_individuals\); check that sample IDs match the VCF's, e.g. expression has "
+        r"\['S0', 'S1', 'S2'\], VCF has \['HG00096'",
+    ):
+        _build(tmp_path, GENES, GENES, samples=["HG00096", "HG00097"], bed_samples=SAMPLES)
+
+
+def test_fewer_individuals_than_the_split_needs(tmp_path):
+    # 6 individuals, 25% held out -> 2 held out: r across them needs >= 3
+    with pytest.raises(
+        ConfigError,
+        match=r"split.heldout_individual_fraction 0.25 of the 6 individuals .* leaves 4 training "
+        r"and 2 held-out individuals; each set needs at least 3",
+    ):
+        _build(tmp_path, GENES, GENES, samples=SAMPLES[:6])
+    ok = _build(tmp_path, GENES, GENES, HALF, samples=SAMPLES[:6])
+    assert (ok.individuals["individual_set"] == "heldout").sum() == 3
+
+
+def test_heldout_chromosome_without_genes_is_an_error(tmp_path):
+    cfg = dataclasses.replace(CFG, heldout_chromosomes=("chr9",))
+    with pytest.raises(
+        ConfigError,
+        match=r"split.heldout_chromosomes \['chr9'\]: no gene of .*expr.bed and .*tss.tsv lies "
+        r"on them.*the genes are on \['chr1'\]",
+    ):
+        _build(tmp_path, GENES, GENES, cfg)
+    # the chr prefix is optional
+    ph = _build(
+        tmp_path,
+        GENES,
+        GENES,
+        dataclasses.replace(CFG, heldout_chromosomes=("1",)),
+    )
+    assert set(ph.genes["gene_set"]) == {"heldout"}
+
+
+# ----------------------------------------------------------------------------------------------
+# the rule function: the first rule that reads the tables stops and writes nothing
+
+
+def test_phenotypes_rule_fails_early_and_writes_nothing(tmp_path):
+    vcf = write_vcf(
+        tmp_path / "g.vcf.gz", "chr1", 8000, SAMPLES, ["1500 v1 A G " + " ".join(["0|1"] * 12)]
+    )
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": "ACGT" * 1000})
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    tss = write_tss(tmp_path / "t.tsv", GENES)
+    cfg = {
+        "contigs": ["chr1"],
+        "split": {"min_individuals": 5, "heldout_individual_fraction": 0.25},
+    }
+    validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
+    out = [str(tmp_path / "out" / n) for n in ("genes.tsv", "individuals.tsv", "expr.parquet")]
+    with pytest.raises(InputError, match=r"t.tsv: line 5: TSS 4001 .* past the end of chr1"):
+        run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out, reference=str(fasta))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    # evaluate.min_individuals reaches the split check
+    cfg["evaluate"]["min_individuals"] = 4
+    with pytest.raises(ConfigError, match=r"leaves 9 training and 3 held-out individuals"):
+        run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out)
+    cfg["evaluate"]["min_individuals"] = 3
+    run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out)
+    assert pd.read_csv(out[0], sep="\t")["gene"].tolist() == GENES
