@@ -1,7 +1,23 @@
-"""Reference sequence access through pyfaidx (plain or bgzipped FASTA with ``.fai``)."""
+"""Reference sequence access through pyfaidx (plain or bgzipped FASTA with ``.fai``).
+
+Policies for imperfect references (see also :mod:`ps2f.genome.encoding`):
+
+* a missing ``.fai`` (and, for a bgzipped FASTA, ``.gzi``) is built next to the FASTA, and one
+  older than the FASTA is rebuilt (pyfaidx does both; ps2f logs it); a FASTA in a read-only
+  folder without an index is an :class:`~ps2f.errors.InputError`;
+* an index newer than the FASTA but describing another file (copied from elsewhere, or the
+  FASTA edited in place and its time stamp restored) is an :class:`~ps2f.errors.InputError`:
+  every contig's first line, line width and end are checked against the file when it is opened,
+  so a stale index cannot hand out wrong bases;
+* lower-case (soft-masked) bases are read as upper case; ``N`` and the other IUPAC codes are
+  read as ``N`` (an all-zero one-hot column);
+* a window that runs off either end of a contig is padded with ``N``.
+"""
 
 from __future__ import annotations
 
+import logging
+import struct
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -14,6 +30,127 @@ from ps2f.io.contigs import resolve_contig
 
 __all__ = ["Reference"]
 
+log = logging.getLogger(__name__)
+
+#: contigs whose .fai entry is checked against the file when it is opened (all of them up to
+#: this many; beyond, an evenly spaced subset that includes the first and the last)
+MAX_CHECKED_CONTIGS = 5000
+_BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+
+
+class _RawReader:
+    """Bytes of a plain or BGZF file at uncompressed offsets (BGZF through its ``.gzi``)."""
+
+    def __init__(self, path: str, bgzf: bool):
+        self.bgzf = bgzf
+        if bgzf:
+            from Bio import bgzf as _bgzf
+
+            with open(path + ".gzi", "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                pairs = np.frombuffer(fh.read(16 * n), dtype="<u8").reshape(-1, 2)
+            # (compressed start, uncompressed start) of every block, the first block included
+            self.blocks = np.vstack([[0, 0], pairs]).astype(np.int64)
+            self.fh = _bgzf.BgzfReader(path, "rb")
+        else:
+            self.fh = open(path, "rb")
+
+    def read(self, offset: int, n: int) -> bytes:
+        """``n`` bytes from uncompressed ``offset >= 0`` (fewer at the end of the file)."""
+        if n <= 0:
+            return b""
+        if self.bgzf:
+            from Bio import bgzf as _bgzf
+
+            i = int(np.searchsorted(self.blocks[:, 1], offset, side="right")) - 1
+            cstart, ustart = (int(x) for x in self.blocks[i])
+            self.fh.seek(_bgzf.make_virtual_offset(cstart, offset - ustart))
+        else:
+            self.fh.seek(offset)
+        return self.fh.read(n)
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _check_index(path: str, records: Mapping[str, object], bgzf: bool) -> None:
+    """Check every (or a spread of) ``.fai`` entries against the FASTA's bytes.
+
+    Parameters
+    ----------
+    path : str
+        The FASTA.
+    records : mapping of str to pyfaidx.IndexRecord
+        Contig name -> its index record (``rlen``, ``offset``, ``lenc``, ``lenb``).
+    bgzf : bool
+        Whether the FASTA is BGZF-compressed (read through its ``.gzi``).
+
+    Raises
+    ------
+    InputError
+        At the first entry whose header line, line width or end does not match the file.
+    """
+    names = list(records)
+    if len(names) > MAX_CHECKED_CONTIGS:
+        picks = np.unique(np.linspace(0, len(names) - 1, MAX_CHECKED_CONTIGS).astype(int))
+        names = [names[i] for i in picks]
+    try:
+        reader = _RawReader(path, bgzf)
+    except (OSError, ValueError, struct.error) as exc:
+        raise InputError(
+            f"{path}: cannot read the FASTA or its .gzi ({type(exc).__name__}: {exc}). Delete "
+            f"{path}.fai and {path}.gzi and re-index with 'samtools faidx {path}'."
+        ) from None
+    try:
+        for name in names:
+            problem = _entry_problem(reader, name, records[name])
+            if problem:
+                raise InputError(
+                    f"{path}.fai does not match the FASTA: for contig {name!r} the index says "
+                    f"{int(records[name].rlen):,} bp in lines of {int(records[name].lenc)} from "
+                    f"byte {int(records[name].offset)}, but {problem}. The index "
+                    f"was made for another file (or the FASTA changed after indexing). Delete "
+                    f"{path}.fai" + (f" and {path}.gzi" if bgzf else "") + " and re-index with "
+                    f"'samtools faidx {path}' (ps2f rebuilds a missing index itself)."
+                )
+    except (OSError, ValueError, EOFError) as exc:  # Bio.bgzf on a corrupt block or bad .gzi
+        raise InputError(
+            f"{path}: reading the FASTA at its .fai offsets failed ({type(exc).__name__}: {exc}). "
+            f"Delete {path}.fai and {path}.gzi and re-index with 'samtools faidx {path}'."
+        ) from None
+    finally:
+        reader.close()
+
+
+def _entry_problem(reader: _RawReader, name: str, rec) -> str | None:
+    """What is wrong with one ``.fai`` record, or ``None``."""
+    rlen, offset, lenc, lenb = int(rec.rlen), int(rec.offset), int(rec.lenc), int(rec.lenb)
+    if rlen == 0:
+        return None
+    if lenc <= 0 or lenb < lenc or offset <= 0:
+        return "that is impossible"
+    before = reader.read(max(offset - 4096, 0), min(offset, 4096))
+    header = before[before.rfind(b"\n", 0, len(before) - 1) + 1 :]
+    if not before.endswith(b"\n") or not (
+        header.startswith(b">" + name.encode())
+        and header[len(name) + 1 : len(name) + 2] in (b" ", b"\t", b"\r", b"\n")
+    ):
+        if before.endswith(b"\n") and len(before) == 4096 and b"\n" not in before[:-1]:
+            pass  # a header line over 4 kB: cannot be checked cheaply, rely on the checks below
+        else:
+            return f"no header line '>{name}' ends right before that byte"
+    if rlen > lenc and reader.read(offset + lenc, lenb - lenc).strip(b"\r\n") != b"":
+        return "the first line does not end there"
+    last = offset + (rlen - 1) // lenc * lenb + (rlen - 1) % lenc
+    tail = reader.read(last, 2)
+    if (
+        len(tail) < 1
+        or tail[:1] in (b"\n", b"\r", b">", b" ")
+        or tail[1:2] not in (b"", b"\n", b"\r")
+    ):
+        return f"the sequence does not end after {rlen:,} bp"
+    return None
+
 
 class Reference:
     """A FASTA opened lazily, returning windows as uint8 codes, padded with ``N`` off the ends.
@@ -21,37 +158,57 @@ class Reference:
     Parameters
     ----------
     path : str or Path
-        FASTA file, plain or bgzip-compressed (then with ``.fai`` and ``.gzi``).
+        FASTA file, plain or bgzip-compressed (then with ``.fai`` and ``.gzi``, built if absent).
     aliases : mapping of str to str, optional
         Explicit contig renames (see :mod:`ps2f.io.contigs`).
 
     Raises
     ------
     InputError
-        If the file is missing or cannot be indexed.
+        If the file is missing or empty; on first use, if it cannot be indexed, its index does
+        not match it, or a read fails.
     """
 
     def __init__(self, path: str | Path, aliases: Mapping[str, str] | None = None):
         self.path = str(path)
         self.aliases = dict(aliases or {})
-        if not Path(self.path).exists():
+        p = Path(self.path)
+        if not p.exists():
             raise InputError(
                 f"{self.path}: FASTA file not found; check the 'reference' config key."
+            )
+        if p.is_dir() or p.stat().st_size == 0:
+            raise InputError(
+                f"{self.path}: the FASTA is empty (0 bytes); re-create or re-download it."
             )
         self._fasta: pyfaidx.Fasta | None = None
 
     @property
     def fasta(self) -> pyfaidx.Fasta:
-        """The open :class:`pyfaidx.Fasta` (opened on first use, e.g. in each worker)."""
+        """The open :class:`pyfaidx.Fasta` (opened and checked on first use, e.g. per worker)."""
         if self._fasta is None:
+            with open(self.path, "rb") as fh:
+                bgzf = fh.read(4) == _BGZF_MAGIC
+            fai = Path(self.path + ".fai")
+            if not fai.exists():
+                log.info("%s: no .fai index; building one next to the FASTA", self.path)
+            elif fai.stat().st_mtime < Path(self.path).stat().st_mtime:
+                log.info("%s: the .fai is older than the FASTA; rebuilding it", self.path)
             try:
-                self._fasta = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=True)
+                fasta = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=True)
             except Exception as exc:  # pyfaidx raises many types for a bad index or gzip
                 raise InputError(
-                    f"{self.path}: cannot open FASTA ({type(exc).__name__}: {exc}). A bgzipped FASTA "
-                    f"needs a matching .fai and .gzi (run 'samtools faidx {self.path}'); a plain "
-                    f"gzip file must be recompressed with bgzip."
-                ) from exc
+                    f"{self.path}: cannot open FASTA ({type(exc).__name__}: {exc}). A bgzipped "
+                    f"FASTA needs a matching .fai and .gzi (run 'samtools faidx {self.path}'; a "
+                    f"missing index is built next to the FASTA, so its folder must be writable); "
+                    f"a plain gzip file must be recompressed with bgzip."
+                ) from None
+            try:
+                _check_index(self.path, fasta.faidx.index, bgzf)
+            except InputError:
+                fasta.close()
+                raise
+            self._fasta = fasta
         return self._fasta
 
     def contig_name(self, name: str) -> str:
@@ -61,6 +218,25 @@ class Reference:
     def contig_length(self, name: str) -> int:
         """Length in bp of contig ``name``."""
         return len(self.fasta[self.contig_name(name)])
+
+    def _read(self, name: str, lo: int, hi: int) -> str:
+        """Upper-case ``name[lo:hi]``, ``0 <= lo <= hi <= length``, checked for length and ASCII."""
+        try:
+            seq = self.fasta[name][lo:hi]
+        except (pyfaidx.FetchError, OSError, ValueError, UnicodeDecodeError) as exc:
+            raise InputError(
+                f"{self.path}: reading {name}:{lo + 1}-{hi} failed ({type(exc).__name__}: {exc}); "
+                f"the file may be truncated or its .fai stale: re-index with 'samtools faidx "
+                f"{self.path}'."
+            ) from None
+        if len(seq) != hi - lo or not seq.isascii():
+            raise InputError(
+                f"{self.path}: {name}:{lo + 1}-{hi} read back as {len(seq)} characters"
+                f"{'' if seq.isascii() else ' with non-ASCII bytes'} instead of {hi - lo} bases; "
+                f"the file is truncated or its .fai stale: re-index with 'samtools faidx "
+                f"{self.path}'."
+            )
+        return seq
 
     def fetch_codes(self, contig: str, start: int, end: int) -> np.ndarray:
         """Reference codes of ``contig[start:end]`` (0-based, half-open), N-padded off the ends.
@@ -76,19 +252,31 @@ class Reference:
         -------
         numpy.ndarray, shape (end - start,), uint8
             Codes as defined in :mod:`ps2f.genome.encoding`.
+
+        Raises
+        ------
+        InputError
+            If the read fails or returns the wrong number of bases (a truncated file).
         """
         name = self.contig_name(contig)
         start, end = int(start), int(end)  # pyfaidx's bgzip path rejects NumPy integers
         length = len(self.fasta[name])
-        out = np.full(end - start, N_CODE, dtype=np.uint8)
+        out = np.full(max(end - start, 0), N_CODE, dtype=np.uint8)
         lo, hi = max(start, 0), min(end, length)
         if hi > lo:
-            out[lo - start : hi - start] = encode(self.fasta[name][lo:hi])
+            out[lo - start : hi - start] = encode(self._read(name, lo, hi))
         return out
 
     def fetch_string(self, contig: str, start: int, end: int) -> str:
-        """Upper-case sequence of ``contig[start:end]`` clipped to the contig (0-based, half-open)."""
+        """Upper-case sequence of ``contig[start:end]`` clipped to the contig (0-based, half-open).
+
+        Raises
+        ------
+        InputError
+            If the read fails or returns the wrong number of bases (a truncated file).
+        """
         name = self.contig_name(contig)
         start, end = int(start), int(end)
         length = len(self.fasta[name])
-        return self.fasta[name][max(start, 0) : min(end, length)]
+        lo, hi = max(start, 0), min(end, length)
+        return self._read(name, lo, hi) if hi > lo else ""

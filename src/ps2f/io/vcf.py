@@ -1,20 +1,37 @@
 """Phased VCF/BCF ingestion (cyvcf2) into a :class:`~ps2f.genome.store.VariantStore`.
 
+Checks on the file, before any record is read (each failure is an
+:class:`~ps2f.errors.InputError` naming the file and the fix): it exists and is not empty; it is
+BGZF-compressed (a plain-text, plain-gzip or uncompressed-BCF file cannot answer region
+queries); it has a ``.tbi``/``.csi`` index; it ends with the BGZF end-of-file block (else it was
+truncated); its header parses (a repeated sample ID is named); it has samples; it has at least
+one record, and at least one on the requested contig (a header-only file, or a VCF of another
+contig, is not silently read as "no variants").
+
 What happens to each record, in order (each case is counted in the returned ``stats``):
 
 * only records whose POS lies inside the requested windows are read (region queries on the
-  tabix/CSI index; a missing index is an error);
+  index); records must come back sorted by POS (an unsorted file with a stale index is an error),
+  parse (htslib's parse errors, a record without ``GT``, a ``GT`` naming an allele the record
+  does not have: errors naming the record);
 * multi-allelic records are split into one row per ALT;
-* symbolic ALTs (``<DEL>``, ``<CN2>``), the spanning deletion ``*``, breakends and ``.`` are skipped
-  (``skipped_alt_*``); SNVs, MNVs, insertions, deletions and complex substitutions are kept
-  (``variants_stored``, ``stored_snv``/``stored_mnv``/``stored_insertion``/``stored_deletion``/
-  ``stored_complex``); ``snvs_only=True`` keeps SNVs only (``skipped_not_snv``);
-* the REF is compared with the FASTA: a mismatch is an :class:`~ps2f.errors.InputError`; a REF over
-  ``N`` reference bases cannot be checked and is counted as ``ref_unverifiable_over_N``;
+* symbolic ALTs (``<DEL>``, ``<CN2>``, ``<*>``), the spanning deletion ``*``, breakends (including
+  single breakends ``G.``) and ``.`` are skipped (``skipped_alt_*``; a record with no ALT at all
+  counts once under ``skipped_alt_missing_or_spanning``), as are ALTs with letters other than
+  ``ACGTN`` (``skipped_alt_not_dna``) and ALTs equal to the REF (``skipped_alt_equals_ref``);
+  SNVs, MNVs, insertions, deletions and complex substitutions are kept (``variants_stored``,
+  ``stored_snv``/``stored_mnv``/``stored_insertion``/``stored_deletion``/``stored_complex``);
+  ``snvs_only=True`` keeps SNVs only (``skipped_not_snv``);
+* the REF is compared with the FASTA: a mismatch, or a REF running past the end of the FASTA's
+  contig, is an :class:`~ps2f.errors.InputError`; a REF over ``N`` (or other IUPAC) reference
+  bases cannot be checked and is counted as ``ref_unverifiable_over_N``. The reference bases of
+  the windows are counted too (``reference_bases_in_windows``, ``reference_bases_N``,
+  ``reference_bases_other_iupac``: IUPAC codes are read as ``N``, lower case as upper case);
 * missing alleles follow ``missing_policy`` (``"error"`` or ``"reference"``: treated as REF,
-  ``genotypes_missing_set_to_ref``); unphased heterozygous calls and haploid calls are errors
-  (haplotypes need phase). Unphased *homozygous* calls carry no phase information and are kept;
-  partly phased input is reported (``unphased_homozygous_calls``, ``records_partly_phased``);
+  ``genotypes_missing_set_to_ref``; a lone ``.`` is a missing diploid call); unphased heterozygous
+  calls, haploid calls and calls of ploidy above two are errors (haplotypes need phase).
+  Unphased *homozygous* calls carry no phase information and are kept; partly phased input is
+  reported (``unphased_homozygous_calls``, ``records_partly_phased``);
 * overlapping ALT alleles on one haplotype (e.g. an SNV inside a deletion) are kept in the store
   and resolved when haplotypes are built ("keep the first", as ``bcftools consensus``; see
   :mod:`ps2f.genome.haplotypes`); the alleles that will be dropped are counted
@@ -23,15 +40,17 @@ What happens to each record, in order (each case is counted in the returned ``st
 
 from __future__ import annotations
 
+import gzip
 import logging
+import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import cyvcf2
 import numpy as np
 
-from ps2f.errors import InputError
+from ps2f.errors import ConfigError, InputError
 from ps2f.genome.encoding import N_CODE, encode
 from ps2f.genome.store import VariantStore
 from ps2f.io.contigs import resolve_contig
@@ -66,24 +85,69 @@ def merge_windows(windows: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _open(path: str, samples: Sequence[str] | None = None) -> cyvcf2.VCF:
-    if not Path(path).exists():
+def _check_file(path: str) -> None:
+    """Raise :class:`InputError` if ``path`` is missing or empty."""
+    p = Path(path)
+    if not p.exists():
         raise InputError(f"{path}: VCF file not found; check the 'genotypes' config key.")
+    if p.is_dir() or p.stat().st_size == 0:
+        raise InputError(
+            f"{path}: the file is empty (0 bytes), e.g. an interrupted download or a failed "
+            f"upstream step; re-create it."
+        )
+
+
+def _duplicate_header_samples(path: str) -> list[str]:
+    """Sample IDs repeated on the ``#CHROM`` line of a text VCF (plain or gzip), else ``[]``."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open if gz else open)(path, "rt", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    names = line.rstrip("\r\n").split("\t")[9:]
+                    return sorted(s for s, c in Counter(names).items() if c > 1)
+                if not line.startswith("#"):
+                    break
+    except (OSError, EOFError):  # not text, or gzip cut short: nothing more to say
+        pass
+    return []
+
+
+def _open(path: str, samples: Sequence[str] | None = None) -> cyvcf2.VCF:
+    _check_file(path)
     try:
         return cyvcf2.VCF(path, samples=list(samples) if samples is not None else None, lazy=True)
     except Exception as exc:
+        dup = _duplicate_header_samples(path)
+        if dup:
+            raise InputError(
+                f"{path}: the header repeats sample ID(s) {dup[:5]} on its #CHROM line; htslib "
+                f"cannot read it. Rename them (e.g. 'bcftools reheader -s new_names.txt') or drop "
+                f"the copies."
+            ) from None
         raise InputError(
-            f"{path}: cannot read as VCF/BCF ({exc}). Is it a (bgzipped) VCF or BCF?"
-        ) from exc
+            f"{path}: cannot read as VCF/BCF ({exc}). Is it a (bgzipped) VCF or BCF? Check it "
+            f"with 'bcftools view -h {path}'."
+        ) from None
 
 
 def read_vcf_samples(path: str | Path) -> list[str]:
     """Sample IDs of a VCF/BCF, in file order.
 
+    Parameters
+    ----------
+    path : str or Path
+        VCF (plain, gzip or bgzip) or BCF; no index is needed.
+
+    Returns
+    -------
+    list of str
+
     Raises
     ------
     InputError
-        If the file cannot be read, has no samples, or repeats a sample ID.
+        If the file is missing, empty or unreadable, has no samples, or repeats a sample ID.
     """
     vcf = _open(str(path))
     samples = list(vcf.samples)
@@ -118,13 +182,53 @@ def _has_index(path: str) -> bool:
     return any(Path(path + ext).exists() for ext in (".tbi", ".csi"))
 
 
-def _skip_reason(alt: str) -> str | None:
+def _check_region_queryable(path: str) -> None:
+    """Raise :class:`InputError` unless ``path`` is BGZF-compressed, indexed and complete."""
+    with open(path, "rb") as fh:
+        head = fh.read(18)
+    what = fix = ""
+    if not (head[:4] == _BGZF_EOF[:4] and head[12:14] == b"BC"):
+        if head[:2] == b"\x1f\x8b":
+            what, fix = "compressed with gzip, not bgzip", f"zcat {path} | bgzip > fixed.vcf.gz"
+        elif head[:3] == b"BCF":
+            what, fix = "an uncompressed BCF", f"bcftools view -Ob -o fixed.bcf {path}"
+        else:
+            what, fix = "not compressed", f"bgzip -c {path} > fixed.vcf.gz"
+    sort_hint = (
+        "if the indexer reports 'Unsorted positions', sort first: "
+        f"'bcftools sort -Oz -o sorted.vcf.gz {path}'."
+    )
+    if not _has_index(path):
+        todo = (
+            f"It is also {what}, which cannot be indexed: run '{fix}' and index the result"
+            if what
+            else f"Index it with 'tabix -p vcf {path}' (or 'bcftools index')"
+        )
+        raise InputError(
+            f"{path}: no .tbi or .csi index; region queries need one. {todo}; {sort_hint}"
+        )
+    if what:  # an index beside a file that cannot have one: made for another file
+        raise InputError(
+            f"{path}: {what}, so the index beside it cannot belong to it; region queries need a "
+            f"BGZF-compressed, indexed file. Run '{fix}' and index the result ('tabix -p vcf' or "
+            f"'bcftools index'); {sort_hint}"
+        )
+    if _truncated(path):
+        raise InputError(
+            f"{path}: the file is truncated (no BGZF end-of-file block); records after the "
+            f"cut would be silently missing. Re-download it or re-compress it with bgzip."
+        )
+
+
+def _skip_reason(ref: str, alt: str) -> str | None:
     if alt in (".", "*", ""):
         return "alt_missing_or_spanning"
-    if alt.startswith("<") or "[" in alt or "]" in alt:
-        return "alt_symbolic_or_breakend"
+    if alt.startswith("<") or "[" in alt or "]" in alt or alt.startswith(".") or alt.endswith("."):
+        return "alt_symbolic_or_breakend"  # <DEL>, <CN2>, <*>, mate and single breakends
     if not set(alt.upper()) <= set("ACGTN"):
         return "alt_not_dna"
+    if alt.upper() == ref:
+        return "alt_equals_ref"
     return None
 
 
@@ -136,6 +240,113 @@ def _variant_type(ref: str, alt: str) -> str:
     if ref.startswith(alt):
         return "deletion"
     return "complex"
+
+
+def _records(vcf: cyvcf2.VCF, path: str, region: str) -> Iterator[cyvcf2.Variant]:
+    """The records of ``region``, a record htslib cannot parse turned into an InputError."""
+    it = iter(vcf(region))
+    last = "the start of the region"
+    while True:
+        try:
+            if last == "the start of the region":
+                with warnings.catch_warnings():  # cyvcf2 warns "no intervals found" at start
+                    warnings.simplefilter("ignore", UserWarning)
+                    rec = next(it)
+            else:
+                rec = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:  # cyvcf2 raises a bare Exception ("error parsing")
+            raise InputError(
+                f"{path}: cannot parse the record after {last} in {region} ({exc}; htslib's "
+                f"message just above names the line and the field). Check it with 'bcftools "
+                f"view {path} {region}' and fix or re-create the file."
+            ) from None
+        last = f"{rec.CHROM}:{rec.POS}"
+        yield rec
+
+
+def _check_has_records(vcf: cyvcf2.VCF, path: str, vcf_contig: str) -> None:
+    """Raise :class:`InputError` if ``vcf_contig`` (or the whole file) has no record."""
+    if next(_records(vcf, path, vcf_contig), None) is not None:
+        return
+    fresh = _open(path)
+    try:
+        any_record = next(iter(fresh), None) is not None
+    except Exception:  # a record htslib cannot parse: there are records
+        any_record = True
+    fresh.close()
+    if not any_record:
+        raise InputError(
+            f"{path}: the VCF has a header but no records; every individual would get the "
+            f"reference genome. Re-create it (an interrupted upstream step or a filter that "
+            f"removed everything?)."
+        )
+    raise InputError(
+        f"{path}: no records on contig {vcf_contig!r}, though the file has records on other "
+        f"contigs (list them with 'bcftools index -s {path}'). Point the 'genotypes' config key "
+        f"at the VCF of this contig, or leave the contig out of the run."
+    )
+
+
+def _count_reference_bases(text: str, stats: Counter) -> None:
+    """Add the ACGT / N / other-IUPAC composition of upper-case ``text`` to ``stats``."""
+    counts = np.bincount(np.frombuffer(text.encode("ascii"), dtype=np.uint8), minlength=256)
+    n_acgt = int(counts[list(b"ACGT")].sum())
+    n_n = int(counts[ord("N")])
+    stats["reference_bases_in_windows"] += len(text)
+    stats["reference_bases_N"] += n_n
+    stats["reference_bases_other_iupac"] += len(text) - n_acgt - n_n
+
+
+def _diploid_alleles(
+    gt: np.ndarray, samples: np.ndarray, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split cyvcf2 genotypes into the allele indices of the two haplotypes.
+
+    Parameters
+    ----------
+    gt : numpy.ndarray, shape (S, ploidy + 1), int16
+        ``Genotypes.array()``: allele indices (-1 missing, -2 "no such allele" for samples of
+        lower ploidy), then the phased flag.
+    samples : numpy.ndarray, shape (S,), str
+    where : str
+        The record, for error messages.
+
+    Returns
+    -------
+    a, b : numpy.ndarray, shape (S,), int16
+        Allele index of haplotype 1 and 2; -1 where missing (a lone ``.`` is missing on both).
+    phased : numpy.ndarray, shape (S,), bool
+
+    Raises
+    ------
+    InputError
+        A haploid call (other than ``.``) or a call of ploidy above two.
+    """
+    ploidy = gt.shape[1] - 1
+    phased = gt[:, ploidy] == 1
+    if ploidy > 2:
+        extra = np.flatnonzero(np.any(gt[:, 2:ploidy] != -2, axis=1))
+        if extra.size:
+            raise InputError(
+                f"{where}: {extra.size} call(s) of ploidy above two, e.g. {samples[extra[0]]}; "
+                f"ps2f needs diploid phased genotypes."
+            )
+    a = gt[:, 0]
+    b = gt[:, 1] if ploidy >= 2 else np.full_like(a, -2)
+    lone = b == -2
+    if lone.any():
+        haploid = np.flatnonzero(lone & (a != -1))
+        if haploid.size:
+            raise InputError(
+                f"{where}: {haploid.size} haploid call(s), e.g. {samples[haploid[0]]}; ps2f needs "
+                f"diploid phased genotypes. Haploid regions (chrX/chrY outside the PARs in males, "
+                f"chrM) must be coded as homozygous diploid calls, e.g. with 'bcftools +fixploidy "
+                f"IN.vcf.gz -- -f 2', or left out of the run."
+            )
+        b = np.where(lone, -1, b).astype(a.dtype)  # a lone '.': missing on both haplotypes
+    return a, b, phased
 
 
 def ingest_vcf(
@@ -178,39 +389,38 @@ def ingest_vcf(
 
     Raises
     ------
+    ConfigError
+        An unknown ``missing_policy``.
     InputError
-        Missing index, truncated file, no samples, unknown contig, REF/FASTA mismatch, missing
-        genotype under ``missing_policy="error"``, unphased heterozygous or haploid call,
-        duplicate record.
+        A file that is missing, empty, not bgzipped, unindexed, truncated, unreadable, without
+        samples, without records (or without records on ``contig``) or unsorted; a record that
+        does not parse, has no GT or names an absent allele; an unknown contig; a REF that
+        disagrees with the FASTA or runs past its contig; a missing genotype
+        under ``missing_policy="error"``; an unphased heterozygous, haploid or polyploid call;
+        a duplicate record.
     """
     vcf_path = str(vcf_path)
     if missing_policy not in MISSING_POLICIES:
-        raise ValueError(
-            f"missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}"
+        raise ConfigError(
+            f"genotypes.missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}"
         )
-    if not _has_index(vcf_path):
-        raise InputError(
-            f"{vcf_path}: no .tbi or .csi index; region queries need one. Compress with "
-            f"'bgzip' and index with 'tabix -p vcf {vcf_path}' (or 'bcftools index')."
-        )
-    if _truncated(vcf_path):
-        raise InputError(
-            f"{vcf_path}: the file is truncated (no BGZF end-of-file block); records after the "
-            f"cut would be silently missing. Re-download it or re-compress it with bgzip."
-        )
+    _check_file(vcf_path)
+    _check_region_queryable(vcf_path)
     vcf = _open(vcf_path, samples)
     if not len(vcf.samples):
         raise InputError(f"{vcf_path}: the VCF has no samples (sites-only); genotypes are needed.")
     vcf_contig = resolve_contig(contig, vcf.seqnames, vcf_path, contig_aliases)
     fasta_contig = reference.contig_name(contig)
+    contig_len = reference.contig_length(fasta_contig)
     kept_samples = np.array(vcf.samples, dtype=str)
     if samples is not None:
         absent = sorted(set(samples) - set(kept_samples))
         if absent:
             raise InputError(f"{vcf_path}: requested samples absent from the VCF: {absent[:5]}")
     n_samples = len(kept_samples)
+    _check_has_records(vcf, vcf_path, vcf_contig)
 
-    stats: Counter[str] = Counter()
+    stats: Counter[str] = Counter(records=0)
     pos_l: list[int] = []
     ref_l: list[bytes] = []
     alt_l: list[bytes] = []
@@ -220,15 +430,34 @@ def ingest_vcf(
 
     merged = merge_windows(windows)
     for start, end in merged:
-        ref_codes = reference.fetch_codes(fasta_contig, start, end + 1024)
-        for rec in vcf(f"{vcf_contig}:{start + 1}-{end}"):
+        # one read per window (+ read-ahead for REFs that start inside and run past its end)
+        ref_text = reference.fetch_string(fasta_contig, start, end + 1024)
+        _count_reference_bases(ref_text[: end - start], stats)
+        ref_codes = encode(ref_text)
+        prev_pos = 0
+        region = f"{vcf_contig}:{start + 1}-{end}"
+        for rec in _records(vcf, vcf_path, region):
+            if rec.POS < prev_pos:
+                raise InputError(
+                    f"{vcf_path}: record {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{prev_pos}: "
+                    f"the file is not sorted, so its index cannot be trusted. Sort and re-index: "
+                    f"'bcftools sort -Oz -o sorted.vcf.gz {vcf_path} && tabix -p vcf "
+                    f"sorted.vcf.gz'."
+                )
+            prev_pos = rec.POS
             pos0 = rec.POS - 1
             if not (start <= pos0 < end):
                 continue  # a record overlapping the window from the left
             stats["records"] += 1
-            where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT)}"
+            where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
             ref = rec.REF.upper()
             ref_len = len(ref)
+            if pos0 + ref_len > contig_len:
+                raise InputError(
+                    f"{where}: the REF runs past the end of {fasta_contig} in the FASTA "
+                    f"{reference.path} ({contig_len:,} bp). The VCF was called on another genome "
+                    f"build or contig: use the matching FASTA, or lift the VCF over."
+                )
             if pos0 - start + ref_len <= len(ref_codes):
                 fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
             else:  # a REF longer than the read-ahead
@@ -244,12 +473,21 @@ def ingest_vcf(
                     f"build (e.g. GRCh37 vs GRCh38), a wrong contig mapping, or an unnormalized VCF "
                     f"(run 'bcftools norm -f FASTA -c e')."
                 )
-            gt = rec.genotype.array()  # (S, ploidy + 1) int16; last column = phased flag
-            if gt.shape[1] < 3 or np.any(gt[:, 1] == -2):
+            try:
+                gt = rec.genotype.array()
+            except Exception:  # cyvcf2 raises a bare Exception without a GT field
                 raise InputError(
-                    f"{where}: haploid genotype calls; ps2f needs diploid phased genotypes."
+                    f"{where}: the record has no GT (genotype) field; ps2f reads phased GT calls."
+                ) from None
+            a, b, phased = _diploid_alleles(gt, kept_samples, where)
+            bad = np.flatnonzero((a > len(rec.ALT)) | (b > len(rec.ALT)))
+            if bad.size:
+                raise InputError(
+                    f"{where}: genotype of {kept_samples[bad[0]]} names allele "
+                    f"{max(a[bad[0]], b[bad[0]])}, but the record has {len(rec.ALT)} ALT(s); the "
+                    f"file is corrupt or was subset without updating GT (use 'bcftools view -a' "
+                    f"or 'bcftools norm -m-')."
                 )
-            a, b = gt[:, 0], gt[:, 1]
             missing = (a < 0) | (b < 0)
             if missing.any():
                 if missing_policy == "error":
@@ -261,7 +499,7 @@ def ingest_vcf(
                 stats["genotypes_missing_set_to_ref"] += int(missing.sum())
                 a = np.where(a < 0, 0, a)
                 b = np.where(b < 0, 0, b)
-            unphased = (gt[:, 2] == 0) & ~missing
+            unphased = ~phased & ~missing
             if unphased.any():
                 unphased_het = unphased & (a != b)
                 if unphased_het.any():
@@ -276,8 +514,10 @@ def ingest_vcf(
                 stats["unphased_homozygous_calls"] += int(unphased.sum())
                 if not unphased[~missing].all():
                     stats["records_partly_phased"] += 1
+            if not rec.ALT:
+                stats["skipped_alt_missing_or_spanning"] += 1
             for k, alt in enumerate(rec.ALT, start=1):
-                reason = _skip_reason(alt)
+                reason = _skip_reason(ref, alt)
                 if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
                     reason = "not_snv"
                 if reason is not None:
@@ -330,6 +570,24 @@ def ingest_vcf(
     stats["variants_with_overlap_skips"] = int(np.count_nonzero(skips))
     store.stats = dict(stats)
     log.info("%s %s: %s", vcf_path, contig, store.stats)
+    if not stats["records"]:
+        log.warning(
+            "%s %s: no record inside the %d window(s) (%d bp): every individual gets the "
+            "reference sequence there",
+            vcf_path,
+            contig,
+            len(merged),
+            sum(b - a for a, b in merged),
+        )
+    if stats["reference_bases_other_iupac"]:
+        log.warning(
+            "%s %s: %d reference bases in the windows are IUPAC ambiguity codes; they are read "
+            "as N (all-zero one-hot), and REF alleles over them are not checked (%d records)",
+            reference.path,
+            contig,
+            stats["reference_bases_other_iupac"],
+            stats["ref_unverifiable_over_N"],
+        )
     if stats["overlapping_alleles_skipped"]:
         log.info(
             "%s %s: %d ALT alleles on %d variants overlap an earlier ALT on the same haplotype "

@@ -21,31 +21,38 @@ def gene_windows(
     window_bp: int,
     cis_window_bp: int,
     indel_flank_bp: int = INDEL_FLANK_BP,
+    cis_window_anchor: str = "gene_body",
 ) -> list[tuple[int, int]]:
     """Windows whose variants the store must hold: sequence-model windows and baseline cis-windows.
 
     Parameters
     ----------
     genes : pandas.DataFrame
-        The phenotypes gene table (``tss0``, ``strand``, ``s2f``).
+        The phenotypes gene table (``tss0``, ``strand``, ``s2f``; ``gene_start``/``gene_end``
+        for ``cis_window_anchor="gene_body"``).
     window_bp : int
         Sequence-model input length L in bp.
     cis_window_bp : int
-        Baseline cis-window half-width in bp (TSS +- this).
+        Baseline cis-window flank in bp, on both sides of the anchor.
     indel_flank_bp : int
         Extra bp read on each side of a sequence-model window (see :data:`INDEL_FLANK_BP`).
+    cis_window_anchor : {"gene_body", "tss"}
+        The baselines' anchor (config ``baselines.cis_window_anchor``): the store must hold
+        exactly the windows :func:`ps2f.baselines.windows.cis_windows` will read.
 
     Returns
     -------
     list of (int, int)
         0-based half-open windows (unmerged).
     """
+    from ps2f.baselines.windows import cis_windows
     from ps2f.genome.haplotypes import window_start
 
     s2f = genes.loc[genes["s2f"]]
     starts = window_start(s2f["tss0"].to_numpy(), s2f["strand"].to_numpy(), window_bp)
     wins = [(int(a) - indel_flank_bp, int(a) + window_bp + indel_flank_bp) for a in starts]
-    wins += [(max(0, int(t) - cis_window_bp), int(t) + cis_window_bp + 1) for t in genes["tss0"]]
+    lo, hi = cis_windows(genes, cis_window_bp, cis_window_anchor)
+    wins += [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)]
     return wins
 
 
@@ -65,26 +72,54 @@ def run_genotypes(
     the haplotype builder applies them all, and the genotype baselines keep SNV dosages only
     (``baselines.snvs_only``, via :meth:`~ps2f.genome.store.VariantStore.is_snv`). The
     optional config keys ``genotypes.snvs_only`` (default false) and
-    ``genotypes.indel_flank_bp`` (default :data:`INDEL_FLANK_BP`) override this. The log reports the sample matching between the VCF
-    and the expression individuals, and the ingestion counts (also written to ``out_stats``).
+    ``genotypes.indel_flank_bp`` (default :data:`INDEL_FLANK_BP`) override this. The store
+    holds the sequence-model windows and the baselines' cis-windows (with their
+    ``baselines.cis_window_anchor``). The log reports the sample matching between the VCF and
+    the expression individuals, and the ingestion counts (also written to ``out_stats``).
+    Nothing is written unless the whole contig was read (both outputs are written atomically).
 
     Raises
     ------
     ps2f.errors.InputError
-        An expression individual has no genotypes in the VCF (named), or any ingestion error
-        of :func:`ps2f.io.vcf.ingest_vcf`.
+        An expression individual has no genotypes in the VCF (named; a separate message when
+        no individual matches at all), or any ingestion error of
+        :func:`ps2f.io.vcf.ingest_vcf` / :class:`ps2f.io.fasta.Reference`.
     """
     from ps2f.errors import InputError
+    from ps2f.io.contigs import candidate_names
     from ps2f.io.fasta import Reference
     from ps2f.io.vcf import ingest_vcf, read_vcf_samples
 
     section = config.get("genotypes", {})
     genes = read_table(genes_path)
-    genes = genes.loc[genes["chrom"] == contig]
+    chrom = genes["chrom"].astype(str)  # a TSV reads contigs "1".."22" back as integers
+    on_contig = chrom == str(contig)
+    if not on_contig.any():
+        respelled = sorted(set(chrom) & set(candidate_names(str(contig))))
+        if respelled:
+            raise InputError(
+                f"{genes_path}: the genes are on {respelled[0]!r}, the config lists the contig "
+                f"as {contig!r}; spell the contigs in the config's 'contigs' as the annotation "
+                f"does."
+            )
+        log.warning(
+            "%s: no gene on contig %s (the genes table has %s): its variant store stays empty",
+            genes_path,
+            contig,
+            sorted(set(chrom))[:10],
+        )
+    genes = genes.loc[on_contig]
     individuals = read_table(individuals_path)["individual"].tolist()
     vcf_samples = read_vcf_samples(vcf)
     in_vcf = set(vcf_samples)
     absent = [s for s in individuals if s not in in_vcf]
+    if absent and len(absent) == len(individuals):
+        raise InputError(
+            f"{vcf}: none of the {len(individuals)} expression individuals (e.g. "
+            f"{individuals[:3]}) is a VCF sample (e.g. {vcf_samples[:3]}): the two files name "
+            f"individuals differently, or belong to different cohorts. Rename the VCF samples "
+            f"('bcftools reheader -s') or the expression columns so that they match."
+        )
     if absent:
         raise InputError(
             f"{vcf}: {len(absent)} of the {len(individuals)} expression individuals have no "
@@ -106,6 +141,7 @@ def run_genotypes(
         config["s2f"]["window_bp"],
         config["baselines"]["cis_window_bp"],
         int(section.get("indel_flank_bp", INDEL_FLANK_BP)),
+        config["baselines"].get("cis_window_anchor", "gene_body"),
     )
     store = ingest_vcf(
         vcf,
