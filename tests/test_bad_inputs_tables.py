@@ -342,3 +342,43 @@ def test_phenotypes_rule_fails_early_and_writes_nothing(tmp_path):
     cfg["evaluate"]["min_individuals"] = 3
     run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out)
     assert pd.read_csv(out[0], sep="\t")["gene"].tolist() == GENES
+
+
+def test_workflow_reports_a_bad_input_in_the_rule_log_without_a_traceback(tmp_path):
+    """Through Snakemake: the phenotypes job fails in seconds, its log holds the ps2f message
+    (where Snakemake sends the user), stderr has no traceback, and no output is left behind."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    vcf = write_vcf(
+        tmp_path / "g.vcf.gz", "chr1", 8000, SAMPLES, ["1500 v1 A G " + " ".join(["0|1"] * 12)]
+    )
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": "ACGT" * 1000})  # 4 kb: the 4th TSS is past
+    config = {
+        "name": "bad",
+        "simulate": {"enabled": False},
+        "contigs": ["chr1"],
+        "inputs": {
+            "genotypes": str(vcf),
+            "reference": str(fasta),
+            "annotation": str(write_tss(tmp_path / "t.tsv", GENES)),
+            "expression": str(write_bed(tmp_path / "e.bed", GENES)),
+        },
+        "split": {"min_individuals": 5},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run(
+        [str(snakemake), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", "phenotypes"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    log = (tmp_path / "logs" / "bad" / "phenotypes.log").read_text()
+    assert re.search(r"ERROR ps2f: InputError: .*t\.tsv: line 5: TSS 4001 .* past the end", log)
+    assert "Traceback" not in log and "Traceback" not in proc.stderr
+    assert not (tmp_path / "results" / "bad" / "phenotypes").exists() or not any(
+        (tmp_path / "results" / "bad" / "phenotypes").iterdir()
+    )

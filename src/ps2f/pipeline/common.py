@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ps2f.errors import Ps2fError
 from ps2f.schema import PREDICTION_COLUMNS, validate_predictions
 
 __all__ = [
     "log",
     "setup_logging",
+    "report_input_errors",
     "atomic_path",
     "write_table",
     "read_table",
@@ -26,7 +29,12 @@ log = logging.getLogger("ps2f")
 
 
 def setup_logging(path: str | None, level: int = logging.INFO) -> None:
-    """Send ps2f's log records to ``path`` (the rule's ``log:`` file) and to stderr."""
+    """Send ps2f's log records to ``path`` (the rule's ``log:`` file) and to stderr.
+
+    Also installs :func:`report_input_errors` as the process's ``sys.excepthook``, so a rule
+    script that stops on a bad input (:class:`ps2f.errors.Ps2fError`) ends with that one message
+    in the rule's log, where Snakemake points the user, instead of a traceback on stderr only.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -37,6 +45,21 @@ def setup_logging(path: str | None, level: int = logging.INFO) -> None:
         handlers=handlers,
         force=True,
     )
+    sys.excepthook = report_input_errors
+
+
+def report_input_errors(exc_type, exc, tb) -> None:
+    """``sys.excepthook`` of the rule scripts: a ps2f error is logged as its message alone.
+
+    A :class:`ps2f.errors.Ps2fError` is a bad input or config that the message explains (file,
+    record, what to do), so its traceback is noise; it is logged at ERROR level (rule log and
+    stderr). Any other exception is a bug and keeps Python's full traceback. The process exits
+    non-zero either way, so Snakemake marks the job failed and removes its outputs.
+    """
+    if issubclass(exc_type, Ps2fError):
+        log.error("%s: %s", exc_type.__name__, exc)
+    else:
+        sys.__excepthook__(exc_type, exc, tb)
 
 
 @contextmanager
