@@ -239,9 +239,14 @@ class VariantStore:
         return self.haplotypes(rows).sum(axis=2, dtype=np.uint8)
 
     def save(self, path: str | Path) -> None:
-        """Write the store to ``path`` (compressed ``.npz``) atomically: a temp file, then a rename."""
+        """Write the store to ``path`` (compressed ``.npz``) atomically: a temp file, then a rename.
+
+        The temporary file is a hidden, per-process sibling (``.<name>.<pid>.tmp.npz``), so a
+        killed write leaves nothing a Snakemake wildcard or a concurrent writer could mistake
+        for a store.
+        """
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
         windows = self.windows if self.windows is not None else np.zeros((0, 2), np.int64)
         try:
             np.savez_compressed(

@@ -148,7 +148,8 @@ def run_train(
     ps2f.errors.InputError
         No sequence-model gene, or no training gene among them.
     ps2f.errors.ConfigError
-        The validation split leaves no fit gene or individual.
+        The validation split leaves no fit gene or individual; or the GPU ran out of memory
+        (the message names ``s2f.train.batch_size``).
     """
     _passive_openmp()
     import torch
@@ -284,6 +285,13 @@ def run_predict(
     mode : {"p", "reference_scoring"}
         ``p``: the p-model's mean + deviation from both haplotypes; ``reference_scoring``: the
         r-model scores each haplotype and the two scores are averaged.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        No sequence-model gene, or the model was trained on another window length.
+    ps2f.errors.ConfigError
+        The GPU ran out of memory: the message names ``s2f.predict_batch_size``.
     """
     _passive_openmp()
     import torch
@@ -304,7 +312,15 @@ def run_predict(
     n_ind = len(individuals)
     gi = np.repeat(np.arange(len(s2f_idx)), n_ind)
     ii = np.tile(np.arange(n_ind), len(s2f_idx))
-    pred = predict_individuals(model, builder, gi, ii, s2f["predict_batch_size"], mode)
+    pred = predict_individuals(
+        model,
+        builder,
+        gi,
+        ii,
+        s2f["predict_batch_size"],
+        mode,
+        batch_size_key="s2f.predict_batch_size",
+    )
     name = "p_model" if mode == "p" else "r_model"
     write_table(
         predictions_frame(name, genes, individuals, s2f_idx[gi], ii, observed, pred),

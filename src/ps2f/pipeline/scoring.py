@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ps2f.errors import InputError, Ps2fError
+from ps2f.errors import ConfigError, InputError, Ps2fError
 from ps2f.pipeline.common import load_inputs, log, predictions_frame, setup_logging, write_table
 
 __all__ = ["HAPLOTYPE_SCORE_COLUMNS", "score_genes", "run_score_external"]
@@ -117,6 +117,9 @@ def score_genes(
     ValueError
         No builder for a sequence scorer, a window mismatch, or a scorer returning the wrong
         shape.
+    ps2f.errors.ConfigError
+        The scorer ran out of GPU memory (``torch.cuda.OutOfMemoryError``): the message names
+        the scorer's ``batch_size`` key to lower.
     """
     from ps2f.models.scorers import HaplotypeBatch
 
@@ -147,7 +150,12 @@ def score_genes(
             batch = HaplotypeBatch(
                 np.full(len(idx), gene_ids[g]), ids[idx], np.full(len(idx), strands[g]), codes
             )
-            scores = np.asarray(scorer.score_haplotypes(batch), dtype=np.float64)
+            try:
+                scores = np.asarray(scorer.score_haplotypes(batch), dtype=np.float64)
+            except Exception as err:
+                if _is_cuda_oom(err):
+                    raise _scorer_out_of_memory(scorer, len(idx), err) from err
+                raise
             if scores.shape != (len(idx), 2):
                 raise ValueError(
                     f"scorer {scorer.name!r} returned shape {scores.shape}, expected "
@@ -159,6 +167,25 @@ def score_genes(
             log.info("%s: %d/%d genes scored (%.0f s)", scorer.name, g + 1, G, now - t0)
             last = now
     return out
+
+
+def _is_cuda_oom(err: BaseException) -> bool:
+    """True for ``torch.cuda.OutOfMemoryError`` (without importing torch when nothing did)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(err, torch.cuda.OutOfMemoryError)
+
+
+def _scorer_out_of_memory(scorer: Any, n_pairs: int, err: BaseException) -> ConfigError:
+    """The error raised instead of a scorer's ``torch.cuda.OutOfMemoryError``."""
+    batch = getattr(scorer, "batch_size", None)
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ConfigError(
+        f"scorer {scorer.name!r} ran out of GPU memory scoring {n_pairs} individuals' "
+        f"haplotypes in batches of {batch if batch is not None else '?'} sequences: lower "
+        f"batch_size of the scorer named {scorer.name!r} in the config's scorers: list (e.g. "
+        f"halve it) and re-run, or free the GPU (nvidia-smi shows what else holds memory). "
+        f"torch: {first}"
+    )
 
 
 def _log_n_content(builder, genes: pd.DataFrame) -> None:
@@ -245,7 +272,8 @@ def run_score_external(
     Raises
     ------
     ps2f.errors.ConfigError
-        Invalid scorer config, missing weights/table/key.
+        Invalid scorer config, missing weights/table/key; or the scorer ran out of GPU memory
+        (the message names its ``batch_size``).
     ps2f.errors.InputError
         No sequence-model gene (sequence scorers), windows reaching past the variants the
         variant store holds, or the scorer has no score for any pair (e.g. gene or sample IDs

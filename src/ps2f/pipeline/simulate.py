@@ -27,8 +27,16 @@ def run_simulate(simulate: Mapping, contig: str, outdir: str | Path) -> dict[str
     dict of str to pathlib.Path
         The written files, keyed as in :data:`ps2f.simulate.OUTPUT_FILES`.
     """
+    import shutil
+
     from ps2f.simulate import SimulationConfig, simulate_cohort
 
+    # A run killed mid-simulation leaves its working folder (simulate_cohort writes into a
+    # hidden temporary folder and moves the files out at the end): remove it.
+    for stale in Path(outdir).glob(".simulate-*"):
+        if stale.is_dir():
+            log.info("removing %s, left by a simulation that did not finish", stale)
+            shutil.rmtree(stale, ignore_errors=True)
     fields = {k: v for k, v in simulate.items() if k != "enabled"}
     paths = simulate_cohort(SimulationConfig(contig=contig, **fields), outdir)
     record = json.loads(Path(paths["config"]).read_text())

@@ -41,6 +41,13 @@ Resuming
     With ``checkpoint=path`` a resume checkpoint is written after every epoch
     (:mod:`ps2f.training.checkpoint`) and, if one from the same run exists at the start, training
     resumes after its epoch and ends with the weights an uninterrupted run would have.
+Out of GPU memory
+    A ``torch.cuda.OutOfMemoryError`` in a training step, a validation pass or a prediction is
+    re-raised as :class:`~ps2f.errors.ConfigError` naming the batch size in use and the config
+    key to lower (``s2f.train.batch_size`` for training and validation,
+    ``s2f.predict_batch_size`` for the prediction rules); the resume checkpoint of the last
+    finished epoch stays on disk, but a re-run with another batch size starts afresh (the batch
+    size is part of the run's fingerprint).
 """
 
 from __future__ import annotations
@@ -62,7 +69,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ps2f.errors import InputError
+from ps2f.errors import ConfigError, InputError
 from ps2f.genome.encoding import one_hot
 from ps2f.models.cnn import S2FCNN
 from ps2f.models.config import CNNConfig
@@ -92,6 +99,20 @@ SCHEDULES = ("cyclic", "onecycle", "cosine", "constant")
 _NOT_RESULT_AFFECTING = ("device", "num_workers", "compile")
 
 EpochHook = Callable[[int, dict[str, float]], None]
+
+#: Config key named by the out-of-memory error of each batch-size setting.
+TRAIN_BATCH_KEY = "s2f.train.batch_size"
+_VALIDATION_KEY = f"{TRAIN_BATCH_KEY} (validation batches are twice it)"
+
+
+def _out_of_memory(err: BaseException, what: str, batch_size: int, key: str) -> ConfigError:
+    """The error raised instead of ``torch.cuda.OutOfMemoryError``: which batch size to lower."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return ConfigError(
+        f"out of GPU memory while {what} in batches of {batch_size}: lower {key} (e.g. halve "
+        f"it) and re-run, or free the GPU (nvidia-smi shows what else holds memory). "
+        f"torch: {first}"
+    )
 
 
 @runtime_checkable
@@ -588,33 +609,45 @@ def _fit(
                 leave=True,
             )
             done = 0
-            for step, (codes, *tgt) in enumerate(loader):
-                x = one_hot(codes.to(device, non_blocking=True))
-                tgt = [t.to(device, non_blocking=True) for t in tgt]
-                with autocast():  # contrastive p-model: x = [reference, hap1, hap2]
-                    mean, dev = step_model(x[:, 1:], x[:, 0]) if with_reference else step_model(x)
-                loss_mean = torch.nn.functional.mse_loss(mean.float(), tgt[0])
-                loss = lambda_mean * loss_mean
-                if target_dev is not None:
-                    loss_dev = torch.nn.functional.mse_loss(dev.float(), tgt[1])
-                    loss = loss + cfg.lambda_dev * loss_dev
-                else:
-                    loss_dev = torch.zeros((), device=device)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                sums += torch.stack([loss_mean.detach(), loss_dev.detach()]).double() * len(codes)
-                done += len(codes)
-                if stream is not None:
-                    bar.update(len(codes))
-                    if step % 20 == 0:
-                        # float() waits for the GPU: read the loss every 20th step only
-                        bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
-            bar.close()
+            try:
+                for step, (codes, *tgt) in enumerate(loader):
+                    x = one_hot(codes.to(device, non_blocking=True))
+                    tgt = [t.to(device, non_blocking=True) for t in tgt]
+                    with autocast():  # contrastive p-model: x = [reference, hap1, hap2]
+                        mean, dev = (
+                            step_model(x[:, 1:], x[:, 0]) if with_reference else step_model(x)
+                        )
+                    loss_mean = torch.nn.functional.mse_loss(mean.float(), tgt[0])
+                    loss = lambda_mean * loss_mean
+                    if target_dev is not None:
+                        loss_dev = torch.nn.functional.mse_loss(dev.float(), tgt[1])
+                        loss = loss + cfg.lambda_dev * loss_dev
+                    else:
+                        loss_dev = torch.zeros((), device=device)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.grad_clip is not None:
+                        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    opt.step()
+                    if sched is not None:
+                        sched.step()
+                    n = len(codes)
+                    sums += torch.stack([loss_mean.detach(), loss_dev.detach()]).double() * n
+                    done += n
+                    if stream is not None:
+                        bar.update(n)
+                        if step % 20 == 0:
+                            # float() waits for the GPU: read the loss every 20th step only
+                            bar.set_postfix(loss=f"{float(loss.detach()):.4f}", refresh=False)
+            except torch.cuda.OutOfMemoryError as err:
+                raise _out_of_memory(
+                    err,
+                    f"training the {kind}-model (epoch {epoch})",
+                    cfg.batch_size,
+                    TRAIN_BATCH_KEY,
+                ) from err
+            finally:
+                bar.close()
             seconds = time.perf_counter() - t0
             m, d = (sums / max(done, 1)).tolist()
             record: dict[str, float] = {
@@ -818,7 +851,9 @@ def _p_validation(
     )
 
     def evaluate(model: S2FCNN) -> dict[str, float]:
-        pred = predict_individuals(model, source, genes, inds, batch_size, "p")
+        pred = predict_individuals(
+            model, source, genes, inds, batch_size, "p", batch_size_key=_VALIDATION_KEY
+        )
         median, per_gene = median_gene_r(genes, obs, pred)
         out = {"val_median_r": median}
         if role is not None:
@@ -895,6 +930,9 @@ def train_p_model(
     ValueError
         If ``items`` lacks a column, has non-finite ``observed``, repeats a (gene, individual)
         pair, or the window lengths disagree; or a configuration is invalid.
+    ps2f.errors.ConfigError
+        Out of GPU memory in a training step or a validation pass: the message names
+        ``s2f.train.batch_size`` (``train_config.batch_size``), the setting to lower.
 
     Notes
     -----
@@ -956,7 +994,11 @@ def train_p_model(
 
 @torch.no_grad()
 def _predict_reference(
-    model: S2FCNN, source: HaplotypeSource, gene_index: np.ndarray, batch_size: int
+    model: S2FCNN,
+    source: HaplotypeSource,
+    gene_index: np.ndarray,
+    batch_size: int,
+    batch_size_key: str,
 ) -> np.ndarray:
     """Mean-head prediction from each gene's reference sequence, float64 ``(n,)``."""
     device = next(model.parameters()).device
@@ -971,6 +1013,10 @@ def _predict_reference(
             )
             mean, _ = model(one_hot(codes.to(device)))
             out[idx] = mean.double().cpu().numpy()
+    except torch.cuda.OutOfMemoryError as err:
+        raise _out_of_memory(
+            err, f"scoring {len(gene_index)} reference sequences", batch_size, batch_size_key
+        ) from err
     finally:
         model.train(was_training)
     return out
@@ -987,7 +1033,7 @@ def _r_validation(
     target = _finite(validation_genes["mean_observed"].to_numpy(np.float64), what, "mean_observed")
 
     def evaluate(model: S2FCNN) -> dict[str, float]:
-        pred = _predict_reference(model, source, genes, batch_size)
+        pred = _predict_reference(model, source, genes, batch_size, _VALIDATION_KEY)
         ok = len(genes) >= 3 and np.std(pred) > 0 and np.std(target) > 0
         return {
             "val_mse": float(np.mean((pred - target) ** 2)),
@@ -1037,6 +1083,8 @@ def train_r_model(
     ValueError
         If a column is missing, a value is non-finite, a gene repeats, or the window lengths
         disagree.
+    ps2f.errors.ConfigError
+        Out of GPU memory, as in :func:`train_p_model`.
     """
     what = "train_r_model genes"
     _require(genes, ("gene_index", "mean_observed"), what)
@@ -1094,6 +1142,8 @@ def predict_individuals(
     individual_index: np.ndarray,
     batch_size: int,
     mode: str,
+    *,
+    batch_size_key: str = "the prediction batch size",
 ) -> np.ndarray:
     """Predict each (gene, individual) pair from the individual's two haplotypes.
 
@@ -1114,6 +1164,9 @@ def predict_individuals(
         reference, so it is constant within a gene).
         ``"reference_scoring"``: each haplotype is scored alone (``H = 1``) and the prediction is
         the average of the two mean-head outputs (Huang et al. 2023; Sasse et al. 2023).
+    batch_size_key : str
+        The setting that gave ``batch_size``, named in the out-of-memory error (the
+        prediction rules pass ``"s2f.predict_batch_size"``).
 
     Returns
     -------
@@ -1122,6 +1175,9 @@ def predict_individuals(
 
     Raises
     ------
+    ps2f.errors.ConfigError
+        Out of GPU memory (``torch.cuda.OutOfMemoryError``): the message names
+        ``batch_size_key``, the setting to lower.
     ValueError
         If ``mode`` is unknown or does not fit ``model.trained_as``, the index arrays differ in
         shape, or the window lengths disagree.
@@ -1175,6 +1231,10 @@ def predict_individuals(
                 mean, _ = model.heads(emb.reshape(len(idx) * 2, -1))
                 pred = mean.reshape(len(idx), 2).mean(dim=1)
             out[idx] = pred.double().cpu().numpy()
+    except torch.cuda.OutOfMemoryError as err:
+        raise _out_of_memory(
+            err, f"predicting {genes.size} (gene, individual) pairs", batch_size, batch_size_key
+        ) from err
     finally:
         model.train(was_training)
     return out
