@@ -412,6 +412,10 @@ def test_missing_fai_is_built_and_logged(tmp_path, caplog):
             assert decode(Reference(path).fetch_codes("1", 0, 40)) == SEQ
     assert (tmp_path / "r.fa.fai").exists() and (tmp_path / "r2.fa.gz.gzi").exists()
     assert caplog.text.count("no .fai index; building one") == 2
+    # built under hidden per-process names and renamed (parallel jobs never see half an index)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "r.fa", "r.fa.fai", "r2.fa.gz", "r2.fa.gz.fai", "r2.fa.gz.gzi"
+    ]  # fmt: skip
 
 
 def test_missing_fai_in_a_read_only_folder_is_an_error(tmp_path, monkeypatch):

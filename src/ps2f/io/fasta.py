@@ -17,6 +17,7 @@ Policies for imperfect references (see also :mod:`ps2f.genome.encoding`):
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -189,13 +190,11 @@ class Reference:
         if self._fasta is None:
             with open(self.path, "rb") as fh:
                 bgzf = fh.read(4) == _BGZF_MAGIC
-            fai = Path(self.path + ".fai")
-            if not fai.exists():
-                log.info("%s: no .fai index; building one next to the FASTA", self.path)
-            elif fai.stat().st_mtime < Path(self.path).stat().st_mtime:
-                log.info("%s: the .fai is older than the FASTA; rebuilding it", self.path)
             try:
-                fasta = pyfaidx.Fasta(self.path, as_raw=True, sequence_always_upper=True)
+                self._build_missing_or_stale_index(bgzf)
+                fasta = pyfaidx.Fasta(
+                    self.path, as_raw=True, sequence_always_upper=True, rebuild=False
+                )
             except Exception as exc:  # pyfaidx raises many types for a bad index or gzip
                 raise InputError(
                     f"{self.path}: cannot open FASTA ({type(exc).__name__}: {exc}). A bgzipped "
@@ -210,6 +209,39 @@ class Reference:
                 raise
             self._fasta = fasta
         return self._fasta
+
+    def _build_missing_or_stale_index(self, bgzf: bool) -> None:
+        """Build a missing ``.fai`` (and ``.gzi``), or rebuild one older than the FASTA, atomically.
+
+        pyfaidx writes its index in place, so two jobs opening the same FASTA at once (one
+        ``genotypes`` job per contig) could read each other's half-written index. Each builder
+        writes hidden per-process files and renames them over the final names instead; the
+        contents are identical, so the last rename wins harmlessly. Raises whatever pyfaidx
+        raises for an unreadable FASTA (the caller turns it into an InputError).
+        """
+        fasta = Path(self.path)
+        fai, gzi = Path(self.path + ".fai"), Path(self.path + ".gzi")
+        wanted = [fai, gzi] if bgzf else [fai]
+        mtime = fasta.stat().st_mtime
+        if all(p.exists() and p.stat().st_mtime >= mtime for p in wanted):
+            return
+        if not fai.exists():
+            log.info("%s: no .fai index; building one next to the FASTA", self.path)
+        else:
+            log.info("%s: the index is missing or older than the FASTA; rebuilding it", self.path)
+        tmp = {p: p.with_name(f".{p.name}.{os.getpid()}.tmp") for p in wanted}
+        try:
+            pyfaidx.Faidx(
+                self.path,
+                indexname=str(tmp[fai]),
+                gzi_indexname=str(tmp[gzi]) if bgzf else None,
+                rebuild=True,
+            ).close()
+            for p in wanted[::-1]:  # the .gzi first: a reader that sees the new .fai has both
+                os.replace(tmp[p], p)
+        finally:
+            for t in tmp.values():
+                t.unlink(missing_ok=True)
 
     def contig_name(self, name: str) -> str:
         """Spelling of contig ``name`` in this FASTA (see :func:`ps2f.io.contigs.resolve_contig`)."""
