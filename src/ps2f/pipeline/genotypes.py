@@ -31,7 +31,7 @@ def gene_windows(
         The phenotypes gene table (``tss0``, ``strand``, ``s2f``; ``gene_start``/``gene_end``
         for ``cis_window_anchor="gene_body"``).
     window_bp : int
-        Sequence-model input length L in bp.
+        Longest sequence window read around each TSS in bp (:func:`store_window_bp`).
     cis_window_bp : int
         Baseline cis-window flank in bp, on both sides of the anchor.
     indel_flank_bp : int
@@ -54,6 +54,39 @@ def gene_windows(
     lo, hi = cis_windows(genes, cis_window_bp, cis_window_anchor)
     wins += [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)]
     return wins
+
+
+def store_window_bp(config: Mapping) -> int:
+    """Longest sequence window any model of the run reads around a TSS, in bp.
+
+    The p-/r-model read ``s2f.window_bp``; each configured sequence scorer (Enformer,
+    AlphaGenome) reads its own ``window_bp`` (its type's default when unset); precomputed
+    scorers read no sequence. The variant store must hold the variants of the longest, or a
+    scorer's haplotypes would silently carry the reference past the stored windows.
+
+    Parameters
+    ----------
+    config : mapping
+        The validated workflow config (``s2f.window_bp``, ``scorers``).
+
+    Returns
+    -------
+    int
+        Window length in bp.
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        A scorer entry is malformed (see :func:`ps2f.models.scorers.with_defaults`).
+    """
+    from ps2f.models.scorers import with_defaults
+
+    lengths = [int(config["s2f"]["window_bp"])]
+    for i, spec in enumerate(config.get("scorers") or ()):
+        window = with_defaults(spec, f"scorers[{i}]").get("window_bp")
+        if window:
+            lengths.append(int(window))
+    return max(lengths)
 
 
 def run_genotypes(
@@ -138,7 +171,7 @@ def run_genotypes(
     ref = Reference(reference, config["contig_aliases"])
     windows = gene_windows(
         genes,
-        config["s2f"]["window_bp"],
+        store_window_bp(config),
         config["baselines"]["cis_window_bp"],
         int(section.get("indel_flank_bp", INDEL_FLANK_BP)),
         config["baselines"].get("cis_window_anchor", "gene_body"),

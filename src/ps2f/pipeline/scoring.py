@@ -58,9 +58,10 @@ def _check_coverage(stores: Mapping[str, Any], genes: pd.DataFrame, window_bp: i
         raise InputError(
             f"scorer {name!r} reads {window_bp}-bp windows, but for {len(bad)} of {len(genes)} "
             f"genes (e.g. {genes['gene'].iloc[bad[0]]}) they reach past the windows whose variants "
-            f"the genotypes step stored (s2f.window_bp and baselines.cis_window_bp around each "
-            f"gene); variants there would be missing from the haplotypes. Raise "
-            f"baselines.cis_window_bp to at least {window_bp // 2 + 1} so the store holds them"
+            f"the genotypes step stored; variants there would be missing from the haplotypes. "
+            f"The workflow's genotypes rule stores the longest window of s2f.window_bp and every "
+            f"configured scorer, and re-runs when it changes: re-run it (snakemake -R genotypes) "
+            f"if this store was built elsewhere or before the scorer was added"
         )
 
 
