@@ -263,6 +263,7 @@ def test_alphagenome_without_a_key_or_a_cache_fails_at_parse_time(tmp_path):
     ("sections", "expected"),
     [
         ({"splt": {"seed": 1}}, "'splt' was unexpected"),
+        ({"s2f": {"window_bp": 1000}}, "s2f.window_bp=1000 must be a positive multiple of the total stride"),
         ({"split": {"heldout_chromosomes": ["chr9"]}}, "config: split.heldout_chromosomes ['chr9']: not among contigs ['sim1']"),
         ({"scorers": [{"name": "ag", "type": "alphagenome"}]}, "config: scorers[0] (alphagenome 'ag'): ALPHAGENOME_API_KEY is not set"),
     ],

@@ -304,31 +304,6 @@ def test_train_rule_resumes_after_sigkill(cohort: Run, tmp_path: Path, caplog) -
     assert read_table(log)["epoch"].tolist() == [1, 2, 3, 4]
 
 
-@pytest.mark.workflow
-def test_bad_window_fails_when_the_workflow_is_parsed(tmp_path: Path) -> None:
-    (tmp_path / "bad.yaml").write_text("s2f:\n  window_bp: 1000\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            "--configfile",
-            str(REPO / "config" / "config.yaml"),
-            str(tmp_path / "bad.yaml"),
-            "-n",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode != 0
-    out = proc.stdout + proc.stderr
-    assert "s2f.window_bp=1000" in out and "nearest valid s2f.window_bp: 960 or 1024" in out
-
-
 def test_p_model_can_start_from_the_r_model(cohort: Run, tmp_path: Path, caplog) -> None:
     s2f = copy.deepcopy(LEARN_S2F)
     s2f["r_model_epochs"] = 2
