@@ -107,7 +107,9 @@ def make_store(variants, genotypes, n_samples):
 
 @st.composite
 def cases(draw):
-    n = draw(st.integers(8, 40))
+    # contigs up to 200 bp, so reference runs span several of the kernels' 32-byte vector
+    # blocks (and their overlapping last block) on both strands, as well as the short-run loop
+    n = draw(st.one_of(st.integers(8, 40), st.integers(41, 200)))
     seq = "".join(draw(st.lists(st.sampled_from("ACGTACGTACGTN"), min_size=n, max_size=n)))
     bases = st.sampled_from("ACGT")
     variants = []

@@ -38,7 +38,10 @@ Implementation (GenVarLoader's design: flat buffers + offsets, haplotypes recons
 time): the reference of each gene's buffer is read once; the genotypes are transposed into one
 bit vector per haplotype (``uint64`` words over the variants in use), so a haplotype visits only
 the variants it carries (lowest-set-bit iteration) and copies reference runs between them. The
-kernels are numba ``njit(nogil=True)``; batches may be split over threads.
+kernels are numba ``njit(nogil=True)``; batches may be split over threads. A batch is written
+in two phases: the variant walks of many haplotypes plan their writes (reference runs, ALT
+alleles, N runs), then the plan is executed as vector block copies into the output (see
+:mod:`ps2f.genome._kernels` for why, with measurements).
 """
 
 from __future__ import annotations
@@ -142,7 +145,8 @@ class HaplotypeBuilder:
     Notes
     -----
     Memory: each gene's reference buffer (``L`` + twice the deletion budget and margin) plus one
-    bit per haplotype and variant in use. A window that reaches past the windows a store was
+    bit per haplotype and variant in use; each batch call also takes ~0.3 MB of work arrays
+    (the kernel's plan of writes) per thread. A window that reaches past the windows a store was
     ingested with is logged as a warning (variants there were never read; raise the ingestion
     flank, ``indel_flank_bp`` of :func:`ps2f.pipeline.genotypes.gene_windows`).
     """
@@ -273,6 +277,10 @@ class HaplotypeBuilder:
             else np.zeros((2 * len(individuals), 0), np.uint64)
         )
         self._g_vlo, self._g_vhi, self._g_r0, self._g_r1 = g_vlo, g_vhi, g_r0, g_r1
+        # kernel work arrays: the queue of same-length alleles holds at most one gene's variants;
+        # the plan of writes, at least two haplotypes' worth (see ps2f.genome._kernels)
+        self._queue_width = max(1, int((g_vhi - g_vlo).max(initial=0)))
+        self._plan_rows = max(8192, 2 * (4 * self._queue_width + 3))
         self._g_tss = tss
         self._g_left = left.astype(np.int64)
         self._g_minus = self.minus.copy()
@@ -333,19 +341,26 @@ class HaplotypeBuilder:
             raise IndexError(f"{what} index out of range [0, {n}): {idx.min()}..{idx.max()}")
         return idx
 
-    def _run(self, fn, out: np.ndarray, items: tuple, shared: tuple) -> None:
-        """Call ``fn(out[c], *[x[c] for x in items], *shared)`` on chunks ``c`` over threads."""
+    def _run(self, fn, out: np.ndarray, items: tuple, shared: tuple, work: tuple = ()) -> None:
+        """Call ``fn(out[c], *[x[c] for x in items], *shared, *w)`` on chunks ``c`` over threads.
+
+        ``w`` are int64 work arrays of the shapes in ``work``, fresh for each call.
+        """
         B = out.shape[0]
         n = min(self.n_threads, max(1, B // 4))
+
+        def extra() -> tuple:
+            return tuple(np.empty(shape, np.int64) for shape in work)
+
         if n <= 1:
-            fn(out, *items, *shared)
+            fn(out, *items, *shared, *extra())
             return
         if self._pool is None or self._pool_pid != os.getpid():
             self._pool = ThreadPoolExecutor(self.n_threads, thread_name_prefix="ps2f-haps")
             self._pool_pid = os.getpid()
         bounds = np.linspace(0, B, n + 1).astype(int)
         futures = [
-            self._pool.submit(fn, out[a:b], *[x[a:b] for x in items], *shared)
+            self._pool.submit(fn, out[a:b], *[x[a:b] for x in items], *shared, *extra())
             for a, b in zip(bounds[:-1], bounds[1:], strict=True)
             if b > a
         ]
@@ -378,6 +393,7 @@ class HaplotypeBuilder:
                 self._g_minus,
                 self._refbuf,
             ),
+            work=((3, 4),),
         )
         return out
 
@@ -447,6 +463,7 @@ class HaplotypeBuilder:
                 self._refbuf,
                 self._table,
             ),
+            work=((3, self._queue_width), (self._plan_rows, 4)),
         )
         if device is not None:
             import torch
