@@ -90,6 +90,24 @@ def get_input(kind):
     return path
 
 
+def get_covariates_input():
+    """{"covariates": path} when expression.covariates is set, else {} (no adjustment)."""
+    path = config["expression"]["covariates"]
+    return {"covariates": path} if path else {}
+
+
+def store_settings():
+    """The settings that decide which variants the store holds (a change re-runs the rule)."""
+    from ps2f.pipeline.genotypes import store_window_bp
+
+    return {
+        "window_bp": store_window_bp(config),
+        "cis_window_bp": config["baselines"]["cis_window_bp"],
+        "cis_window_anchor": config["baselines"]["cis_window_anchor"],
+        "genotypes": config["genotypes"],
+    }
+
+
 def get_simulate_inputs():
     """{"fasta": path} when simulate.reference_fasta is set (real windows), else {}."""
     path = config["simulate"]["reference_fasta"]

@@ -2,18 +2,6 @@
 # never written: they are built on the fly from this store and the FASTA by the model rules.
 
 
-def store_settings():
-    """The settings that decide which variants the store holds (a change re-runs the rule)."""
-    from ps2f.pipeline.genotypes import store_window_bp
-
-    return {
-        "window_bp": store_window_bp(config),
-        "cis_window_bp": config["baselines"]["cis_window_bp"],
-        "cis_window_anchor": config["baselines"]["cis_window_anchor"],
-        "genotypes": config["genotypes"],
-    }
-
-
 rule genotypes:
     input:
         vcf=get_input("genotypes"),

@@ -2,12 +2,6 @@
 # covariates (fitted on training individuals only), splits assigned.
 
 
-def get_covariates_input():
-    """{"covariates": path} when expression.covariates is set, else {} (no adjustment)."""
-    path = config["expression"]["covariates"]
-    return {"covariates": path} if path else {}
-
-
 rule phenotypes:
     input:
         expression=get_input("expression"),
