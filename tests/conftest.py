@@ -31,13 +31,23 @@ def write_fasta(path: Path, contigs: dict[str, str]) -> Path:
 
 
 def write_vcf(
-    path: Path, contig: str, length: int, samples: list[str], records: list[str], index: bool = True
+    path: Path,
+    contig: str,
+    length: int,
+    samples: list[str],
+    records: list[str],
+    index: bool = True,
+    fmt: str = "GT",
 ) -> Path:
-    """Write a VCF from body lines ('POS ID REF ALT GT...' tab-joined after CHROM), bgzip + tabix."""
+    """Write a VCF from body lines ('POS ID REF ALT GT...' tab-joined after CHROM), bgzip + tabix.
+
+    ``fmt`` is the FORMAT column (``GT``, ``GT:DS`` or ``DS``); each sample field is given whole.
+    """
     header = [
         "##fileformat=VCFv4.2",
         f"##contig=<ID={contig},length={length}>",
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+        '##FORMAT=<ID=DS,Number=A,Type=Float,Description="ALT dosage">',
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
     ]
     plain = path.with_suffix("") if path.suffix == ".gz" else path
@@ -45,7 +55,7 @@ def write_vcf(
         fh.write("\n".join(header) + "\n")
         for rec in records:
             pos, vid, ref, alt, *gts = rec.split()
-            fh.write("\t".join([contig, pos, vid, ref, alt, ".", "PASS", ".", "GT", *gts]) + "\n")
+            fh.write("\t".join([contig, pos, vid, ref, alt, ".", "PASS", ".", fmt, *gts]) + "\n")
     if not index:
         with open(plain, "rb") as src, gzip.open(str(plain) + ".gz", "wb") as dst:
             dst.write(src.read())

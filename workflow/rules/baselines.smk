@@ -1,4 +1,5 @@
-# Genotype baselines (PrediXcan style) on cis-window allele dosages, fitted on training genes x
+# Genotype baselines (PrediXcan style) on cis-window allele dosages (of the phased variant
+# store, or of inputs.dosages: unphased or imputed), fitted on training genes x
 # training individuals: ElasticNet with PredictDB's protocol (cv.glmnet lambda.min, nested CV,
 # PredictDB .db + covariances for PrediXcan/MetaXcan) and RandomForest. One job per method,
 # parallel over genes inside (joblib, `threads` workers).
@@ -7,7 +8,7 @@
 rule elastic_net:
     input:
         **PHENOTYPES,
-        stores=get_variant_stores(),
+        stores=get_baseline_stores(),
     output:
         predictions=f"{RUN}/predictions/elastic_net.parquet",
         summary=f"{RUN}/models/elastic_net.summary.tsv",
@@ -34,7 +35,7 @@ rule elastic_net:
 rule random_forest:
     input:
         **PHENOTYPES,
-        stores=get_variant_stores(),
+        stores=get_baseline_stores(),
     output:
         predictions=f"{RUN}/predictions/random_forest.parquet",
         summary=f"{RUN}/models/random_forest.summary.tsv",

@@ -108,6 +108,18 @@ def store_settings():
     }
 
 
+def dosage_settings():
+    """The settings that decide what the dosage store holds (a change re-runs rule dosages)."""
+    bl = config["baselines"]
+    return {
+        "cis_window_bp": bl["cis_window_bp"],
+        "cis_window_anchor": bl["cis_window_anchor"],
+        "snvs_only": bl["snvs_only"],
+        "dosage_field": bl["dosage_field"],
+        "missing_policy": config["genotypes"]["missing_policy"],
+    }
+
+
 def get_simulate_inputs():
     """{"fasta": path} when simulate.reference_fasta is set (real windows), else {}."""
     path = config["simulate"]["reference_fasta"]
@@ -136,6 +148,22 @@ def get_p_model_init(wildcards=None):
 
 def get_variant_stores(wildcards=None):
     return expand(f"{RUN}/variants/{{contig}}.npz", contig=CONTIGS)
+
+
+# inputs.dosages (unphased or imputed dosages for the genotype baselines); real data only
+DOSAGES = None if SIMULATED else config["inputs"]["dosages"]
+
+
+def get_dosages_input():
+    """{"dosages": VCF} when inputs.dosages is set (phenotypes then match its samples), else {}."""
+    return {"dosages": DOSAGES} if DOSAGES else {}
+
+
+def get_baseline_stores(wildcards=None):
+    """What the baselines read: dosage stores of inputs.dosages when set, else the variant stores."""
+    if DOSAGES:
+        return expand(f"{RUN}/dosages/{{contig}}.npz", contig=CONTIGS)
+    return get_variant_stores()
 
 
 def get_predictions(wildcards=None):

@@ -25,3 +25,30 @@ rule genotypes:
         "../../envs/ps2f.yaml"
     script:
         "../scripts/genotypes.py"
+
+
+# inputs.dosages (optional): the genotype baselines' allele dosages from a VCF whose calls need
+# not be phased, or imputed FORMAT/DS, REF checked against the FASTA like the phased store.
+rule dosages:
+    input:
+        vcf=get_dosages_input().get("dosages", []),
+        reference=get_input("reference"),
+        genes=PHENOTYPES["genes"],
+        individuals=PHENOTYPES["individuals"],
+    output:
+        store=f"{RUN}/dosages/{{contig}}.npz",
+        stats=f"{RUN}/dosages/{{contig}}.stats.json",
+    params:
+        settings=dosage_settings(),
+    log:
+        f"{LOGS}/dosages/{{contig}}.log",
+    benchmark:
+        f"{LOGS}/dosages/{{contig}}.benchmark.tsv"
+    threads: 1
+    resources:
+        mem_mb=scaled_by_attempt(4000),
+        runtime=scaled_by_attempt(30),
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/dosages.py"

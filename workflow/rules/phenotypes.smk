@@ -9,6 +9,7 @@ rule phenotypes:
         genotypes=get_input("genotypes"),
         reference=get_input("reference"),
         **get_covariates_input(),
+        **get_dosages_input(),
     output:
         genes=PHENOTYPES["genes"],
         individuals=PHENOTYPES["individuals"],

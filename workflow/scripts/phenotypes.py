@@ -11,4 +11,5 @@ run_phenotypes(
     out_expression=snakemake.output.expression,
     covariates=snakemake.input.get("covariates"),
     reference=snakemake.input.get("reference"),
+    dosages=snakemake.input.get("dosages"),
 )

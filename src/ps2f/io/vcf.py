@@ -1,4 +1,9 @@
-"""Phased VCF/BCF ingestion (cyvcf2) into a :class:`~ps2f.genome.store.VariantStore`.
+"""VCF/BCF ingestion (cyvcf2) into a variant store (phased) or a dosage store (phase not needed).
+
+:func:`ingest_vcf` reads phased calls into a :class:`~ps2f.genome.store.VariantStore` (what
+haplotypes are built from); :func:`ingest_dosages` reads ALT allele dosages, from unphased or
+phased ``GT`` calls or imputed ``FORMAT/DS``, into a :class:`~ps2f.genome.store.DosageStore`
+(what the genotype baselines can read instead). Both apply every check below, phasing aside.
 
 Checks on the file, before any record is read (each failure is an
 :class:`~ps2f.errors.InputError` naming the file and the fix): it exists and is not empty; it is
@@ -44,19 +49,20 @@ import gzip
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import cyvcf2
 import numpy as np
 
 from ps2f.errors import ConfigError, InputError
 from ps2f.genome.encoding import N_CODE, encode
-from ps2f.genome.store import VariantStore
+from ps2f.genome.store import DosageStore, VariantStore
 from ps2f.io.contigs import resolve_contig
 from ps2f.io.fasta import Reference
 
-__all__ = ["merge_windows", "read_vcf_samples", "ingest_vcf"]
+__all__ = ["DOSAGE_FIELDS", "ingest_dosages", "ingest_vcf", "merge_windows", "read_vcf_samples"]
 
 log = logging.getLogger(__name__)
 
@@ -349,6 +355,202 @@ def _diploid_alleles(
     return a, b, phased
 
 
+class _Walked(NamedTuple):
+    """What :func:`_walk_contig` read: the allele table in store order, one row per ALT."""
+
+    fasta_contig: str
+    samples: np.ndarray
+    windows: list[tuple[int, int]]
+    pos: np.ndarray
+    ref: tuple[np.ndarray, np.ndarray]
+    alt: tuple[np.ndarray, np.ndarray]
+    ids: np.ndarray
+    rows: list[np.ndarray]
+    stats: Counter
+
+
+#: ``calls(rec, where, samples, stats)`` -> ``row(k)``: one record's genotype data as the store
+#: row of its ALT number ``k`` (1-based); raises InputError for calls the store cannot hold
+_Calls = Callable[[cyvcf2.Variant, str, np.ndarray, Counter], Callable[[int], np.ndarray]]
+
+
+def _walk_contig(
+    vcf_path: str,
+    reference: Reference,
+    contig: str,
+    windows: Sequence[tuple[int, int]],
+    samples: Sequence[str] | None,
+    snvs_only: bool,
+    contig_aliases: Mapping[str, str] | None,
+    calls: _Calls,
+) -> _Walked:
+    """Check the file, then read ``contig``'s records in ``windows``: the part both stores share.
+
+    File checks, region reads, sort order, REF against the FASTA, multi-allelic splitting,
+    skipped ALTs and duplicates, as listed in the module docstring; ``calls`` turns each
+    record's genotypes into store rows (haplotype bits or dosages).
+    """
+    _check_file(vcf_path)
+    _check_region_queryable(vcf_path)
+    vcf = _open(vcf_path, samples)
+    if not len(vcf.samples):
+        raise InputError(f"{vcf_path}: the VCF has no samples (sites-only); genotypes are needed.")
+    vcf_contig = resolve_contig(contig, vcf.seqnames, vcf_path, contig_aliases)
+    fasta_contig = reference.contig_name(contig)
+    contig_len = reference.contig_length(fasta_contig)
+    kept_samples = np.array(vcf.samples, dtype=str)
+    if samples is not None:
+        absent = sorted(set(samples) - set(kept_samples))
+        if absent:
+            raise InputError(f"{vcf_path}: requested samples absent from the VCF: {absent[:5]}")
+    _check_has_records(vcf, vcf_path, vcf_contig)
+
+    stats: Counter[str] = Counter(records=0)
+    pos_l: list[int] = []
+    ref_l: list[bytes] = []
+    alt_l: list[bytes] = []
+    id_l: list[str] = []
+    rows: list[np.ndarray] = []
+    seen: set[tuple[int, str, str]] = set()
+
+    merged = merge_windows(windows)
+    for start, end in merged:
+        # one read per window (+ read-ahead for REFs that start inside and run past its end)
+        ref_text = reference.fetch_string(fasta_contig, start, end + 1024)
+        _count_reference_bases(ref_text[: end - start], stats)
+        ref_codes = encode(ref_text)
+        prev_pos = 0
+        region = f"{vcf_contig}:{start + 1}-{end}"
+        for rec in _records(vcf, vcf_path, region):
+            if rec.POS < prev_pos:
+                raise InputError(
+                    f"{vcf_path}: record {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{prev_pos}: "
+                    f"the file is not sorted, so its index cannot be trusted. Sort and re-index: "
+                    f"'bcftools sort -Oz -o sorted.vcf.gz {vcf_path} && tabix -p vcf "
+                    f"sorted.vcf.gz'."
+                )
+            prev_pos = rec.POS
+            pos0 = rec.POS - 1
+            if not (start <= pos0 < end):
+                continue  # a record overlapping the window from the left
+            stats["records"] += 1
+            where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
+            ref = rec.REF.upper()
+            ref_len = len(ref)
+            if pos0 + ref_len > contig_len:
+                raise InputError(
+                    f"{where}: the REF runs past the end of {fasta_contig} in the FASTA "
+                    f"{reference.path} ({contig_len:,} bp). The VCF was called on another genome "
+                    f"build or contig: use the matching FASTA, or lift the VCF over."
+                )
+            if pos0 - start + ref_len <= len(ref_codes):
+                fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
+            else:  # a REF longer than the read-ahead
+                fasta_seg = reference.fetch_codes(fasta_contig, pos0, pos0 + ref_len)
+            ref_enc = encode(ref)
+            if np.any(fasta_seg == N_CODE) or np.any(ref_enc == N_CODE):
+                stats["ref_unverifiable_over_N"] += 1
+            elif not np.array_equal(fasta_seg, ref_enc):
+                fasta_ref = reference.fetch_string(fasta_contig, pos0, pos0 + ref_len)
+                raise InputError(
+                    f"{where}: REF {ref!r} disagrees with the FASTA {reference.path} which has "
+                    f"{fasta_ref!r} at {fasta_contig}:{rec.POS}. Likely causes: a different genome "
+                    f"build (e.g. GRCh37 vs GRCh38), a wrong contig mapping, or an unnormalized VCF "
+                    f"(run 'bcftools norm -f FASTA -c e')."
+                )
+            row = calls(rec, where, kept_samples, stats)
+            if not rec.ALT:
+                stats["skipped_alt_missing_or_spanning"] += 1
+            for k, alt in enumerate(rec.ALT, start=1):
+                reason = _skip_reason(ref, alt)
+                if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
+                    reason = "not_snv"
+                if reason is not None:
+                    stats[f"skipped_{reason}"] += 1
+                    continue
+                alt = alt.upper()
+                key = (pos0, ref, alt)
+                if key in seen:
+                    raise InputError(
+                        f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
+                        f"'bcftools norm -d exact'."
+                    )
+                seen.add(key)
+                pos_l.append(pos0)
+                ref_l.append(ref.encode())
+                alt_l.append(alt.encode())
+                id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{ref}_{alt}")
+                rows.append(row(k))
+                stats["variants_stored"] += 1
+                stats[f"stored_{_variant_type(ref, alt)}"] += 1
+    vcf.close()
+
+    order = np.argsort(np.asarray(pos_l, dtype=np.int64), kind="stable")
+
+    def _flat(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+        items = [items[i] for i in order]
+        offsets = np.zeros(len(items) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(x) for x in items])
+        return np.frombuffer(b"".join(items), dtype=np.uint8).copy(), offsets
+
+    return _Walked(
+        fasta_contig=fasta_contig,
+        samples=kept_samples,
+        windows=merged,
+        pos=np.asarray(pos_l, dtype=np.int64)[order],
+        ref=_flat(ref_l),
+        alt=_flat(alt_l),
+        ids=np.asarray(id_l, dtype=str)[order] if id_l else np.zeros(0, dtype=str),
+        rows=[rows[i] for i in order],
+        stats=stats,
+    )
+
+
+def _gt_alleles(
+    rec: cyvcf2.Variant, where: str, samples: np.ndarray, stats: Counter, missing_policy: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A record's ``GT`` as allele indices per haplotype, missing alleles per the policy.
+
+    Returns
+    -------
+    a, b : numpy.ndarray, shape (S,), int16
+        Allele index of the first and second call (0 where missing under ``"reference"``).
+    phased, missing : numpy.ndarray, shape (S,), bool
+    """
+    try:
+        gt = rec.genotype.array()
+    except Exception:  # cyvcf2 raises a bare Exception without a GT field
+        raise InputError(f"{where}: the record has no GT (genotype) field.") from None
+    a, b, phased = _diploid_alleles(gt, samples, where)
+    bad = np.flatnonzero((a > len(rec.ALT)) | (b > len(rec.ALT)))
+    if bad.size:
+        raise InputError(
+            f"{where}: genotype of {samples[bad[0]]} names allele "
+            f"{max(a[bad[0]], b[bad[0]])}, but the record has {len(rec.ALT)} ALT(s); the "
+            f"file is corrupt or was subset without updating GT (use 'bcftools view -a' "
+            f"or 'bcftools norm -m-')."
+        )
+    missing = (a < 0) | (b < 0)
+    if missing.any():
+        if missing_policy == "error":
+            first = samples[np.flatnonzero(missing)[0]]
+            raise InputError(
+                f"{where}: missing genotype for {int(missing.sum())} sample(s), e.g. {first}. "
+                f"Impute first, or set genotypes.missing_policy: reference to read them as REF."
+            )
+        stats["genotypes_missing_set_to_ref"] += int(missing.sum())
+        a = np.where(a < 0, 0, a)
+        b = np.where(b < 0, 0, b)
+    return a, b, phased, missing
+
+
+def _check_missing_policy(missing_policy: str) -> None:
+    if missing_policy not in MISSING_POLICIES:
+        raise ConfigError(
+            f"genotypes.missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}"
+        )
+
+
 def ingest_vcf(
     vcf_path: str | Path,
     reference: Reference,
@@ -400,194 +602,50 @@ def ingest_vcf(
         a duplicate record.
     """
     vcf_path = str(vcf_path)
-    if missing_policy not in MISSING_POLICIES:
-        raise ConfigError(
-            f"genotypes.missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}"
-        )
-    _check_file(vcf_path)
-    _check_region_queryable(vcf_path)
-    vcf = _open(vcf_path, samples)
-    if not len(vcf.samples):
-        raise InputError(f"{vcf_path}: the VCF has no samples (sites-only); genotypes are needed.")
-    vcf_contig = resolve_contig(contig, vcf.seqnames, vcf_path, contig_aliases)
-    fasta_contig = reference.contig_name(contig)
-    contig_len = reference.contig_length(fasta_contig)
-    kept_samples = np.array(vcf.samples, dtype=str)
-    if samples is not None:
-        absent = sorted(set(samples) - set(kept_samples))
-        if absent:
-            raise InputError(f"{vcf_path}: requested samples absent from the VCF: {absent[:5]}")
-    n_samples = len(kept_samples)
-    _check_has_records(vcf, vcf_path, vcf_contig)
+    _check_missing_policy(missing_policy)
 
-    stats: Counter[str] = Counter(records=0)
-    pos_l: list[int] = []
-    ref_l: list[bytes] = []
-    alt_l: list[bytes] = []
-    id_l: list[str] = []
-    gt_l: list[np.ndarray] = []
-    seen: set[tuple[int, str, str]] = set()
-
-    merged = merge_windows(windows)
-    for start, end in merged:
-        # one read per window (+ read-ahead for REFs that start inside and run past its end)
-        ref_text = reference.fetch_string(fasta_contig, start, end + 1024)
-        _count_reference_bases(ref_text[: end - start], stats)
-        ref_codes = encode(ref_text)
-        prev_pos = 0
-        region = f"{vcf_contig}:{start + 1}-{end}"
-        for rec in _records(vcf, vcf_path, region):
-            if rec.POS < prev_pos:
+    def phased_calls(rec, where, samples, stats):
+        a, b, phased, missing = _gt_alleles(rec, where, samples, stats, missing_policy)
+        unphased = ~phased & ~missing
+        if unphased.any():
+            unphased_het = unphased & (a != b)
+            if unphased_het.any():
+                first = samples[np.flatnonzero(unphased_het)[0]]
                 raise InputError(
-                    f"{vcf_path}: record {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{prev_pos}: "
-                    f"the file is not sorted, so its index cannot be trusted. Sort and re-index: "
-                    f"'bcftools sort -Oz -o sorted.vcf.gz {vcf_path} && tabix -p vcf "
-                    f"sorted.vcf.gz'."
+                    f"{where}: {int(unphased_het.sum())} unphased heterozygous call(s), e.g. "
+                    f"{first} ({stats['records_partly_phased']} earlier records were partly "
+                    f"phased). Haplotypes need phase: phase the VCF (SHAPEIT, Eagle, Beagle) "
+                    f"first. (The genotype baselines alone can read unphased or imputed "
+                    f"dosages: inputs.dosages.)"
                 )
-            prev_pos = rec.POS
-            pos0 = rec.POS - 1
-            if not (start <= pos0 < end):
-                continue  # a record overlapping the window from the left
-            stats["records"] += 1
-            where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
-            ref = rec.REF.upper()
-            ref_len = len(ref)
-            if pos0 + ref_len > contig_len:
-                raise InputError(
-                    f"{where}: the REF runs past the end of {fasta_contig} in the FASTA "
-                    f"{reference.path} ({contig_len:,} bp). The VCF was called on another genome "
-                    f"build or contig: use the matching FASTA, or lift the VCF over."
-                )
-            if pos0 - start + ref_len <= len(ref_codes):
-                fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
-            else:  # a REF longer than the read-ahead
-                fasta_seg = reference.fetch_codes(fasta_contig, pos0, pos0 + ref_len)
-            ref_enc = encode(ref)
-            if np.any(fasta_seg == N_CODE) or np.any(ref_enc == N_CODE):
-                stats["ref_unverifiable_over_N"] += 1
-            elif not np.array_equal(fasta_seg, ref_enc):
-                fasta_ref = reference.fetch_string(fasta_contig, pos0, pos0 + ref_len)
-                raise InputError(
-                    f"{where}: REF {ref!r} disagrees with the FASTA {reference.path} which has "
-                    f"{fasta_ref!r} at {fasta_contig}:{rec.POS}. Likely causes: a different genome "
-                    f"build (e.g. GRCh37 vs GRCh38), a wrong contig mapping, or an unnormalized VCF "
-                    f"(run 'bcftools norm -f FASTA -c e')."
-                )
-            try:
-                gt = rec.genotype.array()
-            except Exception:  # cyvcf2 raises a bare Exception without a GT field
-                raise InputError(
-                    f"{where}: the record has no GT (genotype) field; ps2f reads phased GT calls."
-                ) from None
-            a, b, phased = _diploid_alleles(gt, kept_samples, where)
-            bad = np.flatnonzero((a > len(rec.ALT)) | (b > len(rec.ALT)))
-            if bad.size:
-                raise InputError(
-                    f"{where}: genotype of {kept_samples[bad[0]]} names allele "
-                    f"{max(a[bad[0]], b[bad[0]])}, but the record has {len(rec.ALT)} ALT(s); the "
-                    f"file is corrupt or was subset without updating GT (use 'bcftools view -a' "
-                    f"or 'bcftools norm -m-')."
-                )
-            missing = (a < 0) | (b < 0)
-            if missing.any():
-                if missing_policy == "error":
-                    first = kept_samples[np.flatnonzero(missing)[0]]
-                    raise InputError(
-                        f"{where}: missing genotype for {int(missing.sum())} sample(s), e.g. {first}. "
-                        f"Impute first, or set genotypes.missing_policy: reference to read them as REF."
-                    )
-                stats["genotypes_missing_set_to_ref"] += int(missing.sum())
-                a = np.where(a < 0, 0, a)
-                b = np.where(b < 0, 0, b)
-            unphased = ~phased & ~missing
-            if unphased.any():
-                unphased_het = unphased & (a != b)
-                if unphased_het.any():
-                    first = kept_samples[np.flatnonzero(unphased_het)[0]]
-                    raise InputError(
-                        f"{where}: {int(unphased_het.sum())} unphased heterozygous call(s), e.g. "
-                        f"{first} ({stats['records_partly_phased']} earlier records were partly "
-                        f"phased). Haplotypes need phase: phase the VCF (SHAPEIT, Eagle, Beagle) "
-                        f"first."
-                    )
-                # homozygous calls need no phase: kept, but reported
-                stats["unphased_homozygous_calls"] += int(unphased.sum())
-                if not unphased[~missing].all():
-                    stats["records_partly_phased"] += 1
-            if not rec.ALT:
-                stats["skipped_alt_missing_or_spanning"] += 1
-            for k, alt in enumerate(rec.ALT, start=1):
-                reason = _skip_reason(ref, alt)
-                if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
-                    reason = "not_snv"
-                if reason is not None:
-                    stats[f"skipped_{reason}"] += 1
-                    continue
-                alt = alt.upper()
-                key = (pos0, ref, alt)
-                if key in seen:
-                    raise InputError(
-                        f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
-                        f"'bcftools norm -d exact'."
-                    )
-                seen.add(key)
-                haps = np.stack([a == k, b == k], axis=1).reshape(-1)
-                pos_l.append(pos0)
-                ref_l.append(ref.encode())
-                alt_l.append(alt.encode())
-                id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{ref}_{alt}")
-                gt_l.append(np.packbits(haps))
-                stats["variants_stored"] += 1
-                stats[f"stored_{_variant_type(ref, alt)}"] += 1
-    vcf.close()
+            # homozygous calls need no phase: kept, but reported
+            stats["unphased_homozygous_calls"] += int(unphased.sum())
+            if not unphased[~missing].all():
+                stats["records_partly_phased"] += 1
+        return lambda k: np.packbits(np.stack([a == k, b == k], axis=1).reshape(-1))
 
-    order = np.argsort(np.asarray(pos_l, dtype=np.int64), kind="stable")
-
-    def _flat(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-        items = [items[i] for i in order]
-        offsets = np.zeros(len(items) + 1, dtype=np.int64)
-        offsets[1:] = np.cumsum([len(x) for x in items])
-        return np.frombuffer(b"".join(items), dtype=np.uint8).copy(), offsets
-
-    ref_bytes, ref_offsets = _flat(ref_l)
-    alt_bytes, alt_offsets = _flat(alt_l)
-    n_bytes = (2 * n_samples + 7) // 8
-    genotypes = np.stack(gt_l)[order] if gt_l else np.zeros((0, n_bytes), dtype=np.uint8)
+    walked = _walk_contig(
+        vcf_path, reference, contig, windows, samples, snvs_only, contig_aliases, phased_calls
+    )
+    stats = walked.stats
+    n_bytes = (2 * len(walked.samples) + 7) // 8
     store = VariantStore(
-        contig=fasta_contig,
-        samples=kept_samples,
-        pos=np.asarray(pos_l, dtype=np.int64)[order],
-        ref_bytes=ref_bytes,
-        ref_offsets=ref_offsets,
-        alt_bytes=alt_bytes,
-        alt_offsets=alt_offsets,
-        ids=np.asarray(id_l, dtype=str)[order] if id_l else np.zeros(0, dtype=str),
-        genotypes=genotypes,
-        windows=np.asarray(merged, dtype=np.int64).reshape(-1, 2),
+        contig=walked.fasta_contig,
+        samples=walked.samples,
+        pos=walked.pos,
+        ref_bytes=walked.ref[0],
+        ref_offsets=walked.ref[1],
+        alt_bytes=walked.alt[0],
+        alt_offsets=walked.alt[1],
+        ids=walked.ids,
+        genotypes=np.stack(walked.rows) if walked.rows else np.zeros((0, n_bytes), np.uint8),
+        windows=np.asarray(walked.windows, dtype=np.int64).reshape(-1, 2),
     )
     skips = store.overlap_skips()
     stats["overlapping_alleles_skipped"] = int(skips.sum())
     stats["variants_with_overlap_skips"] = int(np.count_nonzero(skips))
     store.stats = dict(stats)
-    log.info("%s %s: %s", vcf_path, contig, store.stats)
-    if not stats["records"]:
-        log.warning(
-            "%s %s: no record inside the %d window(s) (%d bp): every individual gets the "
-            "reference sequence there",
-            vcf_path,
-            contig,
-            len(merged),
-            sum(b - a for a, b in merged),
-        )
-    if stats["reference_bases_other_iupac"]:
-        log.warning(
-            "%s %s: %d reference bases in the windows are IUPAC ambiguity codes; they are read "
-            "as N (all-zero one-hot), and REF alleles over them are not checked (%d records)",
-            reference.path,
-            contig,
-            stats["reference_bases_other_iupac"],
-            stats["ref_unverifiable_over_N"],
-        )
+    _log_ingestion(vcf_path, contig, reference, walked)
     if stats["overlapping_alleles_skipped"]:
         log.info(
             "%s %s: %d ALT alleles on %d variants overlap an earlier ALT on the same haplotype "
@@ -598,3 +656,168 @@ def ingest_vcf(
             stats["variants_with_overlap_skips"],
         )
     return store
+
+
+DOSAGE_FIELDS = ("GT", "DS")
+
+
+def ingest_dosages(
+    vcf_path: str | Path,
+    reference: Reference,
+    contig: str,
+    windows: Sequence[tuple[int, int]],
+    samples: Sequence[str] | None = None,
+    dosage_field: str = "GT",
+    snvs_only: bool = True,
+    missing_policy: str = "error",
+    contig_aliases: Mapping[str, str] | None = None,
+) -> DosageStore:
+    """Read the ALT allele dosages of ``contig`` inside ``windows``; phase is not needed.
+
+    The input of the genotype baselines when the VCF is unphased (hard calls ``0/1``) or
+    imputed (``FORMAT/DS``, e.g. Minimac/Beagle output, PrediXcan's dosages): every check of
+    :func:`ingest_vcf` applies (file, sort order, REF against the FASTA, splitting, skipped
+    ALTs, duplicates) except phasing. Multi-allelic records split per ALT: with ``GT``, the
+    dosage of ALT ``k`` counts the calls equal to ``k``; with ``DS`` (``Number=A``), column
+    ``k``. PrediXcan (Gamazon et al. 2015) fits the same dosages of the ALT allele.
+
+    Parameters
+    ----------
+    vcf_path : str or Path
+        bgzipped VCF or BCF with a ``.tbi``/``.csi`` index.
+    reference : Reference
+        FASTA every REF allele is checked against.
+    contig : str
+        Contig as named in the annotation.
+    windows : sequence of (int, int)
+        0-based half-open windows in bp; a record is kept if its POS lies inside one.
+    samples : sequence of str, optional
+        Samples to keep (default all), kept in VCF order.
+    dosage_field : {"GT", "DS"}
+        ``GT``: integer dosages from the calls, phased or not (``uint8``); ``DS``: the expected
+        ALT dosage the imputation wrote (``float32``, in [0, 2]).
+    snvs_only : bool
+        Skip every ALT that is not a single-nucleotide substitution (the baselines' default).
+    missing_policy : {"error", "reference"}
+        A missing call (``./.``) or dosage (``.``): an error, or dosage 0 (counted as
+        ``genotypes_missing_set_to_ref``).
+    contig_aliases : mapping of str to str, optional
+        Explicit contig renames from the config.
+
+    Returns
+    -------
+    DosageStore
+        ``values`` of shape (V, S), ``uint8`` for ``GT`` or ``float32`` for ``DS``.
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``dosage_field`` or ``missing_policy``.
+    InputError
+        Every file and record error of :func:`ingest_vcf` but phasing; a record without the
+        ``DS`` field, or whose ``DS`` has fewer values than ALTs; a dosage outside [0, 2] or
+        not finite.
+    """
+    vcf_path = str(vcf_path)
+    _check_missing_policy(missing_policy)
+    if dosage_field not in DOSAGE_FIELDS:
+        raise ConfigError(
+            f"baselines.dosage_field must be one of {DOSAGE_FIELDS}, got {dosage_field!r}"
+        )
+
+    def gt_calls(rec, where, samples, stats):
+        a, b, phased, missing = _gt_alleles(rec, where, samples, stats, missing_policy)
+        stats["unphased_calls"] += int((~phased & ~missing).sum())
+        return lambda k: (a == k).astype(np.uint8) + (b == k)
+
+    def ds_calls(rec, where, samples, stats):
+        ds = rec.format("DS")
+        if ds is None:
+            raise InputError(
+                f"{where}: the record has no DS (imputed dosage) field; set "
+                f"baselines.dosage_field: GT to read dosages from the genotype calls."
+            )
+        ds = np.asarray(ds, dtype=np.float32).reshape(len(samples), -1)
+        if ds.shape[1] < len(rec.ALT):
+            raise InputError(
+                f"{where}: DS has {ds.shape[1]} value(s) per sample for {len(rec.ALT)} ALTs; "
+                f"DS must be Number=A (one dosage per ALT). Split the record first "
+                f"('bcftools norm -m-any')."
+            )
+        ds = ds[:, : max(len(rec.ALT), 1)]
+        # htslib's missing value and its end-of-vector marker both read as NaN here
+        missing = np.isnan(ds)
+        if missing.any():
+            if missing_policy == "error":
+                first = samples[np.flatnonzero(missing.any(axis=1))[0]]
+                raise InputError(
+                    f"{where}: missing dosage (DS '.') for {int(missing.any(axis=1).sum())} "
+                    f"sample(s), e.g. {first}. Impute first, or set genotypes.missing_policy: "
+                    f"reference to read them as 0."
+                )
+            stats["genotypes_missing_set_to_ref"] += int(missing.any(axis=1).sum())
+            ds = np.where(missing, 0.0, ds)
+        bad = ~np.isfinite(ds) | (ds < 0) | (ds > 2)
+        if bad.any():
+            i, j = (int(x[0]) for x in np.nonzero(bad))
+            raise InputError(
+                f"{where}: dosage DS = {ds[i, j]} of {samples[i]} is outside [0, 2]; DS must be "
+                f"the expected count of the ALT allele in a diploid genotype."
+            )
+        return lambda k: ds[:, k - 1].copy()
+
+    walked = _walk_contig(
+        vcf_path,
+        reference,
+        contig,
+        windows,
+        samples,
+        snvs_only,
+        contig_aliases,
+        gt_calls if dosage_field == "GT" else ds_calls,
+    )
+    dtype = np.uint8 if dosage_field == "GT" else np.float32
+    store = DosageStore(
+        contig=walked.fasta_contig,
+        samples=walked.samples,
+        pos=walked.pos,
+        ref_bytes=walked.ref[0],
+        ref_offsets=walked.ref[1],
+        alt_bytes=walked.alt[0],
+        alt_offsets=walked.alt[1],
+        ids=walked.ids,
+        values=(
+            np.stack(walked.rows).astype(dtype, copy=False)
+            if walked.rows
+            else np.zeros((0, len(walked.samples)), dtype)
+        ),
+        dosage_field=dosage_field,
+        stats=dict(walked.stats),
+        windows=np.asarray(walked.windows, dtype=np.int64).reshape(-1, 2),
+    )
+    _log_ingestion(vcf_path, contig, reference, walked)
+    return store
+
+
+def _log_ingestion(vcf_path: str, contig: str, reference: Reference, walked: _Walked) -> None:
+    """Log the ingestion counts and the warnings they call for."""
+    stats = walked.stats
+    log.info("%s %s: %s", vcf_path, contig, dict(stats))
+    if not stats["records"]:
+        log.warning(
+            "%s %s: no record inside the %d window(s) (%d bp): every individual gets the "
+            "reference sequence there",
+            vcf_path,
+            contig,
+            len(walked.windows),
+            sum(b - a for a, b in walked.windows),
+        )
+    if stats["reference_bases_other_iupac"]:
+        log.warning(
+            "%s %s: %d reference bases in the windows are IUPAC ambiguity codes; they are read "
+            "as N (all-zero one-hot), and REF alleles over them are not checked (%d records)",
+            reference.path,
+            contig,
+            stats["reference_bases_other_iupac"],
+            stats["ref_unverifiable_over_N"],
+        )

@@ -44,7 +44,7 @@ def baseline_gene_inputs(
         Phenotypes individuals table (``individual``, ``individual_set``).
     observed : numpy.ndarray, shape (n_genes, n_individuals), float64
         Expression (rows = ``genes``), as :func:`ps2f.pipeline.common.load_inputs` returns.
-    stores : mapping of str to VariantStore
+    stores : mapping of str to VariantStore or DosageStore
         Keyed by contig as spelled in ``genes["chrom"]``.
     baselines_config : mapping
         The ``baselines`` config section (``cis_window_bp``, ``cis_window_anchor``,
@@ -55,8 +55,8 @@ def baseline_gene_inputs(
     Yields
     ------
     tuple
-        ``gene`` (str), ``dosages`` (n_individuals, n_variants) uint8 ALT dosages of the
-        window's usable variants, ``expression`` (n_individuals,) float64, ``train_mask``
+        ``gene`` (str), ``dosages`` (n_individuals, n_variants) ALT dosages of the window's
+        usable variants (uint8; float32 from a ``DS`` dosage store), ``expression`` (n_individuals,) float64, ``train_mask``
         (n_individuals,) bool, ``store_rows`` (n_variants,) int64 rows of the contig's store.
 
     Raises
@@ -134,7 +134,8 @@ def run_baseline(
     genes_path, individuals_path, expression_path : str
         The phenotypes tables.
     store_paths : sequence of str
-        Variant stores, one per contig, named ``<contig>.npz``.
+        One store per contig, named ``<contig>.npz``: the phased variant stores, or the dosage
+        stores of ``inputs.dosages`` (:func:`ps2f.genome.store.load_store` opens either).
     config : mapping
         The validated workflow config (sections ``baselines``, ``name``).
     threads : int
@@ -150,10 +151,10 @@ def run_baseline(
     """
     from ps2f.baselines.genotype import ElasticNetConfig, RandomForestConfig, fit_genes
     from ps2f.baselines.windows import cis_windows
-    from ps2f.genome.store import VariantStore
+    from ps2f.genome.store import load_store
 
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
-    stores = {Path(p).stem: VariantStore.load(p) for p in store_paths}
+    stores = {Path(p).stem: load_store(p) for p in store_paths}
     bl = config["baselines"]
     fit_idx = np.flatnonzero((genes["gene_set"] == "train").to_numpy())
     section = dict(bl[method])

@@ -118,12 +118,38 @@ def run_genotypes(
         no individual matches at all), or any ingestion error of
         :func:`ps2f.io.vcf.ingest_vcf` / :class:`ps2f.io.fasta.Reference`.
     """
-    from ps2f.errors import InputError
-    from ps2f.io.contigs import candidate_names
     from ps2f.io.fasta import Reference
-    from ps2f.io.vcf import ingest_vcf, read_vcf_samples
+    from ps2f.io.vcf import ingest_vcf
 
     section = config.get("genotypes", {})
+    genes = _contig_genes(genes_path, contig)
+    individuals, vcf_samples = _matched_samples(vcf, individuals_path)
+    ref = Reference(reference, config["contig_aliases"])
+    windows = gene_windows(
+        genes,
+        store_window_bp(config),
+        config["baselines"]["cis_window_bp"],
+        int(section.get("indel_flank_bp", INDEL_FLANK_BP)),
+        config["baselines"].get("cis_window_anchor", "gene_body"),
+    )
+    store = ingest_vcf(
+        vcf,
+        ref,
+        contig,
+        windows,
+        samples=individuals,
+        snvs_only=bool(section.get("snvs_only", False)),
+        missing_policy=section.get("missing_policy", "error"),
+        contig_aliases=config["contig_aliases"],
+    )
+    _write_store(store, out_store, out_stats, contig, len(vcf_samples))
+
+
+def _contig_genes(genes_path: str, contig: str) -> pd.DataFrame:
+    """The genes of ``contig`` from the phenotypes gene table (a respelled contig is an error)."""
+    from ps2f.errors import InputError
+    from ps2f.io.contigs import candidate_names
+
     genes = read_table(genes_path)
     chrom = genes["chrom"].astype(str)  # a TSV reads contigs "1".."22" back as integers
     on_contig = chrom == str(contig)
@@ -141,7 +167,20 @@ def run_genotypes(
             contig,
             sorted(set(chrom))[:10],
         )
-    genes = genes.loc[on_contig]
+    return genes.loc[on_contig]
+
+
+def _matched_samples(vcf: str, individuals_path: str) -> tuple[list[str], list[str]]:
+    """The phenotypes' individuals, each checked to be a sample of ``vcf``; and the VCF samples.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        An individual without genotypes in ``vcf`` (a separate message when none matches).
+    """
+    from ps2f.errors import InputError
+    from ps2f.io.vcf import read_vcf_samples
+
     individuals = read_table(individuals_path)["individual"].tolist()
     vcf_samples = read_vcf_samples(vcf)
     in_vcf = set(vcf_samples)
@@ -166,34 +205,68 @@ def run_genotypes(
         len(vcf_samples),
         len(individuals),
         len(individuals),
-        len(in_vcf) - len(individuals),
+        len(vcf_samples) - len(individuals),
     )
-    ref = Reference(reference, config["contig_aliases"])
-    windows = gene_windows(
-        genes,
-        store_window_bp(config),
-        config["baselines"]["cis_window_bp"],
-        int(section.get("indel_flank_bp", INDEL_FLANK_BP)),
-        config["baselines"].get("cis_window_anchor", "gene_body"),
-    )
-    store = ingest_vcf(
+    return individuals, vcf_samples
+
+
+def run_dosages(
+    vcf: str,
+    reference: str,
+    genes_path: str,
+    individuals_path: str,
+    contig: str,
+    config: Mapping,
+    out_store: str,
+    out_stats: str,
+) -> None:
+    """Rule ``dosages``: one contig's ALT allele dosages in the baselines' cis-windows.
+
+    Reads ``inputs.dosages`` (unphased ``GT`` calls or imputed ``DS``, by
+    ``baselines.dosage_field``) with :func:`ps2f.io.vcf.ingest_dosages` into a
+    :class:`~ps2f.genome.store.DosageStore` that the ``elastic_net`` and ``random_forest`` rules
+    read instead of the phased variant store. Only the cis-windows of
+    :func:`ps2f.baselines.windows.cis_windows` are read, SNVs only when ``baselines.snvs_only``;
+    missing calls follow ``genotypes.missing_policy``. Both outputs are written atomically.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        An expression individual has no dosages in the VCF, or any ingestion error of
+        :func:`ps2f.io.vcf.ingest_dosages`.
+    """
+    from ps2f.baselines.windows import cis_windows
+    from ps2f.io.fasta import Reference
+    from ps2f.io.vcf import ingest_dosages
+
+    bl = config["baselines"]
+    genes = _contig_genes(genes_path, contig)
+    individuals, vcf_samples = _matched_samples(vcf, individuals_path)
+    lo, hi = cis_windows(genes, bl["cis_window_bp"], bl.get("cis_window_anchor", "gene_body"))
+    store = ingest_dosages(
         vcf,
-        ref,
+        Reference(reference, config["contig_aliases"]),
         contig,
-        windows,
+        [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)],
         samples=individuals,
-        snvs_only=bool(section.get("snvs_only", False)),
-        missing_policy=section.get("missing_policy", "error"),
+        dosage_field=bl.get("dosage_field", "GT"),
+        snvs_only=bool(bl.get("snvs_only", True)),
+        missing_policy=config.get("genotypes", {}).get("missing_policy", "error"),
         contig_aliases=config["contig_aliases"],
     )
+    _write_store(store, out_store, out_stats, contig, len(vcf_samples))
+
+
+def _write_store(store, out_store: str, out_stats: str, contig: str, n_vcf_samples: int) -> None:
+    """Save a variant or dosage store and its ingestion counts (both atomically)."""
     Path(out_store).parent.mkdir(parents=True, exist_ok=True)
     store.save(out_store)
     stats = dict(
         store.stats,
         contig=contig,
         n_samples=store.n_samples,
-        vcf_samples=len(vcf_samples),
-        vcf_samples_without_expression=len(in_vcf) - len(individuals),
+        vcf_samples=n_vcf_samples,
+        vcf_samples_without_expression=n_vcf_samples - store.n_samples,
         store_bytes=Path(out_store).stat().st_size,
     )
     with atomic_path(out_stats) as tmp:

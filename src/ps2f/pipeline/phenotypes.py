@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ps2f.pipeline.common import write_table
+from ps2f.pipeline.common import log, write_table
 
 
 def run_phenotypes(
@@ -17,6 +17,7 @@ def run_phenotypes(
     out_expression: str,
     covariates: str | None = None,
     reference: str | None = None,
+    dosages: str | None = None,
 ) -> None:
     """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
 
@@ -37,12 +38,16 @@ def run_phenotypes(
         Covariate file (``expression.covariates``); None or empty: no adjustment.
     reference : str, optional
         FASTA of the genome build; when given, each gene's TSS is checked to lie on its contig.
+    dosages : str, optional
+        The baselines' dosage VCF (``inputs.dosages``); when given, only individuals that are
+        samples of both VCFs are analysed (the others are dropped and counted in the log).
 
     Raises
     ------
     ps2f.errors.InputError, ps2f.errors.ConfigError
         As :func:`ps2f.phenotypes.build_phenotypes`; nothing is written then.
     """
+    from ps2f.errors import InputError
     from ps2f.io.vcf import read_vcf_samples
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 
@@ -63,10 +68,36 @@ def run_phenotypes(
         genotype_pc_pattern=config["expression"]["genotype_pc_pattern"],
         expression_pc_pattern=config["expression"]["expression_pc_pattern"],
     )
+    samples = read_vcf_samples(genotypes)
+    if dosages:
+        in_dosages = set(read_vcf_samples(dosages))
+        kept = [s for s in samples if s in in_dosages]
+        log.info(
+            "%s: %d of the %d samples of %s have dosages; only they can be analysed",
+            dosages,
+            len(kept),
+            len(samples),
+            genotypes,
+        )
+        if not kept:
+            raise InputError(
+                f"{dosages}: none of the {len(samples)} samples of {genotypes} (e.g. "
+                f"{samples[:3]}) is a sample of the dosage VCF; the two files name individuals "
+                f"differently or belong to different cohorts. Rename samples to match "
+                f"('bcftools reheader -s')."
+            )
+        if len(kept) < len(samples):
+            log.warning(
+                "%d genotyped samples are not in the dosage VCF %s and are dropped, e.g. %s",
+                len(samples) - len(kept),
+                dosages,
+                [s for s in samples if s not in in_dosages][:3],
+            )
+        samples = kept
     ph = build_phenotypes(
         expression,
         annotation,
-        read_vcf_samples(genotypes),
+        samples,
         pcfg,
         usable_column=config["annotation"]["usable_column"],
         contigs=config["contigs"],

@@ -1,0 +1,13 @@
+from ps2f.pipeline import run_dosages, setup_logging
+
+setup_logging(snakemake.log[0])
+run_dosages(
+    vcf=snakemake.input.vcf,
+    reference=snakemake.input.reference,
+    genes_path=snakemake.input.genes,
+    individuals_path=snakemake.input.individuals,
+    contig=snakemake.wildcards.contig,
+    config=snakemake.config,
+    out_store=snakemake.output.store,
+    out_stats=snakemake.output.stats,
+)
