@@ -368,6 +368,20 @@ class _Walked(NamedTuple):
     rows: list[np.ndarray]
     stats: Counter
 
+    def allele_table(self) -> dict:
+        """The fields both stores share (alleles, IDs, samples, windows) as keywords."""
+        return {
+            "contig": self.fasta_contig,
+            "samples": self.samples,
+            "pos": self.pos,
+            "ref_bytes": self.ref[0],
+            "ref_offsets": self.ref[1],
+            "alt_bytes": self.alt[0],
+            "alt_offsets": self.alt[1],
+            "ids": self.ids,
+            "windows": np.asarray(self.windows, dtype=np.int64).reshape(-1, 2),
+        }
+
 
 #: ``calls(rec, where, samples, stats)`` -> ``row(k)``: one record's genotype data as the store
 #: row of its ALT number ``k`` (1-based); raises InputError for calls the store cannot hold
@@ -630,16 +644,8 @@ def ingest_vcf(
     stats = walked.stats
     n_bytes = (2 * len(walked.samples) + 7) // 8
     store = VariantStore(
-        contig=walked.fasta_contig,
-        samples=walked.samples,
-        pos=walked.pos,
-        ref_bytes=walked.ref[0],
-        ref_offsets=walked.ref[1],
-        alt_bytes=walked.alt[0],
-        alt_offsets=walked.alt[1],
-        ids=walked.ids,
+        **walked.allele_table(),
         genotypes=np.stack(walked.rows) if walked.rows else np.zeros((0, n_bytes), np.uint8),
-        windows=np.asarray(walked.windows, dtype=np.int64).reshape(-1, 2),
     )
     skips = store.overlap_skips()
     stats["overlapping_alleles_skipped"] = int(skips.sum())
@@ -778,14 +784,7 @@ def ingest_dosages(
     )
     dtype = np.uint8 if dosage_field == "GT" else np.float32
     store = DosageStore(
-        contig=walked.fasta_contig,
-        samples=walked.samples,
-        pos=walked.pos,
-        ref_bytes=walked.ref[0],
-        ref_offsets=walked.ref[1],
-        alt_bytes=walked.alt[0],
-        alt_offsets=walked.alt[1],
-        ids=walked.ids,
+        **walked.allele_table(),
         values=(
             np.stack(walked.rows).astype(dtype, copy=False)
             if walked.rows
@@ -793,7 +792,6 @@ def ingest_dosages(
         ),
         dosage_field=dosage_field,
         stats=dict(walked.stats),
-        windows=np.asarray(walked.windows, dtype=np.int64).reshape(-1, 2),
     )
     _log_ingestion(vcf_path, contig, reference, walked)
     return store
