@@ -82,11 +82,11 @@ def strand_ambiguous(ref: np.ndarray, alt: np.ndarray) -> np.ndarray:
 
 
 def baseline_variant_mask(store, snvs_only: bool = True, drop_ambiguous: bool = True) -> np.ndarray:
-    """Variants of a :class:`~ps2f.genome.store.VariantStore` a baseline may use.
+    """Variants of a variant or dosage store that a baseline may use.
 
     Parameters
     ----------
-    store : VariantStore
+    store : VariantStore or DosageStore
     snvs_only : bool
         Keep single-nucleotide variants only.
     drop_ambiguous : bool
