@@ -107,6 +107,7 @@ def run_dir(tmp_path_factory):
         "baselines": {
             "cis_window_bp": 10_000,
             "cis_window_anchor": "gene_body",
+            "genes": "all",
             "snvs_only": True,
             "drop_ambiguous_strand": True,
             "elastic_net": {"n_folds": 5, "n_outer_folds": 5, "seed": 3},
@@ -164,7 +165,7 @@ def test_db_schema_and_a_genes_weights(run_dir):
         'SELECT gene, genename, "n.snps.in.model", "pred.perf.R2", "pred.perf.pval" FROM extra', con
     )
     con.close()
-    assert set(e["gene"]) == {"G1.1", "G2.1", "G3.1"}  # training genes only
+    assert set(e["gene"]) == {"G1.1", "G2.1", "G3.1", "G4.1"}  # baselines.genes: all
 
     # the same gene fitted directly: window = body +- 10 kb, SNVs, no A/T or C/G
     lo, hi = cis_windows(genes, 10_000)
@@ -229,7 +230,9 @@ def test_predictions_and_summaries(run_dir):
     d, store, dos, genes, individuals, config = run_dir
     for name in ("en", "rf"):
         p = pd.read_parquet(d / f"{name}.parquet")
-        assert set(p["gene"]) == {"G1.1", "G2.1", "G3.1"} and len(p) == 3 * N_IND
+        # baselines.genes: all -> the held-out gene G4 too, fitted on training individuals
+        assert set(p["gene"]) == {"G1.1", "G2.1", "G3.1", "G4.1"} and len(p) == 4 * N_IND
+        assert set(p.loc[p["gene"] == "G4.1", "gene_set"]) == {"heldout"}
         held = p[p["individual_set"] == "heldout"]
         r = held.groupby("gene").apply(lambda t: np.corrcoef(t["observed"], t["predicted"])[0, 1])
         assert (r > 0.3).all(), r
@@ -240,6 +243,27 @@ def test_predictions_and_summaries(run_dir):
         en.columns
     )
     assert (en["n_variants_in_window"] == en["n_variants_used"]).all()  # all variants common
+
+
+def test_training_genes_only(run_dir, tmp_path):
+    d, store, dos, genes, individuals, config = run_dir
+    cfg = {"name": "unit", "baselines": {**config["baselines"], "genes": "train"}}
+    run_baseline(
+        "random_forest",
+        genes_path=str(d / "genes.tsv"),
+        individuals_path=str(d / "individuals.tsv"),
+        expression_path=str(d / "expression.parquet"),
+        store_paths=[str(d / f"{CONTIG}.npz")],
+        config=cfg,
+        threads=1,
+        out_predictions=str(tmp_path / "rf.parquet"),
+        out_summary=str(tmp_path / "rf.summary.tsv"),
+    )
+    p = pd.read_parquet(tmp_path / "rf.parquet")
+    assert set(p["gene"]) == {"G1.1", "G2.1", "G3.1"} and set(p["gene_set"]) == {"train"}
+    # the same fits as with genes: all (each gene's fit depends on its own data and seed)
+    full = pd.read_parquet(d / "rf.parquet").query("gene != 'G4.1'")
+    pd.testing.assert_frame_equal(p.reset_index(drop=True), full.reset_index(drop=True))
 
 
 def test_var_ids_qvalues_and_round_trip(tmp_path):

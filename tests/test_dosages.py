@@ -188,6 +188,7 @@ def test_baselines_fit_a_dosage_store_as_the_phased_store(tmp_path):
         "baselines": {
             "cis_window_bp": 10_000,
             "cis_window_anchor": "gene_body",
+            "genes": "all",
             "snvs_only": True,
             "drop_ambiguous_strand": True,
             "elastic_net": {"n_folds": 5, "n_outer_folds": 3, "seed": 3},

@@ -262,7 +262,7 @@ def plot_vs_reference(
     it does not. Each panel is annotated with the Pearson r across genes of the two r's and the
     number of genes above the diagonal. Only cells with held-out individuals in which the
     reference was evaluated are drawn (r on training individuals of a fitted baseline is
-    in-sample; a genotype baseline has no held-out genes).
+    in-sample; a genotype baseline has no held-out genes with ``baselines.genes: train``).
 
     Parameters
     ----------
@@ -306,8 +306,8 @@ def plot_vs_reference(
     others = [m for m in models if m != reference_model]
     heldout_cells = {cell_label(g, "heldout") for g in ("train", "heldout")}
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
-    # cells the reference was not evaluated in (a genotype baseline has no held-out genes)
-    # have nothing to compare against: they are left out
+    # cells the reference was not evaluated in (with baselines.genes: train, a genotype
+    # baseline has no held-out genes) have nothing to compare against: they are left out
     ref_cells = set(r.loc[r["model"] == reference_model, "cell"])
     cells_with_ref = [c for c in cells if c in ref_cells]
 

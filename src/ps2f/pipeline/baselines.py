@@ -124,9 +124,12 @@ def run_baseline(
 ) -> None:
     """Rules ``elastic_net`` / ``random_forest``: per-gene baselines on cis-window dosages.
 
-    Only training genes are fitted (a genotype model cannot predict a gene whose expression it
-    never saw), each on its training individuals, and every individual is predicted. Genes
-    are fitted in parallel (``threads`` joblib workers, one gene per worker at a time).
+    Each gene is fitted on its training individuals and every individual is predicted.
+    ``baselines.genes: all`` (default) fits held-out genes too: they are held out from the
+    sequence models, and a per-gene genotype model, which needs the gene's own expression,
+    is the bar there (SAGE-net compares its p-model on test genes with PrediXcan models
+    fitted on those genes; Spiro et al. 2026). ``train`` fits training genes only. Genes are
+    fitted in parallel (``threads`` joblib workers, one gene per worker at a time).
 
     Parameters
     ----------
@@ -137,7 +140,8 @@ def run_baseline(
         One store per contig, named ``<contig>.npz``: the phased variant stores, or the dosage
         stores of ``inputs.dosages`` (:func:`ps2f.genome.store.load_store` opens either).
     config : mapping
-        The validated workflow config (sections ``baselines``, ``name``).
+        The validated workflow config (sections ``baselines``, including ``genes``, and
+        ``name``).
     threads : int
         Parallel workers.
     out_predictions : str
@@ -156,7 +160,10 @@ def run_baseline(
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
     stores = {Path(p).stem: load_store(p) for p in store_paths}
     bl = config["baselines"]
-    fit_idx = np.flatnonzero((genes["gene_set"] == "train").to_numpy())
+    if bl["genes"] == "all":
+        fit_idx = np.arange(len(genes))
+    else:
+        fit_idx = np.flatnonzero((genes["gene_set"] == "train").to_numpy())
     section = dict(bl[method])
     if method == "elastic_net":
         cfg = ElasticNetConfig(**section)
@@ -166,9 +173,12 @@ def run_baseline(
         raise ValueError(f"unknown baseline {method!r}")
     inputs = baseline_gene_inputs(genes, fit_idx, individuals, observed, stores, bl)
     log.info(
-        "%s: %d training genes, %d individuals (%d training), window %s +- %d bp, %d workers",
+        "%s: %d genes (%d held-out; baselines.genes: %s), %d individuals (%d training), "
+        "window %s +- %d bp, %d workers",
         method,
         fit_idx.size,
+        int((genes["gene_set"].to_numpy()[fit_idx] != "train").sum()),
+        bl["genes"],
         len(individuals),
         int((individuals["individual_set"] == "train").sum()),
         bl["cis_window_anchor"],
