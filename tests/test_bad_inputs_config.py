@@ -1,4 +1,4 @@
-"""Bad workflow configs (docs: /work/shared/bad_inputs.md, "Config"): each stops the workflow
+"""Bad workflow configs (docs: ../shared/bad_inputs.md, "Config"): each stops the workflow
 when it is parsed, with a message naming the key and the fix.
 
 The checks are the ones the Snakefile runs: ``snakemake.utils.validate`` against

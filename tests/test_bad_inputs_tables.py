@@ -1,4 +1,4 @@
-"""Bad annotation and expression tables (docs: /work/shared/bad_inputs.md, "Annotation and
+"""Bad annotation and expression tables (docs: ../shared/bad_inputs.md, "Annotation and
 expression"): each case stops the phenotypes step with an InputError/ConfigError naming the
 file, the line or key and the fix, or is handled by a documented policy counted in the log.
 
