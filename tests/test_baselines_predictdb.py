@@ -58,6 +58,18 @@ def _store(rng: np.random.Generator, samples: list[str]) -> VariantStore:
     )
 
 
+def _baseline_inputs(d, config):
+    """run_baseline's input arguments for the tables and store written in ``d``."""
+    return dict(
+        genes_path=str(d / "genes.tsv"),
+        individuals_path=str(d / "individuals.tsv"),
+        expression_path=str(d / "expression.parquet"),
+        store_paths=[str(d / f"{CONTIG}.npz")],
+        config=config,
+        threads=1,
+    )
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """Phenotype tables + a variant store for 4 genes (3 training), and both rules' outputs."""
@@ -120,14 +132,7 @@ def run_dir(tmp_path_factory):
             },
         },
     }
-    common = dict(
-        genes_path=str(d / "genes.tsv"),
-        individuals_path=str(d / "individuals.tsv"),
-        expression_path=str(d / "expression.parquet"),
-        store_paths=[str(d / f"{CONTIG}.npz")],
-        config=config,
-        threads=1,
-    )
+    common = _baseline_inputs(d, config)
     run_baseline(
         "elastic_net",
         **common,
@@ -250,12 +255,7 @@ def test_training_genes_only(run_dir, tmp_path):
     cfg = {"name": "unit", "baselines": {**config["baselines"], "genes": "train"}}
     run_baseline(
         "random_forest",
-        genes_path=str(d / "genes.tsv"),
-        individuals_path=str(d / "individuals.tsv"),
-        expression_path=str(d / "expression.parquet"),
-        store_paths=[str(d / f"{CONTIG}.npz")],
-        config=cfg,
-        threads=1,
+        **_baseline_inputs(d, cfg),
         out_predictions=str(tmp_path / "rf.parquet"),
         out_summary=str(tmp_path / "rf.summary.tsv"),
     )
