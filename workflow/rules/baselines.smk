@@ -1,8 +1,8 @@
 # Genotype baselines (PrediXcan style) on cis-window allele dosages (of the phased variant
 # store, or of inputs.dosages: unphased or imputed), fitted per gene on training individuals,
 # on every gene (baselines.genes: all; held-out genes are held out from the sequence models
-# only) or on training genes (train): ElasticNet with PredictDB's protocol (cv.glmnet lambda.min, nested CV,
-# PredictDB .db + covariances for PrediXcan/MetaXcan) and RandomForest. One job per method,
+# only) or on training genes (train): ElasticNet with PredictDB's protocol (cv.glmnet
+# lambda.min, nested CV, PredictDB .db + covariances for PrediXcan/MetaXcan) and RandomForest. One job per method,
 # parallel over genes inside (joblib, `threads` workers).
 
 
