@@ -52,11 +52,11 @@ COV = DATA / "expression/qtltools_genes.covariates.pc50.txt.gz"
 
 def load(flank: int, n_genes: int | None, seed: int):
     """Phenotypes (all individuals fitting), the variant store, and each gene's inputs."""
+    from ps2f.genome.windows import cis_windows
     from ps2f.io.fasta import Reference
     from ps2f.io.vcf import ingest_vcf, read_vcf_samples
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
     from ps2f.pipeline.baselines import baseline_gene_inputs
-    from ps2f.pipeline.genotypes import gene_windows
 
     samples = read_vcf_samples(str(VCF))
     ph = build_phenotypes(
@@ -76,7 +76,7 @@ def load(flank: int, n_genes: int | None, seed: int):
         str(VCF),
         Reference(str(FASTA)),
         "chr22",
-        gene_windows(genes.iloc[pick].assign(s2f=False), 1, flank),
+        [(int(a), int(b)) for a, b in zip(*cis_windows(genes.iloc[pick], flank), strict=True)],
         samples=list(individuals["individual"]),
     )
     print(f"variant store: {store.n_variants} SNVs in {time.perf_counter() - t:.1f} s", flush=True)

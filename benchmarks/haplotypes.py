@@ -58,7 +58,7 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 L = 40_000
-FLANK = 1_000  # ingestion flank, as the genotypes rule (ps2f.pipeline.genotypes.INDEL_FLANK_BP)
+FLANK = 1_000  # ingestion flank, as the genotypes rule (genotypes.indel_flank_bp's default)
 
 
 def dataset(name: str) -> dict:
@@ -90,9 +90,9 @@ def dataset(name: str) -> dict:
 
 
 def _starts(genes: pd.DataFrame) -> np.ndarray:
-    from ps2f.genome.haplotypes import window_start
+    from ps2f.genome.windows import sequence_windows
 
-    return window_start(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)
+    return sequence_windows(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)[0]
 
 
 def _peak_rss_mb() -> float:

@@ -109,9 +109,15 @@ def build_cohort(args: argparse.Namespace, workdir: Path):
         str(workdir / "genes.tsv"),
         str(workdir / "individuals.tsv"),
         "sim1",
-        cfg,
-        str(workdir / "sim1.npz"),
-        str(workdir / "sim1.json"),
+        window_bp=cfg["s2f"]["window_bp"],
+        cis_window_bp=cfg["baselines"]["cis_window_bp"],
+        cis_window_anchor=cfg["baselines"]["cis_window_anchor"],
+        indel_flank_bp=cfg["genotypes"]["indel_flank_bp"],
+        snvs_only=cfg["genotypes"]["snvs_only"],
+        missing_policy=cfg["genotypes"]["missing_policy"],
+        contig_aliases=cfg["contig_aliases"],
+        out_store=str(workdir / "sim1.npz"),
+        out_stats=str(workdir / "sim1.json"),
     )
     genes, individuals, observed = load_inputs(
         str(workdir / "genes.tsv"),

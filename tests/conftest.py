@@ -62,3 +62,22 @@ def write_vcf(
         return Path(str(plain) + ".gz")
     out = pysam.tabix_index(str(plain), preset="vcf", force=True)
     return Path(out)
+
+
+def genotypes_params(cfg: dict) -> dict:
+    """The ``genotypes`` rule's params (``workflow/rules/genotypes.smk``) from a validated config.
+
+    For tests that call :func:`ps2f.pipeline.run_genotypes` directly, with the values the
+    workflow would give it.
+    """
+    from ps2f.models.scorers import longest_window_bp
+
+    return {
+        "window_bp": longest_window_bp(cfg["s2f"]["window_bp"], cfg["scorers"]),
+        "cis_window_bp": cfg["baselines"]["cis_window_bp"],
+        "cis_window_anchor": cfg["baselines"]["cis_window_anchor"],
+        "indel_flank_bp": cfg["genotypes"]["indel_flank_bp"],
+        "snvs_only": cfg["genotypes"]["snvs_only"],
+        "missing_policy": cfg["genotypes"]["missing_policy"],
+        "contig_aliases": cfg["contig_aliases"],
+    }

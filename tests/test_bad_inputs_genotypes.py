@@ -341,13 +341,16 @@ def _rule_inputs(tmp_path, individuals, gene_end=21, chrom="1"):
     pd.DataFrame({"individual": individuals}).to_csv(
         tmp_path / "individuals.tsv", sep="\t", index=False
     )
-    config = {
+    params = {
+        "window_bp": 8,
+        "cis_window_bp": 2,
+        "cis_window_anchor": "gene_body",
+        "indel_flank_bp": 1000,
+        "snvs_only": False,
+        "missing_policy": "error",
         "contig_aliases": {},
-        "s2f": {"window_bp": 8},
-        "baselines": {"cis_window_bp": 2, "cis_window_anchor": "gene_body"},
-        "genotypes": {},
     }
-    return str(tmp_path / "genes.tsv"), str(tmp_path / "individuals.tsv"), config
+    return str(tmp_path / "genes.tsv"), str(tmp_path / "individuals.tsv"), params
 
 
 @pytest.mark.parametrize(
@@ -361,10 +364,11 @@ def _rule_inputs(tmp_path, individuals, gene_end=21, chrom="1"):
 def test_rule_samples_disjoint_from_expression(tmp_path, individuals, match):
     fa = write_fasta(tmp_path / "ref.fa", {"1": SEQ})
     vcf = vcf_of(tmp_path, ["12\tv\tG\tA\t0|1\t1|1"])
-    genes, inds, config = _rule_inputs(tmp_path, individuals)
+    genes, inds, params = _rule_inputs(tmp_path, individuals)
     out = tmp_path / "out"
     with pytest.raises(InputError, match=r"v\.vcf\.gz: " + match):
-        run_genotypes(str(vcf), str(fa), genes, inds, "1", config, f"{out}/s.npz", f"{out}/s.json")
+        run_genotypes(str(vcf), str(fa), genes, inds, "1", **params, out_store=f"{out}/s.npz",
+                      out_stats=f"{out}/s.json")
     assert not out.exists() or not any(out.iterdir())  # nothing a later rule could trust
 
 
@@ -377,25 +381,28 @@ def test_rule_store_covers_the_gene_body_cis_window(tmp_path):
     # TSS 10, gene body [10, 21), flank 2: window [8, 23); 0-based 19 is in the body
     recs = ["5\tout\tA\tC\t0|1\t0|0", "20\tbody\tT\tA\t0|1\t1|1", "23\tedge\tC\tA\t1|1\t0|0"]
     vcf = vcf_of(tmp_path, recs)
-    genes, inds, config = _rule_inputs(tmp_path, ["S2", "S1"])
+    genes, inds, params = _rule_inputs(tmp_path, ["S2", "S1"])
     out = tmp_path / "out"
-    run_genotypes(str(vcf), str(fa), genes, inds, "1", config, f"{out}/s.npz", f"{out}/s.json")
+    run_genotypes(str(vcf), str(fa), genes, inds, "1", **params, out_store=f"{out}/s.npz",
+                  out_stats=f"{out}/s.json")
     store = VariantStore.load(f"{out}/s.npz")
     assert store.ids.tolist() == ["body", "edge"]
-    config["baselines"]["cis_window_anchor"] = "tss"  # [8, 13): neither
-    run_genotypes(str(vcf), str(fa), genes, inds, "1", config, f"{out}/t.npz", f"{out}/t.json")
+    params["cis_window_anchor"] = "tss"  # [8, 13): neither
+    run_genotypes(str(vcf), str(fa), genes, inds, "1", **params, out_store=f"{out}/t.npz",
+                  out_stats=f"{out}/t.json")
     assert VariantStore.load(f"{out}/t.npz").n_variants == 0
 
 
 def test_rule_contig_spelled_unlike_the_annotation(tmp_path):
     fa = write_fasta(tmp_path / "ref.fa", {"1": SEQ})
     vcf = vcf_of(tmp_path, ["12\tv\tG\tA\t0|1\t1|1"])
-    genes, inds, config = _rule_inputs(tmp_path, SAMPLES, chrom="chr1")
+    genes, inds, params = _rule_inputs(tmp_path, SAMPLES, chrom="chr1")
     with pytest.raises(
         InputError, match=r"genes\.tsv: the genes are on 'chr1', the config lists the contig as '1'"
     ):
         run_genotypes(
-            str(vcf), str(fa), genes, inds, "1", config, f"{tmp_path}/s.npz", f"{tmp_path}/s.json"
+            str(vcf), str(fa), genes, inds, "1", **params, out_store=f"{tmp_path}/s.npz",
+            out_stats=f"{tmp_path}/s.json",
         )
 
 

@@ -11,8 +11,9 @@ import pytest
 from scipy import stats
 
 from ps2f.baselines import ElasticNetConfig, fit_elastic_net
-from ps2f.baselines.windows import cis_windows, strand_ambiguous
+from ps2f.baselines.variant_filters import strand_ambiguous
 from ps2f.genome.store import VariantStore
+from ps2f.genome.windows import cis_windows
 from ps2f.io.predictdb import (
     EXTRA_COLUMNS,
     WEIGHT_COLUMNS,

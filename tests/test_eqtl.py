@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, genotypes_params
 from scipy import stats
 
 from ps2f.evaluation import (
@@ -269,7 +269,8 @@ def test_lead_eqtls_recover_simulated_truth(tmp_path):
                    ph["expression"])  # fmt: skip
     store_path = tmp_path / "sim1.npz"
     run_genotypes(str(sim / "genotypes.vcf.gz"), str(sim / "reference.fa"), ph["genes"],
-                  ph["individuals"], "sim1", cfg, str(store_path), str(tmp_path / "s.json"))  # fmt: skip
+                  ph["individuals"], "sim1", **genotypes_params(cfg), out_store=str(store_path),
+                  out_stats=str(tmp_path / "s.json"))  # fmt: skip
     genes, individuals, observed = load_inputs(ph["genes"], ph["individuals"], ph["expression"])
     lead, _ = lead_eqtls(
         genes, individuals, observed, {"sim1": VariantStore.load(store_path)}, 1000, 0.05

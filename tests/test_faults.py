@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO
+from conftest import REPO, genotypes_params
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError
@@ -255,7 +255,8 @@ def run_pipeline(out: str) -> None:
     vcf, fasta = str(sim / "genotypes.vcf.gz"), str(sim / "reference.fa")
     run_phenotypes(str(sim / "expression.bed.gz"), str(sim / "genes.tsv"), vcf, cfg, *tables)
     store = str(root / "sim1.npz")
-    run_genotypes(vcf, fasta, *tables[:2], "sim1", cfg, store, str(root / "sim1.stats.json"))
+    run_genotypes(vcf, fasta, *tables[:2], "sim1", **genotypes_params(cfg), out_store=store,
+                  out_stats=str(root / "sim1.stats.json"))  # fmt: skip
     preds = []
     for kind, mode, name in (("p", "p", "p_model"), ("r", "reference_scoring", "r_model")):
         model = root / f"{name}.pt"
@@ -371,6 +372,7 @@ def cohort_10x(tmp_path_factory) -> Path:
         *tables,
     )
     (root / "config.json").write_text(json.dumps(cfg))
+    (root / "genotypes_params.json").write_text(json.dumps(genotypes_params(cfg)))
     return root
 
 
@@ -386,6 +388,7 @@ from ps2f.pipeline.common import read_table, write_table
 
 step, root = sys.argv[1], Path(sys.argv[2])
 cfg = json.loads((root / "config.json").read_text())
+params = json.loads((root / "genotypes_params.json").read_text())
 sim = root / "simulated"
 genes = read_table(root / "genes.tsv")
 write_table(genes.iloc[:1], root / "first_gene.tsv")
@@ -395,7 +398,8 @@ if step == "ingest":
 
     def ingest(genes_path, store):
         run_genotypes(str(sim / "genotypes.vcf.gz"), str(sim / "reference.fa"), str(genes_path),
-                      individuals, "sim1", cfg, str(store), str(store) + ".json")
+                      individuals, "sim1", **params, out_store=str(store),
+                      out_stats=str(store) + ".json")
 
     ingest(root / "first_gene.tsv", root / "first_gene.npz")
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -539,9 +543,9 @@ def test_prediction_rule_out_of_gpu_memory_names_the_batch_size(
             str(cohort_10x / "genes.tsv"),
             str(cohort_10x / "individuals.tsv"),
             "sim1",
-            cfg,
-            str(store),
-            str(tmp_path / "stats.json"),
+            **genotypes_params(cfg),
+            out_store=str(store),
+            out_stats=str(tmp_path / "stats.json"),
         )
     monkeypatch.setattr(S2FCNN, "embed", _out_of_memory)
     tables = [str(cohort_10x / n) for n in ("genes.tsv", "individuals.tsv", "expression.parquet")]

@@ -9,8 +9,9 @@ from conftest import write_fasta, write_vcf
 
 from ps2f.errors import InputError
 from ps2f.genome.encoding import decode, encode, one_hot, reverse_complement_codes
-from ps2f.genome.haplotypes import HaplotypeBuilder, window_start
+from ps2f.genome.haplotypes import HaplotypeBuilder
 from ps2f.genome.store import VariantStore
+from ps2f.genome.windows import sequence_windows
 from ps2f.io.contigs import resolve_contig
 from ps2f.io.fasta import Reference
 from ps2f.io.vcf import ingest_vcf, merge_windows
@@ -230,7 +231,7 @@ def test_haplotypes_plus_strand_hand_checked(tiny):
     # TSS at 0-based 10, L = 8: window [6, 14) = "GTTTGGCC", TSS at index 4
     genes = pd.DataFrame({"chrom": ["chr1"], "strand": ["+"], "tss0": [10]})
     hb = _builder(ref, vcf, genes, 8)
-    assert window_start(np.array([10]), np.array(["+"]), 8).tolist() == [6]
+    assert sequence_windows(np.array([10]), np.array(["+"]), 8)[0].tolist() == [6]
     assert decode(hb.reference(np.array([0]))[0]) == "GTTTGGCC"
     h = hb.haplotypes(np.array([0, 0, 0]), np.array([0, 1, 2]))
     assert h.shape == (3, 2, 8)
@@ -246,7 +247,7 @@ def test_haplotypes_minus_strand_hand_checked(tiny):
     # reverse complement "TGGCCAAA" has the TSS base (G at 10 -> C) at index 4
     genes = pd.DataFrame({"chrom": ["chr1"], "strand": ["-"], "tss0": [10]})
     hb = _builder(ref, vcf, genes, 8)
-    assert window_start(np.array([10]), np.array(["-"]), 8).tolist() == [7]
+    assert sequence_windows(np.array([10]), np.array(["-"]), 8)[0].tolist() == [7]
     refw = decode(hb.reference(np.array([0]))[0])
     assert refw == "TGGCCAAA"
     assert refw[4] == "C"
@@ -284,7 +285,7 @@ def test_real_haplotypes_match_a_slow_per_item_oracle():
         {"chrom": tss["chrom"], "strand": tss["strand"], "tss0": tss["tss"] - 1}
     ).reset_index(drop=True)
     L = 4000
-    starts = window_start(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)
+    starts = sequence_windows(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)[0]
     store = ingest_vcf(vcf_path, ref, "chr22", [(a, a + L) for a in starts])
     vcf = cyvcf2.VCF(vcf_path)
     samples = list(vcf.samples)[:10]

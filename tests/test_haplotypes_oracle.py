@@ -24,7 +24,8 @@ import pytest
 from conftest import SHARED
 
 from ps2f.genome.encoding import decode
-from ps2f.genome.haplotypes import HaplotypeBuilder, window_start
+from ps2f.genome.haplotypes import HaplotypeBuilder
+from ps2f.genome.windows import sequence_windows
 from ps2f.io.fasta import Reference
 from ps2f.io.vcf import ingest_vcf
 
@@ -117,7 +118,7 @@ def test_haplotypes_equal_bcftools_consensus(tmp_path):
     samples = all_samples[:: len(all_samples) // N_SAMPLES][:N_SAMPLES]
     probe = ingest_vcf(VCF, ref, "20", [(1_000_000, 4_000_000)], samples=samples[:1])
     genes = _choose_windows(probe)
-    starts = window_start(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)
+    starts = sequence_windows(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), L)[0]
     regions = [(int(a) - FLANK, int(a) + L + FLANK) for a in starts]
     store = ingest_vcf(VCF, ref, "20", regions, samples=samples)
     hb = HaplotypeBuilder(ref, {"20": store}, genes, samples, L)

@@ -400,17 +400,15 @@ def test_parse_time_checks_import_no_model_library(tmp_path):
 def test_the_variant_store_covers_the_longest_scorer_window():
     """The genotypes rule stores variants over the longest window any model reads: scorers'
     own ``window_bp`` (their type's default when unset) count, precomputed tables do not."""
-    from ps2f.models.scorers import with_defaults
-    from ps2f.pipeline.genotypes import store_window_bp
+    from ps2f.models.scorers import longest_window_bp, with_defaults
 
-    config = {"s2f": {"window_bp": 4096}, "scorers": []}
-    assert store_window_bp(config) == 4096
-    config["scorers"] = [{"name": "t", "type": "precomputed", "table": "t.tsv"}]
-    assert store_window_bp(config) == 4096
+    scorers = []
+    assert longest_window_bp(4096, scorers) == 4096
+    scorers = [{"name": "t", "type": "precomputed", "table": "t.tsv"}]
+    assert longest_window_bp(4096, scorers) == 4096
     enformer = {"name": "enf", "type": "enformer", "weights": "w"}
-    config["scorers"].append(enformer)
-    assert store_window_bp(config) == with_defaults(enformer)["window_bp"] > 4096
-    config["scorers"].append({**enformer, "name": "short", "window_bp": 2048})
-    assert store_window_bp(config) == with_defaults(enformer)["window_bp"]
-    config["s2f"]["window_bp"] = 2**19
-    assert store_window_bp(config) == 2**19
+    scorers.append(enformer)
+    assert longest_window_bp(4096, scorers) == with_defaults(enformer)["window_bp"] > 4096
+    scorers.append({**enformer, "name": "short", "window_bp": 2048})
+    assert longest_window_bp(4096, scorers) == with_defaults(enformer)["window_bp"]
+    assert longest_window_bp(2**19, scorers) == 2**19

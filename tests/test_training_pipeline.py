@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, genotypes_params
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError
@@ -109,9 +109,9 @@ class Run:
             self.tables[0],
             self.tables[1],
             "sim1",
-            self.cfg,
-            self.store,
-            str(self.root / "sim1.json"),
+            **genotypes_params(self.cfg),
+            out_store=self.store,
+            out_stats=str(self.root / "sim1.json"),
         )
         return self
 

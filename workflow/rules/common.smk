@@ -96,28 +96,11 @@ def get_covariates_input():
     return {"covariates": path} if path else {}
 
 
-def store_settings():
-    """The settings that decide which variants the store holds (a change re-runs the rule)."""
-    from ps2f.pipeline.genotypes import store_window_bp
+def get_store_window_bp():
+    """Longest sequence window of the run, in bp: s2f.window_bp and every sequence scorer's."""
+    from ps2f.models.scorers import longest_window_bp
 
-    return {
-        "window_bp": store_window_bp(config),
-        "cis_window_bp": config["baselines"]["cis_window_bp"],
-        "cis_window_anchor": config["baselines"]["cis_window_anchor"],
-        "genotypes": config["genotypes"],
-    }
-
-
-def dosage_settings():
-    """The settings that decide what the dosage store holds (a change re-runs rule dosages)."""
-    bl = config["baselines"]
-    return {
-        "cis_window_bp": bl["cis_window_bp"],
-        "cis_window_anchor": bl["cis_window_anchor"],
-        "snvs_only": bl["snvs_only"],
-        "dosage_field": bl["dosage_field"],
-        "missing_policy": config["genotypes"]["missing_policy"],
-    }
+    return longest_window_bp(config["s2f"]["window_bp"], SCORERS.values())
 
 
 def get_simulate_inputs():

@@ -12,7 +12,13 @@ rule genotypes:
         store=f"{RUN}/variants/{{contig}}.npz",
         stats=f"{RUN}/variants/{{contig}}.stats.json",
     params:
-        store=store_settings(),
+        window_bp=get_store_window_bp(),
+        cis_window_bp=config["baselines"]["cis_window_bp"],
+        cis_window_anchor=config["baselines"]["cis_window_anchor"],
+        indel_flank_bp=config["genotypes"]["indel_flank_bp"],
+        snvs_only=config["genotypes"]["snvs_only"],
+        missing_policy=config["genotypes"]["missing_policy"],
+        contig_aliases=config["contig_aliases"],
     log:
         f"{LOGS}/genotypes/{{contig}}.log",
     benchmark:
@@ -39,7 +45,12 @@ rule dosages:
         store=f"{RUN}/dosages/{{contig}}.npz",
         stats=f"{RUN}/dosages/{{contig}}.stats.json",
     params:
-        settings=dosage_settings(),
+        cis_window_bp=config["baselines"]["cis_window_bp"],
+        cis_window_anchor=config["baselines"]["cis_window_anchor"],
+        dosage_field=config["baselines"]["dosage_field"],
+        snvs_only=config["baselines"]["snvs_only"],
+        missing_policy=config["genotypes"]["missing_policy"],
+        contig_aliases=config["contig_aliases"],
     log:
         f"{LOGS}/dosages/{{contig}}.log",
     benchmark:

@@ -36,6 +36,7 @@ from ps2f.evaluation.metrics import (
     _sort_keys,
     _with_cells,
 )
+from ps2f.genome.windows import cis_windows
 from ps2f.schema import validate_predictions
 
 __all__ = [
@@ -149,8 +150,10 @@ def lead_eqtls(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Lead cis-eQTL per gene, from training individuals, and its dosages in every individual.
 
-    For each gene, every variant with position in ``[tss0 - cis_window_bp, tss0 +
-    cis_window_bp + 1)`` (the window of the genotype baselines) whose minor-allele frequency in
+    For each gene, every variant in its TSS-anchored cis-window ``[tss0 - cis_window_bp, tss0 +
+    cis_window_bp + 1)`` (:func:`ps2f.genome.windows.cis_windows` with ``anchor="tss"``, as in
+    a FastQTL/QTLtools cis scan; inside the genotype baselines' window, which is anchored on
+    the gene body by default) whose minor-allele frequency in
     the training individuals with finite expression is at least ``min_maf`` (and, by default,
     that is an SNV: the haplotypes of the sequence models apply SNVs only) is tested by
     :func:`marginal_ols` on those training individuals. The lead variant is the one with the
@@ -224,6 +227,7 @@ def lead_eqtls(
             )
         columns[chrom] = col
 
+    starts, ends = cis_windows(genes, cis_window_bp, anchor="tss")
     rows = []
     dose_frames = []
     no_variant = 0
@@ -231,8 +235,7 @@ def lead_eqtls(
         gene = str(genes["gene"].iloc[g])
         chrom = str(genes["chrom"].iloc[g])
         store = stores[chrom]
-        tss = int(genes["tss0"].iloc[g])
-        sl = store.region(tss - cis_window_bp, tss + cis_window_bp + 1)
+        sl = store.region(int(starts[g]), int(ends[g]))
         idx = np.arange(sl.start, sl.stop)
         if snv_only and idx.size:
             idx = idx[snv[chrom][sl]]

@@ -1,10 +1,10 @@
 """Personal haplotype sequences around each gene's TSS, built on the fly (never written to disk).
 
-Window convention (stated once): a window of ``L`` bp is oriented 5'->3' on the gene's strand,
-and the TSS is at index ``L // 2``. On the ``+`` strand the window is reference
-``[tss0 - L//2, tss0 - L//2 + L)``; on the ``-`` strand it is ``[tss0 - L + L//2 + 1,
-tss0 + L//2 + 1)``, reverse-complemented. Bases beyond a contig end are ``N``. For a haplotype
-that carries only SNVs/MNVs this is the whole story: the reference window with its ALT bases.
+Window convention (defined once, in :mod:`ps2f.genome.windows`): a window of ``L`` bp is
+oriented 5'->3' on the gene's strand, and the TSS is at index ``L // 2``; its reference span is
+:func:`~ps2f.genome.windows.sequence_windows`, reverse-complemented on the ``-`` strand. Bases
+beyond a contig end are ``N``. For a haplotype that carries only SNVs/MNVs this is the whole
+story: the reference window with its ALT bases.
 
 Indels (the window is defined on the reference, the TSS stays at the centre):
 
@@ -59,34 +59,13 @@ from ps2f.genome import encoding
 from ps2f.genome._kernels import DEBRUIJN_TABLE, haplotype_batch, reference_batch
 from ps2f.genome.encoding import encode
 from ps2f.genome.store import VariantStore
+from ps2f.genome.windows import sequence_windows
 
-__all__ = ["window_start", "HaplotypeBuilder"]
+__all__ = ["HaplotypeBuilder"]
 
 log = logging.getLogger(__name__)
 
 _CHUNK_VARIANTS = 8192  # variants transposed at a time (bounds the unpacked temporary)
-
-
-def window_start(tss0: np.ndarray, strand: np.ndarray, window_bp: int) -> np.ndarray:
-    """Forward-strand start of each gene's reference window (see module docstring).
-
-    Parameters
-    ----------
-    tss0 : numpy.ndarray, shape (G,), int64
-        0-based TSS positions.
-    strand : numpy.ndarray, shape (G,), str
-        ``"+"`` or ``"-"``.
-    window_bp : int
-        Window length L in bp.
-
-    Returns
-    -------
-    numpy.ndarray, shape (G,), int64
-    """
-    tss0 = np.asarray(tss0, dtype=np.int64)
-    minus = np.asarray(strand) == "-"
-    half = window_bp // 2
-    return np.where(minus, tss0 - window_bp + half + 1, tss0 - half)
 
 
 def _hap_bits(store: VariantStore, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -148,7 +127,7 @@ class HaplotypeBuilder:
     bit per haplotype and variant in use; each batch call also takes ~0.3 MB of work arrays
     (the kernel's plan of writes) per thread. A window that reaches past the windows a store was
     ingested with is logged as a warning (variants there were never read; raise the ingestion
-    flank, ``indel_flank_bp`` of :func:`ps2f.pipeline.genotypes.gene_windows`).
+    flank, ``indel_flank_bp`` of :func:`ps2f.genome.windows.store_windows`).
     """
 
     def __init__(
@@ -175,7 +154,7 @@ class HaplotypeBuilder:
         chroms = genes["chrom"].to_numpy().astype(str)
         tss = genes["tss0"].to_numpy().astype(np.int64)
         self.minus = strand == "-"
-        self.starts = window_start(tss, strand, L)
+        self.starts, _ = sequence_windows(tss, strand, L)
         left = tss - self.starts
         right = L - left
         individuals = list(individuals)

@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DosageStore", "VariantStore", "htslib_anchored_indel", "load_store"]
+__all__ = ["DosageStore", "VariantStore", "htslib_anchored_indel", "load_store", "load_stores"]
 
 _FORMAT_VERSION = 2
 
@@ -363,8 +363,8 @@ class DosageStore(_AlleleTable):
     Built by :func:`ps2f.io.vcf.ingest_dosages` from a VCF/BCF whose calls need not be phased
     (``GT``) or that carries imputed dosages (``FORMAT/DS``). Same allele table as
     :class:`VariantStore` (multi-allelic records split, every REF checked against the FASTA),
-    so the baselines, the PredictDB writer and :func:`ps2f.baselines.windows.
-    baseline_variant_mask` read either store alike.
+    so the baselines, the PredictDB writer and
+    :func:`ps2f.baselines.variant_filters.baseline_variant_mask` read either store alike.
 
     Attributes
     ----------
@@ -463,3 +463,34 @@ def load_store(path: str | Path) -> VariantStore | DosageStore:
     with np.load(path, allow_pickle=False) as z:
         kind = str(z["kind"]) if "kind" in z.files else "haplotypes"
     return DosageStore.load(path) if kind == "dosages" else VariantStore.load(path)
+
+
+def load_stores(
+    paths: Iterable[str | Path], phased: bool = True
+) -> dict[str, VariantStore | DosageStore]:
+    """Open one store per contig, keyed by contig.
+
+    The workflow names each store after its contig as the annotation spells it
+    (``results/<run>/variants/<contig>.npz``, ``.../dosages/<contig>.npz``), so the key is the
+    file name without ``.npz``: the value of the genes table's ``chrom`` column.
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        ``.npz`` stores, one per contig.
+    phased : bool, default True
+        True: phased :class:`VariantStore` files only (haplotypes are built from them; a
+        :class:`DosageStore` is refused). False: either kind, as :func:`load_store` opens it
+        (the genotype baselines read dosages of both).
+
+    Returns
+    -------
+    dict of str to VariantStore or DosageStore
+
+    Raises
+    ------
+    ValueError
+        A file of another ps2f version, or a dosage store where ``phased`` is true.
+    """
+    open_one = VariantStore.load if phased else load_store
+    return {Path(p).stem: open_one(p) for p in paths}

@@ -14,7 +14,7 @@ from ps2f.pipeline.common import (
     write_table,
 )
 from ps2f.pipeline.evaluate import run_evaluate, run_figures
-from ps2f.pipeline.genotypes import gene_windows, run_dosages, run_genotypes
+from ps2f.pipeline.genotypes import run_dosages, run_genotypes
 from ps2f.pipeline.models import run_predict, run_train
 from ps2f.pipeline.phenotypes import run_phenotypes
 from ps2f.pipeline.simulate import run_simulate
@@ -27,7 +27,6 @@ __all__ = [
     "predictions_frame",
     "run_simulate",
     "run_phenotypes",
-    "gene_windows",
     "run_dosages",
     "run_genotypes",
     "run_train",

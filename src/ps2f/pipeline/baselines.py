@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -64,7 +63,8 @@ def baseline_gene_inputs(
     KeyError
         If a gene's contig has no store.
     """
-    from ps2f.baselines.windows import baseline_variant_mask, cis_windows
+    from ps2f.baselines.variant_filters import baseline_variant_mask
+    from ps2f.genome.windows import cis_windows
 
     starts, ends = cis_windows(
         genes, baselines_config["cis_window_bp"], baselines_config["cis_window_anchor"]
@@ -154,11 +154,11 @@ def run_baseline(
         PredictDB publishes models (``baselines.predictdb``), and the covariance file.
     """
     from ps2f.baselines.genotype import ElasticNetConfig, RandomForestConfig, fit_genes
-    from ps2f.baselines.windows import cis_windows
-    from ps2f.genome.store import load_store
+    from ps2f.genome.store import load_stores
+    from ps2f.genome.windows import cis_windows
 
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
-    stores = {Path(p).stem: load_store(p) for p in store_paths}
+    stores = load_stores(store_paths, phased=False)
     bl = config["baselines"]
     if bl["genes"] == "all":
         fit_idx = np.arange(len(genes))

@@ -29,10 +29,10 @@ def run_lead_eqtl(
     ``genotypes`` rule names them); see :func:`ps2f.evaluation.lead_eqtls`.
     """
     from ps2f.evaluation.eqtl import lead_eqtls
-    from ps2f.genome.store import VariantStore
+    from ps2f.genome.store import load_stores
 
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
-    stores = {Path(p).stem: VariantStore.load(p) for p in store_paths}
+    stores = load_stores(store_paths)
     lead, dosages = lead_eqtls(
         genes,
         individuals,

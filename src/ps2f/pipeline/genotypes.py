@@ -1,4 +1,4 @@
-"""Rule ``genotypes``."""
+"""Rules ``genotypes`` and ``dosages``: a VCF/BCF contig -> variant or dosage store."""
 
 from __future__ import annotations
 
@@ -10,84 +10,6 @@ import pandas as pd
 
 from ps2f.pipeline.common import atomic_path, log, read_table
 
-#: bp read beyond each sequence-model window so that indels pulled in from outside (deletions
-#: shorten the haplotype, so the TSS-centred window reaches further out) and alleles overlapping
-#: the window edge are in the store; the haplotype builder warns if a window needs more.
-INDEL_FLANK_BP = 1000
-
-
-def gene_windows(
-    genes: pd.DataFrame,
-    window_bp: int,
-    cis_window_bp: int,
-    indel_flank_bp: int = INDEL_FLANK_BP,
-    cis_window_anchor: str = "gene_body",
-) -> list[tuple[int, int]]:
-    """Windows whose variants the store must hold: sequence-model windows and baseline cis-windows.
-
-    Parameters
-    ----------
-    genes : pandas.DataFrame
-        The phenotypes gene table (``tss0``, ``strand``, ``s2f``; ``gene_start``/``gene_end``
-        for ``cis_window_anchor="gene_body"``).
-    window_bp : int
-        Longest sequence window read around each TSS in bp (:func:`store_window_bp`).
-    cis_window_bp : int
-        Baseline cis-window flank in bp, on both sides of the anchor.
-    indel_flank_bp : int
-        Extra bp read on each side of a sequence-model window (see :data:`INDEL_FLANK_BP`).
-    cis_window_anchor : {"gene_body", "tss"}
-        The baselines' anchor (config ``baselines.cis_window_anchor``): the store must hold
-        exactly the windows :func:`ps2f.baselines.windows.cis_windows` will read.
-
-    Returns
-    -------
-    list of (int, int)
-        0-based half-open windows (unmerged).
-    """
-    from ps2f.baselines.windows import cis_windows
-    from ps2f.genome.haplotypes import window_start
-
-    s2f = genes.loc[genes["s2f"]]
-    starts = window_start(s2f["tss0"].to_numpy(), s2f["strand"].to_numpy(), window_bp)
-    wins = [(int(a) - indel_flank_bp, int(a) + window_bp + indel_flank_bp) for a in starts]
-    lo, hi = cis_windows(genes, cis_window_bp, cis_window_anchor)
-    wins += [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)]
-    return wins
-
-
-def store_window_bp(config: Mapping) -> int:
-    """Longest sequence window any model of the run reads around a TSS, in bp.
-
-    The p-/r-model read ``s2f.window_bp``; each configured sequence scorer (Enformer,
-    AlphaGenome) reads its own ``window_bp`` (its type's default when unset); precomputed
-    scorers read no sequence. The variant store must hold the variants of the longest, or a
-    scorer's haplotypes would silently carry the reference past the stored windows.
-
-    Parameters
-    ----------
-    config : mapping
-        The validated workflow config (``s2f.window_bp``, ``scorers``).
-
-    Returns
-    -------
-    int
-        Window length in bp.
-
-    Raises
-    ------
-    ps2f.errors.ConfigError
-        A scorer entry is malformed (see :func:`ps2f.models.scorers.with_defaults`).
-    """
-    from ps2f.models.scorers import with_defaults
-
-    lengths = [int(config["s2f"]["window_bp"])]
-    for i, spec in enumerate(config.get("scorers") or ()):
-        window = with_defaults(spec, f"scorers[{i}]").get("window_bp")
-        if window:
-            lengths.append(int(window))
-    return max(lengths)
-
 
 def run_genotypes(
     vcf: str,
@@ -95,21 +17,52 @@ def run_genotypes(
     genes_path: str,
     individuals_path: str,
     contig: str,
-    config: Mapping,
+    *,
+    window_bp: int,
+    cis_window_bp: int,
+    cis_window_anchor: str,
+    indel_flank_bp: int,
+    snvs_only: bool,
+    missing_policy: str,
+    contig_aliases: Mapping[str, str] | None,
     out_store: str,
     out_stats: str,
 ) -> None:
     """Rule ``genotypes``: one contig's phased variants in the windows in use -> variant store.
 
-    Every variant type is kept (SNVs, MNVs, indels; symbolic alleles are skipped and counted):
-    the haplotype builder applies them all, and the genotype baselines keep SNV dosages only
-    (``baselines.snvs_only``, via :meth:`~ps2f.genome.store.VariantStore.is_snv`). The
-    optional config keys ``genotypes.snvs_only`` (default false) and
-    ``genotypes.indel_flank_bp`` (default :data:`INDEL_FLANK_BP`) override this. The store
-    holds the sequence-model windows and the baselines' cis-windows (with their
-    ``baselines.cis_window_anchor``). The log reports the sample matching between the VCF and
-    the expression individuals, and the ingestion counts (also written to ``out_stats``).
-    Nothing is written unless the whole contig was read (both outputs are written atomically).
+    The store holds the variants of :func:`ps2f.genome.windows.store_windows`: the sequence
+    windows of the sequence-model genes (the longest window any model of the run reads, widened
+    by ``indel_flank_bp``) and every gene's cis-window. Every variant type is kept (SNVs, MNVs,
+    indels; symbolic alleles are skipped and counted) unless ``snvs_only``: the haplotype
+    builder applies them all, and the genotype baselines keep SNV dosages only (via
+    :meth:`~ps2f.genome.store.VariantStore.is_snv`). The log reports the sample matching
+    between the VCF and the expression individuals, and the ingestion counts (also written to
+    ``out_stats``). Nothing is written unless the whole contig was read (both outputs are
+    written atomically).
+
+    Parameters
+    ----------
+    vcf, reference, genes_path, individuals_path : str
+        Phased VCF/BCF, FASTA, and the phenotypes gene and individual tables.
+    contig : str
+        The contig as the annotation spells it.
+    window_bp : int
+        Longest sequence window of the run, in bp (config ``s2f.window_bp`` and every sequence
+        scorer's ``window_bp``; the workflow takes the maximum).
+    cis_window_bp : int
+        Cis-window flank in bp (config ``baselines.cis_window_bp``).
+    cis_window_anchor : {"gene_body", "tss"}
+        Config ``baselines.cis_window_anchor``.
+    indel_flank_bp : int
+        Config ``genotypes.indel_flank_bp``.
+    snvs_only : bool
+        Config ``genotypes.snvs_only``.
+    missing_policy : {"error", "reference"}
+        Config ``genotypes.missing_policy``.
+    contig_aliases : mapping of str to str or None
+        Config ``contig_aliases``.
+    out_store, out_stats : str
+        The variant store (``.npz``) and its ingestion counts (JSON).
 
     Raises
     ------
@@ -118,29 +71,22 @@ def run_genotypes(
         no individual matches at all), or any ingestion error of
         :func:`ps2f.io.vcf.ingest_vcf` / :class:`ps2f.io.fasta.Reference`.
     """
+    from ps2f.genome.windows import store_windows
     from ps2f.io.fasta import Reference
     from ps2f.io.vcf import ingest_vcf
 
-    section = config.get("genotypes", {})
     genes = _contig_genes(genes_path, contig)
     individuals, vcf_samples = _matched_samples(vcf, individuals_path)
-    ref = Reference(reference, config["contig_aliases"])
-    windows = gene_windows(
-        genes,
-        store_window_bp(config),
-        config["baselines"]["cis_window_bp"],
-        int(section.get("indel_flank_bp", INDEL_FLANK_BP)),
-        config["baselines"].get("cis_window_anchor", "gene_body"),
-    )
+    windows = store_windows(genes, window_bp, cis_window_bp, cis_window_anchor, indel_flank_bp)
     store = ingest_vcf(
         vcf,
-        ref,
+        Reference(reference, contig_aliases),
         contig,
         windows,
         samples=individuals,
-        snvs_only=bool(section.get("snvs_only", False)),
-        missing_policy=section.get("missing_policy", "error"),
-        contig_aliases=config["contig_aliases"],
+        snvs_only=snvs_only,
+        missing_policy=missing_policy,
+        contig_aliases=contig_aliases,
     )
     _write_store(store, out_store, out_stats, contig, len(vcf_samples))
 
@@ -216,18 +162,44 @@ def run_dosages(
     genes_path: str,
     individuals_path: str,
     contig: str,
-    config: Mapping,
+    *,
+    cis_window_bp: int,
+    cis_window_anchor: str,
+    dosage_field: str,
+    snvs_only: bool,
+    missing_policy: str,
+    contig_aliases: Mapping[str, str] | None,
     out_store: str,
     out_stats: str,
 ) -> None:
     """Rule ``dosages``: one contig's ALT allele dosages in the baselines' cis-windows.
 
-    Reads ``inputs.dosages`` (unphased ``GT`` calls or imputed ``DS``, by
-    ``baselines.dosage_field``) with :func:`ps2f.io.vcf.ingest_dosages` into a
-    :class:`~ps2f.genome.store.DosageStore` that the ``elastic_net`` and ``random_forest`` rules
-    read instead of the phased variant store. Only the cis-windows of
-    :func:`ps2f.baselines.windows.cis_windows` are read, SNVs only when ``baselines.snvs_only``;
-    missing calls follow ``genotypes.missing_policy``. Both outputs are written atomically.
+    Reads ``inputs.dosages`` (unphased ``GT`` calls or imputed ``DS``, by ``dosage_field``)
+    with :func:`ps2f.io.vcf.ingest_dosages` into a :class:`~ps2f.genome.store.DosageStore` that
+    the ``elastic_net`` and ``random_forest`` rules read instead of the phased variant store.
+    Only the cis-windows of :func:`ps2f.genome.windows.cis_windows` are read, SNVs only when
+    ``snvs_only``. Both outputs are written atomically.
+
+    Parameters
+    ----------
+    vcf, reference, genes_path, individuals_path : str
+        Dosage VCF/BCF (``inputs.dosages``), FASTA, and the phenotypes tables.
+    contig : str
+        The contig as the annotation spells it.
+    cis_window_bp : int
+        Config ``baselines.cis_window_bp`` (flank in bp).
+    cis_window_anchor : {"gene_body", "tss"}
+        Config ``baselines.cis_window_anchor``.
+    dosage_field : {"GT", "DS"}
+        Config ``baselines.dosage_field``.
+    snvs_only : bool
+        Config ``baselines.snvs_only``.
+    missing_policy : {"error", "reference"}
+        Config ``genotypes.missing_policy``.
+    contig_aliases : mapping of str to str or None
+        Config ``contig_aliases``.
+    out_store, out_stats : str
+        The dosage store (``.npz``) and its ingestion counts (JSON).
 
     Raises
     ------
@@ -235,24 +207,23 @@ def run_dosages(
         An expression individual has no dosages in the VCF, or any ingestion error of
         :func:`ps2f.io.vcf.ingest_dosages`.
     """
-    from ps2f.baselines.windows import cis_windows
+    from ps2f.genome.windows import cis_windows
     from ps2f.io.fasta import Reference
     from ps2f.io.vcf import ingest_dosages
 
-    bl = config["baselines"]
     genes = _contig_genes(genes_path, contig)
     individuals, vcf_samples = _matched_samples(vcf, individuals_path)
-    lo, hi = cis_windows(genes, bl["cis_window_bp"], bl.get("cis_window_anchor", "gene_body"))
+    lo, hi = cis_windows(genes, cis_window_bp, cis_window_anchor)
     store = ingest_dosages(
         vcf,
-        Reference(reference, config["contig_aliases"]),
+        Reference(reference, contig_aliases),
         contig,
         [(int(a), int(b)) for a, b in zip(lo, hi, strict=True)],
         samples=individuals,
-        dosage_field=bl.get("dosage_field", "GT"),
-        snvs_only=bool(bl.get("snvs_only", True)),
-        missing_policy=config.get("genotypes", {}).get("missing_policy", "error"),
-        contig_aliases=config["contig_aliases"],
+        dosage_field=dosage_field,
+        snvs_only=snvs_only,
+        missing_policy=missing_policy,
+        contig_aliases=contig_aliases,
     )
     _write_store(store, out_store, out_stats, contig, len(vcf_samples))
 

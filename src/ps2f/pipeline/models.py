@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,7 @@ def _passive_openmp() -> None:
 
 def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_aliases):
     from ps2f.genome.haplotypes import HaplotypeBuilder
-    from ps2f.genome.store import VariantStore
+    from ps2f.genome.store import load_stores
     from ps2f.io.fasta import Reference
 
     s2f_idx = np.flatnonzero(genes["s2f"].to_numpy())
@@ -37,7 +36,7 @@ def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_a
             "no gene is usable by sequence models (genes table column 's2f'); check "
             "annotation.usable_column and genes.max_s2f_genes in the config"
         )
-    stores = {Path(p).stem: VariantStore.load(p) for p in store_paths}
+    stores = load_stores(store_paths)
     builder = HaplotypeBuilder(
         Reference(reference, contig_aliases),
         stores,

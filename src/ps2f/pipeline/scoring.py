@@ -46,13 +46,15 @@ def _check_coverage(stores: Mapping[str, Any], genes: pd.DataFrame, window_bp: i
     sequence-model window ``s2f.window_bp`` and the baseline cis-window around each gene); a
     haplotype read beyond them would silently carry the reference there.
     """
-    from ps2f.genome.haplotypes import window_start
+    from ps2f.genome.windows import sequence_windows
 
-    starts = window_start(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), window_bp)
+    starts, ends = sequence_windows(genes["tss0"].to_numpy(), genes["strand"].to_numpy(), window_bp)
     bad = [
         i
-        for i, (chrom, a) in enumerate(zip(genes["chrom"].astype(str), starts, strict=True))
-        if chrom in stores and not stores[chrom].covers(int(a), int(a) + window_bp)
+        for i, (chrom, a, b) in enumerate(
+            zip(genes["chrom"].astype(str), starts, ends, strict=True)
+        )
+        if chrom in stores and not stores[chrom].covers(int(a), int(b))
     ]
     if bad:
         raise InputError(
@@ -317,9 +319,9 @@ def run_score_external(
                 "no gene is usable by sequence models (genes table column 's2f'); check "
                 "annotation.usable_column and genes.max_s2f_genes in the config"
             )
-        from ps2f.genome.store import VariantStore
+        from ps2f.genome.store import load_stores
 
-        stores = {Path(p).stem: VariantStore.load(p) for p in store_paths}
+        stores = load_stores(store_paths)
         _check_coverage(stores, genes.iloc[gene_idx], model.window_bp, name)
         builder = _builder(
             genes.iloc[gene_idx],

@@ -50,6 +50,7 @@ __all__ = [
     "scorer_module",
     "with_defaults",
     "check_scorer_configs",
+    "longest_window_bp",
     "build_scorer",
 ]
 
@@ -169,6 +170,40 @@ def check_scorer_configs(
         scorer_module(full["type"]).check_config(full, key)
         out[name] = full
     return out
+
+
+def longest_window_bp(s2f_window_bp: int, specs: Iterable[Mapping[str, Any]]) -> int:
+    """Longest sequence window any model of a run reads around a TSS, in bp.
+
+    The p-/r-model read ``s2f_window_bp``; each sequence scorer (Enformer, AlphaGenome) reads
+    its own ``window_bp`` (its type's default when unset); precomputed scorers read no
+    sequence. The workflow hands this length to the ``genotypes`` rule: the variant store must
+    hold the variants of the longest window, or a scorer's haplotypes would silently carry the
+    reference past the stored windows.
+
+    Parameters
+    ----------
+    s2f_window_bp : int
+        Config ``s2f.window_bp``, in bp.
+    specs : iterable of mapping
+        The ``scorers:`` entries (with or without their defaults filled in).
+
+    Returns
+    -------
+    int
+        Window length in bp.
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        A scorer entry is malformed (see :func:`with_defaults`).
+    """
+    lengths = [int(s2f_window_bp)]
+    for i, spec in enumerate(specs):
+        window = with_defaults(spec, f"scorers[{i}]").get("window_bp")
+        if window:
+            lengths.append(int(window))
+    return max(lengths)
 
 
 def build_scorer(spec: Mapping[str, Any], key: str = "scorer") -> Scorer:
