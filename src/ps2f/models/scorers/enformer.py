@@ -119,8 +119,8 @@ WEIGHTS_HELP = (
     "Enformer weights are never downloaded at run time. Once, on a machine with internet: "
     '`pip install enformer-pytorch==0.8.12` then `python -c "from enformer_pytorch import '
     "from_pretrained; from_pretrained('EleutherAI/enformer-official-rough')"
-    ".save_pretrained('weights/enformer', safe_serialization=False)\"` (or `huggingface-cli "
-    "download EleutherAI/enformer-official-rough --local-dir weights/enformer`), copy the "
+    ".save_pretrained('resources/enformer', safe_serialization=False)\"` (or `huggingface-cli "
+    "download EleutherAI/enformer-official-rough --local-dir resources/enformer`), copy the "
     "directory here and give its path"
 )
 
