@@ -56,6 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from ps2f.baselines.enet import GLMNET_THRESH, Design, ElasticNetPath, elastic_net_path, make_design
 from ps2f.errors import ConfigError, InputError
+from ps2f.io.predictdb import EXTRA_PERF_COLUMNS
 
 __all__ = [
     "ElasticNetConfig",
@@ -89,16 +90,7 @@ NOTE_CONSTANT_EXPRESSION = "constant expression in training individuals"
 PERF_COLUMNS: tuple[str, ...] = (
     "n_snps_in_window",
     "n_snps_in_model",
-    "lambda_min_mse",
-    "test_R2_avg",
-    "test_R2_sd",
-    "cv_R2_avg",
-    "cv_R2_sd",
-    "in_sample_R2",
-    "nested_cv_fisher_pval",
-    "rho_avg",
-    "rho_se",
-    "rho_zscore",
+    *EXTRA_PERF_COLUMNS,
     "rho_avg_squared",
     "zscore_pval",
     "cv_rho_avg",
