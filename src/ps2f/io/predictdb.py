@@ -12,7 +12,7 @@ Layout as written by PredictDB (``hakyimlab/PredictDb-nextflow``, ``bin/make_db.
                  n.snps.in.model, lambda_min_mse, test_R2_avg, test_R2_sd, cv_R2_avg,
                  cv_R2_sd, in_sample_R2, nested_cv_fisher_pval, rho_avg, rho_se, rho_zscore,
                  pred.perf.R2, pred.perf.pval, pred.perf.qval`` (see
-                 :mod:`ps2f.baselines.genotype` for their definitions).
+                 :mod:`ps2f.baselines.elastic_net` for their definitions).
 ``sample_info``  ``n_samples, population``.
 ``construction`` ``chromosome, cv_seed``.
 

@@ -153,7 +153,7 @@ def run_baseline(
         ElasticNet only: PredictDB ``.db`` with every fitted gene, the same filtered as
         PredictDB publishes models (``baselines.predictdb``), and the covariance file.
     """
-    from ps2f.baselines.genotype import ElasticNetConfig, RandomForestConfig, fit_genes
+    from ps2f.baselines import ElasticNetConfig, RandomForestConfig, fit_genes
     from ps2f.baselines.windows import cis_windows
     from ps2f.genome.store import load_store
 

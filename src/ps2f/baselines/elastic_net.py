@@ -1,9 +1,6 @@
-"""Per-gene genotype baselines: ElasticNet (PredictDB protocol) and RandomForest on cis dosages.
+"""Per-gene ElasticNet on cis dosages with PredictDB's protocol (cv.glmnet, nested CV).
 
-Each gene is fitted on its own: the features are the ALT-allele dosages of the variants in the
-gene's cis window, the target is the normalized, covariate-residualized expression of the
-phenotypes step, and only the training individuals with finite expression are fitted (the
-*fitting individuals*). Every individual, training and held-out, gets a prediction.
+One gene's inputs, filter and result are those of :mod:`ps2f.baselines.gene_fit`.
 
 ElasticNet reproduces PredictDB (``hakyimlab/PredictDb-nextflow``,
 ``bin/gtex_v7_nested_cv_elnet.R``; Gamazon et al., Nat Genet 47:1091, 2015), which calls R
@@ -13,7 +10,7 @@ Softw 2010) that gives glmnet's solutions to its tolerance:
 
 * variants with minor-allele frequency ``>= min_maf`` among the fitting individuals (PredictDB
   filters on its whole cohort; filtering on the fitting individuals keeps held-out genotypes
-  out of the model) and polymorphic there;
+  out of the model) and polymorphic there (:func:`ps2f.baselines.gene_fit.prepare_gene`);
 * ``cv.glmnet``: a glmnet path on all rows (computed lambda sequence, early termination), the
   same lambdas fitted on each of 10 folds, ``lambda.min`` = the largest lambda minimizing the
   mean held-out squared error over all rows; the model is the all-rows path at ``lambda.min``;
@@ -31,9 +28,6 @@ Softw 2010) that gives glmnet's solutions to its tolerance:
   other genes are fitted or in which order (PredictDB seeds once per chromosome instead);
   :func:`predictdb_folds` returns them, e.g. to hand the same folds to R.
 
-RandomForest: scikit-learn ``RandomForestRegressor`` on the same filtered dosages, with its
-out-of-bag predictions as a free performance estimate (``oob_r``).
-
 SAGE-net (Spiro et al., Nat Methods 2026) uses scikit-learn ``ElasticNetCV(l1_ratio=0.5)`` on a
 +-20 kb window with MAF > 0.01 in training individuals: the same model family, smaller window.
 """
@@ -41,52 +35,38 @@ SAGE-net (Spiro et al., Nat Methods 2026) uses scikit-learn ``ElasticNetCV(l1_ra
 from __future__ import annotations
 
 import math
-import warnings
 import zlib
-from collections.abc import Iterable
-from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from scipy import stats
-from sklearn.ensemble import RandomForestRegressor
-from threadpoolctl import threadpool_limits
 
 from ps2f.baselines.enet import GLMNET_THRESH, Design, ElasticNetPath, elastic_net_path, make_design
-from ps2f.errors import ConfigError, InputError
+from ps2f.baselines.gene_fit import (
+    NOTE_CONSTANT_EXPRESSION,
+    NOTE_NONE_SELECTED,
+    NOTE_TOO_FEW,
+    GeneFit,
+    check_maf,
+    pearson_r,
+    prepare_gene,
+)
+from ps2f.errors import ConfigError
 from ps2f.io.predictdb import EXTRA_PERF_COLUMNS
 
 __all__ = [
     "ElasticNetConfig",
-    "RandomForestConfig",
-    "GeneFit",
     "PredictDBFolds",
-    "METHODS",
     "PERF_COLUMNS",
-    "NOTE_NO_VARIANTS",
-    "NOTE_NONE_SELECTED",
-    "NOTE_NO_TRAINING",
-    "NOTE_TOO_FEW",
-    "NOTE_CONSTANT_EXPRESSION",
     "balanced_fold_ids",
     "predictdb_folds",
     "fit_elastic_net",
-    "fit_random_forest",
-    "fit_genes",
 ]
 
-METHODS: tuple[str, ...] = ("elastic_net", "random_forest")
-
-NOTE_NO_VARIANTS = "no variants pass MAF"
-NOTE_NONE_SELECTED = "no variant selected"
-NOTE_NO_TRAINING = "no training individuals with finite expression"
-NOTE_TOO_FEW = "too few training individuals for cross-validation"
-NOTE_CONSTANT_EXPRESSION = "constant expression in training individuals"
-
 # PredictDB's per-gene model summary columns (after gene, gene_name, gene_type, alpha), in its
-# order; ``rho_avg_squared`` and ``zscore_pval`` become ``pred.perf.R2`` / ``pred.perf.pval``
+# order; ``rho_avg_squared`` and ``zscore_pval`` become ``pred.perf.R2`` / ``pred.perf.pval``,
+# the ones the .db's ``extra`` table keeps under their own name are EXTRA_PERF_COLUMNS
 PERF_COLUMNS: tuple[str, ...] = (
     "n_snps_in_window",
     "n_snps_in_model",
@@ -145,108 +125,7 @@ class ElasticNetConfig:
             raise ConfigError(f"n_lambdas must be >= 1, got {self.n_lambdas}")
         if not self.thresh > 0:
             raise ConfigError(f"thresh must be > 0, got {self.thresh}")
-        _check_maf(self.min_maf)
-
-
-@dataclass(frozen=True)
-class RandomForestConfig:
-    """Settings of the per-gene RandomForest (passed to scikit-learn ``RandomForestRegressor``).
-
-    Parameters
-    ----------
-    n_estimators : int
-        Number of trees.
-    max_depth : int or None
-        Maximum tree depth; None grows until leaves reach ``min_samples_leaf``.
-    min_samples_leaf : int
-        Minimum individuals per leaf.
-    max_features : float or str
-        Features considered per split: a fraction in (0, 1], ``"sqrt"`` or ``"log2"``.
-    min_maf : float
-        Keep variants with minor-allele frequency ``>= min_maf`` among the fitting individuals.
-    seed : int
-        ``random_state`` of the forest.
-    """
-
-    n_estimators: int = 200
-    max_depth: int | None = None
-    min_samples_leaf: int = 5
-    max_features: float | str = "sqrt"
-    min_maf: float = 0.01
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.n_estimators < 1:
-            raise ConfigError(f"n_estimators must be >= 1, got {self.n_estimators}")
-        if self.max_depth is not None and self.max_depth < 1:
-            raise ConfigError(f"max_depth must be None or >= 1, got {self.max_depth}")
-        if self.min_samples_leaf < 1:
-            raise ConfigError(f"min_samples_leaf must be >= 1, got {self.min_samples_leaf}")
-        if isinstance(self.max_features, str):
-            if self.max_features not in ("sqrt", "log2"):
-                raise ConfigError(
-                    f"max_features must be 'sqrt', 'log2' or a fraction, got {self.max_features!r}"
-                )
-        elif not 0.0 < float(self.max_features) <= 1.0:
-            raise ConfigError(f"max_features fraction must be in (0, 1], got {self.max_features}")
-        _check_maf(self.min_maf)
-
-
-@dataclass
-class GeneFit:
-    """The fitted baseline of one gene and its predictions for every individual.
-
-    Attributes
-    ----------
-    gene : str
-        Gene ID as given by the caller.
-    predicted : numpy.ndarray, shape (n_individuals,), float64
-        Predicted expression (units of the input expression) for all individuals, training and
-        held-out, in input order. Constant (the training mean) when ``note`` says why; NaN only
-        when no training individual has finite expression.
-    n_variants_in_window : int
-        Variants handed in for the gene's cis window.
-    n_variants_used : int
-        Variants left after the MAF / monomorphic filter: the features the model saw
-        (PredictDB's ``n_snps_in_window``). For ElasticNet the number with a nonzero weight is
-        ``len(weights)`` (PredictDB's ``n.snps.in.model``).
-    weights : pandas.Series or None
-        ElasticNet: nonzero weights at ``lambda.min`` on the dosage scale (expression units per
-        ALT allele), indexed by variant ID, float64, in input column order; empty when nothing
-        was selected. RandomForest: None.
-    cv_r : float
-        ElasticNet: mean over the folds of the final ``cv.glmnet`` of the Pearson r between the
-        held-out predictions at ``lambda.min`` and the observed expression; a constant fold
-        counts as 0 (PredictDB), NaN when every fold is constant. The same folds chose lambda,
-        so it is optimistic: ``perf["rho_avg"]`` (nested CV) is the honest estimate.
-        RandomForest: NaN.
-    note : str
-        ``""``, or why the prediction is constant / NaN (one of the ``NOTE_*`` constants).
-    lambda_min : float
-        ElasticNet: chosen lambda (PredictDB's ``lambda_min_mse``); NaN otherwise.
-    intercept : float
-        ElasticNet: intercept at ``lambda.min`` (expression units); NaN otherwise.
-    perf : dict of str to float
-        ElasticNet: PredictDB's model summary, keys :data:`PERF_COLUMNS` (NaN where undefined).
-        RandomForest: ``n_snps_in_window`` and ``oob_r`` (Pearson r of the out-of-bag
-        predictions, NaN when undefined).
-    covariance : numpy.ndarray or None, shape (k, k), float64
-        ElasticNet: covariance (denominator n - 1, as R ``cov``) of the dosages of the
-        ``weights`` variants among the fitting individuals, in ``weights`` order; what
-        PredictDB writes to its covariance file. None otherwise.
-    """
-
-    gene: str
-    predicted: np.ndarray
-    n_variants_in_window: int
-    n_variants_used: int
-    weights: pd.Series | None
-    cv_r: float
-    note: str = ""
-    lambda_min: float = field(default=math.nan)
-    intercept: float = field(default=math.nan)
-    perf: dict[str, float] = field(default_factory=dict)
-    covariance: np.ndarray | None = None
+        check_maf(self.min_maf)
 
 
 @dataclass(frozen=True)
@@ -361,7 +240,7 @@ def fit_elastic_net(
         If shapes disagree, ``train_mask`` is not boolean, or a dosage is not finite.
     """
     config = ElasticNetConfig() if config is None else config
-    prep = _prepare(dosages, expression, train_mask, variant_ids, config.min_maf, gene)
+    prep = prepare_gene(dosages, expression, train_mask, variant_ids, config.min_maf, gene)
     if isinstance(prep, GeneFit):
         prep.weights = _empty_weights()
         prep.perf = _perf_nan(n_snps_in_window=float(prep.n_variants_used))
@@ -440,158 +319,8 @@ def fit_elastic_net(
     )
 
 
-def fit_random_forest(
-    dosages: np.ndarray,
-    expression: np.ndarray,
-    train_mask: np.ndarray,
-    variant_ids: np.ndarray,
-    config: RandomForestConfig | None = None,
-    n_jobs: int = 1,
-    gene: str = "",
-) -> GeneFit:
-    """Fit a RandomForest regressor of one gene on cis dosages and predict every individual.
-
-    scikit-learn ``RandomForestRegressor`` with the settings of ``config`` and
-    ``random_state=config.seed``, on the dosages (no standardization; trees do not need it) of
-    the variants passing the MAF / monomorphic filter among the fitting individuals.
-
-    Parameters
-    ----------
-    dosages : numpy.ndarray, shape (n_individuals, n_variants), uint8 or float
-        ALT-allele dosages in ``[0, 2]``, all individuals.
-    expression : numpy.ndarray, shape (n_individuals,), float64
-        Normalized expression; NaN individuals are not fitted but are predicted.
-    train_mask : numpy.ndarray, shape (n_individuals,), bool
-        True for training individuals.
-    variant_ids : numpy.ndarray, shape (n_variants,)
-        Variant labels (only checked for length here).
-    config : RandomForestConfig, optional
-        Defaults to ``RandomForestConfig()``.
-    n_jobs : int
-        Threads of the forest (scikit-learn ``n_jobs``). Keep 1 when parallelizing over genes.
-    gene : str
-        Gene ID, carried into the result and error messages.
-
-    Returns
-    -------
-    GeneFit
-        ``weights`` is None and ``cv_r`` NaN; ``perf["oob_r"]`` is the out-of-bag Pearson r
-        (NaN with fewer than 3 out-of-bag individuals or a constant OOB prediction). Constant
-        training mean with a ``note`` when no variant passes the filter.
-
-    Raises
-    ------
-    InputError
-        If shapes disagree, ``train_mask`` is not boolean, or a dosage is not finite.
-    """
-    config = RandomForestConfig() if config is None else config
-    prep = _prepare(dosages, expression, train_mask, variant_ids, config.min_maf, gene)
-    if isinstance(prep, GeneFit):
-        prep.perf = {"n_snps_in_window": float(prep.n_variants_used), "oob_r": math.nan}
-        return prep
-    forest = RandomForestRegressor(
-        n_estimators=config.n_estimators,
-        max_depth=config.max_depth,
-        min_samples_leaf=config.min_samples_leaf,
-        max_features=config.max_features,
-        random_state=config.seed,
-        n_jobs=n_jobs,
-        oob_score=True,
-    )
-    x_fit = prep.x_fit.astype(np.float32)
-    with warnings.catch_warnings():
-        # few trees leave some individuals without out-of-bag predictions: not worth a warning
-        warnings.simplefilter("ignore", UserWarning)
-        forest.fit(x_fit, prep.y_fit)
-    predicted = forest.predict(prep.x_all.astype(np.float32)).astype(np.float64)
-    oob = np.asarray(forest.oob_prediction_, dtype=np.float64).ravel()
-    ok = np.isfinite(oob)
-    oob_r = _pearson(oob[ok], prep.y_fit[ok]) if ok.sum() >= 3 else math.nan
-    return GeneFit(
-        gene=gene,
-        predicted=predicted,
-        n_variants_in_window=prep.n_window,
-        n_variants_used=prep.x_fit.shape[1],
-        weights=None,
-        cv_r=math.nan,
-        note="",
-        perf={"n_snps_in_window": float(prep.x_fit.shape[1]), "oob_r": oob_r},
-    )
-
-
-def fit_genes(
-    gene_inputs: Iterable[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-    method: str,
-    config: ElasticNetConfig | RandomForestConfig | None = None,
-    n_jobs: int = 1,
-    backend: str = "loky",
-) -> list[GeneFit]:
-    """Fit one baseline per gene, in parallel over genes.
-
-    Parameters
-    ----------
-    gene_inputs : iterable of (gene, dosages, expression, train_mask, variant_ids)
-        One tuple per gene, with the arrays of :func:`fit_elastic_net`. A generator is consumed
-        lazily (joblib dispatches a few genes ahead of the workers), so whole-genome inputs need
-        not sit in memory at once.
-    method : str
-        ``"elastic_net"`` or ``"random_forest"``.
-    config : ElasticNetConfig or RandomForestConfig, optional
-        Must match ``method``; defaults to that method's default config.
-    n_jobs : int
-        Genes fitted at once (joblib ``n_jobs``; -1 = all cores). Each gene runs single-threaded
-        (forest ``n_jobs=1``, BLAS limited to one thread), so there is no nested parallelism and
-        the results do not depend on ``n_jobs``.
-    backend : str
-        joblib backend, ``"loky"`` (processes, default) or ``"threading"``.
-
-    Returns
-    -------
-    list of GeneFit
-        In the order of ``gene_inputs``.
-
-    Raises
-    ------
-    ConfigError
-        If ``method`` is unknown or ``config`` is of the other method's type.
-    InputError
-        As :func:`fit_elastic_net` for any gene.
-    """
-    if method not in METHODS:
-        raise ConfigError(f"unknown baseline method {method!r}; expected one of {METHODS}")
-    expected = ElasticNetConfig if method == "elastic_net" else RandomForestConfig
-    if config is None:
-        config = expected()
-    if not isinstance(config, expected):
-        raise ConfigError(
-            f"method {method!r} needs a {expected.__name__}, got {type(config).__name__}"
-        )
-    # BLAS threads: limited inside each worker process (loky), or once for the whole process
-    # when genes run in threads of this one (threadpoolctl's limits are process-wide)
-    in_process = backend == "threading" or n_jobs == 1
-    jobs = (delayed(_fit_one)(method, config, item, not in_process) for item in gene_inputs)
-    with threadpool_limits(limits=1) if in_process else nullcontext():
-        return list(Parallel(n_jobs=n_jobs, backend=backend)(jobs))
-
-
 # ----------------------------------------------------------------------------------------------
 # internals
-
-
-def _fit_one(
-    method: str,
-    config: ElasticNetConfig | RandomForestConfig,
-    item: tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    limit_threads: bool,
-) -> GeneFit:
-    """Fit one gene single-threaded (the unit of work of :func:`fit_genes`)."""
-    gene, dosages, expression, train_mask, variant_ids = item
-    with threadpool_limits(limits=1) if limit_threads else nullcontext():
-        if method == "elastic_net":
-            return fit_elastic_net(dosages, expression, train_mask, variant_ids, config, gene=gene)
-        return fit_random_forest(
-            dosages, expression, train_mask, variant_ids, config, n_jobs=1, gene=gene
-        )
 
 
 @dataclass
@@ -651,13 +380,6 @@ def _r2(y: np.ndarray, pred: np.ndarray, center: float) -> float:
     return 1.0 - float(np.sum((y - pred) ** 2)) / tss if tss > 0 else math.nan
 
 
-def _pearson(a: np.ndarray, b: np.ndarray) -> float:
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = math.sqrt(float(a @ a) * float(b @ b))
-    return float(a @ b) / denom if denom > 0 else math.nan
-
-
 def _fold_stats(
     y: np.ndarray, pred: np.ndarray, center: float, rng: np.random.Generator
 ) -> tuple[float, float, float, float, bool]:
@@ -665,7 +387,7 @@ def _fold_stats(
     n = y.size
     r2 = _r2(y, pred, center)
     defined = bool(np.ptp(pred) > 0)
-    r = _pearson(pred, y) if defined else 0.0
+    r = pearson_r(pred, y) if defined else 0.0
     if not np.isfinite(r):
         r, defined = 0.0, False
     with np.errstate(divide="ignore"):
@@ -724,123 +446,7 @@ def _mean_fold_r(rs: list[float], defined: list[bool]) -> float:
     return float(np.mean(rs)) if any(defined) else math.nan
 
 
-def _check_maf(min_maf: float) -> None:
-    if not 0.0 <= min_maf < 0.5:
-        raise ConfigError(f"min_maf must be in [0, 0.5), got {min_maf}")
-
-
 def _empty_weights() -> pd.Series:
     return pd.Series(
         np.empty(0, dtype=np.float64), index=pd.Index([], name="variant"), name="weight"
-    )
-
-
-@dataclass
-class _Prepared:
-    """Filtered design of one gene: fitting rows and all rows (dosage dtype kept)."""
-
-    gene: str
-    n_window: int
-    x_fit: np.ndarray  # (n_fit, p) dosages of fitting individuals, kept variants
-    y_fit: np.ndarray  # (n_fit,)
-    x_all: np.ndarray  # (n_individuals, p)
-    ids: np.ndarray  # (p,)
-
-    def constant_fit(self, note: str, **kwargs: object) -> GeneFit:
-        return _constant_fit(
-            self.gene,
-            self.x_all.shape[0],
-            float(self.y_fit.mean()),
-            self.n_window,
-            self.x_fit.shape[1],
-            note,
-            **kwargs,
-        )
-
-
-def _constant_fit(
-    gene: str,
-    n_individuals: int,
-    value: float,
-    n_window: int,
-    n_used: int,
-    note: str,
-    weights: pd.Series | None = None,
-    cv_r: float = math.nan,
-    lambda_min: float = math.nan,
-) -> GeneFit:
-    return GeneFit(
-        gene=gene,
-        predicted=np.full(n_individuals, value, dtype=np.float64),
-        n_variants_in_window=n_window,
-        n_variants_used=n_used,
-        weights=weights,
-        cv_r=cv_r,
-        note=note,
-        lambda_min=lambda_min,
-        intercept=value,
-    )
-
-
-def _prepare(
-    dosages: np.ndarray,
-    expression: np.ndarray,
-    train_mask: np.ndarray,
-    variant_ids: np.ndarray,
-    min_maf: float,
-    gene: str,
-) -> _Prepared | GeneFit:
-    """Validate inputs, select fitting individuals, apply the MAF filter on them.
-
-    Returns a constant / NaN :class:`GeneFit` when nothing can be fitted.
-    """
-    where = f"gene {gene!r}: " if gene else ""
-    dosages = np.asarray(dosages)
-    expression = np.asarray(expression, dtype=np.float64)
-    train_mask = np.asarray(train_mask)
-    variant_ids = np.asarray(variant_ids)
-    if dosages.ndim != 2:
-        raise InputError(f"{where}dosages must be 2-D (individuals, variants), got {dosages.shape}")
-    n_ind, n_var = dosages.shape
-    if expression.shape != (n_ind,):
-        raise InputError(f"{where}expression shape {expression.shape} != ({n_ind},) individuals")
-    if train_mask.shape != (n_ind,) or train_mask.dtype != np.bool_:
-        raise InputError(
-            f"{where}train_mask must be bool of shape ({n_ind},), got {train_mask.dtype} "
-            f"{train_mask.shape}"
-        )
-    if variant_ids.shape != (n_var,):
-        raise InputError(f"{where}variant_ids shape {variant_ids.shape} != ({n_var},) variants")
-    if dosages.dtype.kind == "f" and not np.all(np.isfinite(dosages)):
-        raise InputError(
-            f"{where}dosages contain NaN/inf (missing genotypes); impute or drop them upstream"
-        )
-
-    fit_rows = train_mask & np.isfinite(expression)
-    if not fit_rows.any():
-        return GeneFit(
-            gene=gene,
-            predicted=np.full(n_ind, np.nan),
-            n_variants_in_window=n_var,
-            n_variants_used=0,
-            weights=None,
-            cv_r=math.nan,
-            note=NOTE_NO_TRAINING,
-        )
-    y_fit = expression[fit_rows]
-    d_fit = dosages[fit_rows]
-    alt_freq = d_fit.mean(axis=0, dtype=np.float64) / 2.0
-    maf = np.minimum(alt_freq, 1.0 - alt_freq)
-    polymorphic = d_fit.max(axis=0) > d_fit.min(axis=0) if n_var else np.zeros(0, bool)
-    keep = np.flatnonzero(polymorphic & (maf >= min_maf))
-    if keep.size == 0:
-        return _constant_fit(gene, n_ind, float(y_fit.mean()), n_var, 0, NOTE_NO_VARIANTS)
-    x_all = dosages[:, keep]
-    return _Prepared(
-        gene=gene,
-        n_window=n_var,
-        x_fit=x_all[fit_rows],
-        y_fit=y_fit,
-        x_all=x_all,
-        ids=variant_ids[keep],
     )
