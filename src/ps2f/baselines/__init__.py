@@ -3,7 +3,7 @@
 * :mod:`ps2f.baselines.gene_fit`: one gene's inputs (validation, MAF filter on the fitting
   individuals) and its result, :class:`GeneFit`.
 * :mod:`ps2f.baselines.elastic_net`: ElasticNet with PredictDB's protocol (``cv.glmnet``,
-  ``lambda.min``, nested CV), on the glmnet path solver of :mod:`ps2f.baselines.enet`.
+  ``lambda.min``, nested CV), on the glmnet path solver of :mod:`ps2f.baselines.glmnet`.
 * :mod:`ps2f.baselines.random_forest`: scikit-learn RandomForest with out-of-bag r.
 * :mod:`ps2f.baselines.parallel`: :func:`fit_genes`, either method over many genes (joblib).
 """

@@ -5,7 +5,7 @@ One gene's inputs, filter and result are those of :mod:`ps2f.baselines.gene_fit`
 ElasticNet reproduces PredictDB (``hakyimlab/PredictDb-nextflow``,
 ``bin/gtex_v7_nested_cv_elnet.R``; Gamazon et al., Nat Genet 47:1091, 2015), which calls R
 ``cv.glmnet(alpha=0.5, nfolds=10, type.measure="mse", foldid=...)`` and keeps ``lambda.min``.
-The fits use :mod:`ps2f.baselines.enet`, a reimplementation of glmnet (Friedman et al., J Stat
+The fits use :mod:`ps2f.baselines.glmnet`, a reimplementation of glmnet (Friedman et al., J Stat
 Softw 2010) that gives glmnet's solutions to its tolerance:
 
 * variants with minor-allele frequency ``>= min_maf`` among the fitting individuals (PredictDB
@@ -42,7 +42,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ps2f.baselines.enet import GLMNET_THRESH, Design, ElasticNetPath, elastic_net_path, make_design
 from ps2f.baselines.gene_fit import (
     NOTE_CONSTANT_EXPRESSION,
     NOTE_NONE_SELECTED,
@@ -51,6 +50,13 @@ from ps2f.baselines.gene_fit import (
     check_maf,
     pearson_r,
     prepare_gene,
+)
+from ps2f.baselines.glmnet import (
+    GLMNET_THRESH,
+    Design,
+    ElasticNetPath,
+    elastic_net_path,
+    make_design,
 )
 from ps2f.errors import ConfigError
 from ps2f.io.predictdb import EXTRA_PERF_COLUMNS
