@@ -11,7 +11,7 @@ held-out individuals), log1p RPKM residualized on 3 genotype PCs + 10 expression
 the SNVs in gene body +- 1 Mb (no strand-ambiguous SNVs, MAF >= 0.01); ``cv.glmnet(alpha=0.5,
 foldid)`` with lambda.min, nested 5 outer x 10 inner folds for the performance estimate, then
 the final 10-fold ``cv.glmnet``: 66 glmnet paths per gene. Both sides get identical inputs and
-fold assignments (:func:`ps2f.baselines.genotype.predictdb_folds`).
+fold assignments (:func:`ps2f.baselines.elastic_net.predictdb_folds`).
 
 Timed, per gene, excluding data loading:
 
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     from threadpoolctl import threadpool_limits
 
     from ps2f.baselines import ElasticNetConfig, fit_elastic_net, fit_genes
-    from ps2f.baselines.genotype import _prepare, predictdb_folds
+    from ps2f.baselines.elastic_net import predictdb_folds
+    from ps2f.baselines.gene_fit import prepare_gene
     from ps2f.baselines.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
 
     cfg = ElasticNetConfig()  # PredictDB: alpha 0.5, 10 inner folds, 5 outer folds
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             fit = fit_elastic_net(x, y, train, ids, cfg, gene=gene)
             cpu = time.process_time() - t
         fits.append(fit)
-        prep = _prepare(x, y, train, ids, cfg.min_maf, gene)  # the columns and rows R gets
+        prep = prepare_gene(x, y, train, ids, cfg.min_maf, gene)  # the columns and rows R gets
         rows.append({"gene": gene, "p": fit.n_variants_used, "ours_cpu": cpu})
         if not isinstance(prep, type(fit)):
             kept_ids[gene] = prep.ids

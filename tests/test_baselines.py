@@ -26,11 +26,7 @@ from ps2f.baselines import (
     fit_genes,
     fit_random_forest,
 )
-from ps2f.baselines.enet import elastic_net_path, make_design
-from ps2f.baselines.genotype import (
-    NOTE_NO_TRAINING,
-    NOTE_NO_VARIANTS,
-    NOTE_NONE_SELECTED,
+from ps2f.baselines.elastic_net import (
     PERF_COLUMNS,
     _combine,
     _cv_glmnet,
@@ -38,6 +34,8 @@ from ps2f.baselines.genotype import (
     balanced_fold_ids,
     predictdb_folds,
 )
+from ps2f.baselines.gene_fit import NOTE_NO_TRAINING, NOTE_NO_VARIANTS, NOTE_NONE_SELECTED
+from ps2f.baselines.glmnet import elastic_net_path, make_design
 from ps2f.errors import ConfigError, InputError
 
 N_TRAIN, N_HELDOUT, N_NOISE = 300, 150, 200

@@ -19,7 +19,7 @@ from conftest import GEUVADIS
 from threadpoolctl import threadpool_limits
 
 from ps2f.baselines import ElasticNetConfig, fit_elastic_net
-from ps2f.baselines.genotype import predictdb_folds
+from ps2f.baselines.elastic_net import predictdb_folds
 from ps2f.baselines.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
 from ps2f.baselines.variant_filters import strand_ambiguous
 from ps2f.genome.windows import cis_windows

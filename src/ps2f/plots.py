@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ps2f.evaluation.metrics import ALL_GENES
+from ps2f.evaluation.tables import ALL_GENES
 from ps2f.schema import CELLS, METRIC_COLUMNS, SUMMARY_COLUMNS, cell_label
 
 __all__ = [

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ps2f.baselines.genotype import PredictDBFolds
+from ps2f.baselines.elastic_net import PredictDBFolds
 from ps2f.errors import InputError
 
 __all__ = ["R_SCRIPT", "RGlmnetGene", "glmnet_available", "run_r_glmnet"]
@@ -88,7 +88,7 @@ class RGlmnetGene:
         Dosages of the fitting individuals (already filtered: R fits every column).
     y : numpy.ndarray, shape (n,), float64
     folds : PredictDBFolds
-        From :func:`ps2f.baselines.genotype.predictdb_folds` for this gene and ``n``.
+        From :func:`ps2f.baselines.elastic_net.predictdb_folds` for this gene and ``n``.
     """
 
     gene: str

@@ -3,7 +3,7 @@
 PredictDB (``get_filtered_snp_annot``) keeps SNVs only, and no strand-ambiguous SNVs (A/T, T/A,
 C/G, G/C), whose allele cannot be matched across genotyping platforms or strands. The window
 itself is :func:`ps2f.genome.windows.cis_windows`; the MAF filter is applied per gene on the
-fitting individuals (:mod:`ps2f.baselines.genotype`).
+fitting individuals (:func:`ps2f.baselines.gene_fit.prepare_gene`).
 """
 
 from __future__ import annotations

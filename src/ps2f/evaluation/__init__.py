@@ -1,12 +1,17 @@
 """Evaluation: metrics and statistics computed from tables only (no torch, no models).
 
 * :mod:`ps2f.evaluation.metrics`: per-gene r and rho across individuals, permutation p-values
-  with Benjamini-Hochberg FDR, cross-gene r, gene-level direction accuracy, and the summary
-  table with bootstrap CIs.
+  with Benjamini-Hochberg FDR, and cross-gene r.
+* :mod:`ps2f.evaluation.summary`: the summary table over genes (median r, gene-level direction
+  accuracy, ...) with bootstrap CIs.
 * :mod:`ps2f.evaluation.eqtl`: lead cis-eQTL per gene and the variant-level direction of a
   model's predictions (haplotype contrast).
 * :mod:`ps2f.evaluation.compare`: paired model-vs-model tests (Wilcoxon signed-rank, sign
   test, Fisher's exact odds ratio of a correct direction).
+
+Shared by these: :mod:`ps2f.evaluation.correlation` (grouped Pearson r and its p-value),
+:mod:`ps2f.evaluation.resampling` (seeded generators, bootstrap, percentile CIs) and
+:mod:`ps2f.evaluation.tables` (the long metrics table's keys, order and cell labels).
 """
 
 from ps2f.evaluation.compare import (
@@ -24,19 +29,18 @@ from ps2f.evaluation.eqtl import (
     variant_direction_metrics,
 )
 from ps2f.evaluation.metrics import (
-    ALL_GENES,
     CROSS_GENE_METRICS,
     PER_GENE_METRICS,
     PERMUTATION_METRICS,
-    SUMMARY_STATISTICS,
     bh_fdr,
     cross_gene_metrics,
     per_gene_metrics,
-    percentile_ci,
     permutation_metrics,
     read_predictions,
-    summarize,
 )
+from ps2f.evaluation.resampling import percentile_ci
+from ps2f.evaluation.summary import SUMMARY_STATISTICS, summarize
+from ps2f.evaluation.tables import ALL_GENES
 
 __all__ = [
     "ALL_GENES",

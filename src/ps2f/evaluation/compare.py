@@ -35,7 +35,8 @@ import pandas as pd
 from scipy import stats
 from scipy.stats.contingency import odds_ratio
 
-from ps2f.evaluation.metrics import ALL_GENES, _bootstrap, _rng, percentile_ci
+from ps2f.evaluation.resampling import bootstrap, percentile_ci, seeded_rng
+from ps2f.evaluation.tables import ALL_GENES
 from ps2f.schema import CELLS, METRIC_COLUMNS
 
 __all__ = [
@@ -210,8 +211,8 @@ def _compare_pair(
         better = (delta > 0).astype(np.float64)
         boot = {"d": None, "b": None}
         if n_boot > 0 and n > 0:
-            rng = _rng(seed, f"{model}\x00{ref}", cell, "paired")
-            boot.update(_bootstrap({"d": (delta, "median"), "b": (better, "mean")}, n_boot, rng))
+            rng = seeded_rng(seed, f"{model}\x00{ref}", cell, "paired")
+            boot.update(bootstrap({"d": (delta, "median"), "b": (better, "mean")}, n_boot, rng))
         est = float(np.median(delta)) if n else np.nan
         rows.append(
             (model, ref, cell, "median_delta_r", est, *percentile_ci(boot["d"], ci_level),

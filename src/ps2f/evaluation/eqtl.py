@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from ps2f.evaluation.metrics import (
-    _count_lines,
-    _empty_metrics,
-    _group_pearson,
-    _long,
-    _sort_keys,
-    _with_cells,
+from ps2f.evaluation.correlation import group_pearson
+from ps2f.evaluation.tables import (
+    empty_metrics,
+    format_counts,
+    long_metrics,
+    sort_keys,
+    with_cells,
 )
 from ps2f.genome.windows import cis_windows
 from ps2f.schema import validate_predictions
@@ -376,14 +376,14 @@ def variant_direction_metrics(
     df = pred.merge(dose, on=["gene", "individual"], how="inner")
     df = df.loc[np.isfinite(df["predicted"].to_numpy())]
     if df.empty:
-        return _empty_metrics()
+        return empty_metrics()
     grouped = df.groupby(["model", "gene_set", "individual_set", "gene"], sort=True)
     group = grouped.ngroup().to_numpy(dtype=np.int64)
-    keys = _with_cells(grouped.size().index.to_frame(index=False))
+    keys = with_cells(grouped.size().index.to_frame(index=False))
     x = df["dosage"].to_numpy(dtype=np.float64)
     y = df["predicted"].to_numpy(dtype=np.float64)
     n_groups = len(keys)
-    _, n, const_x, const_y = _group_pearson(group, x, y, n_groups)
+    _, n, const_x, const_y = group_pearson(group, x, y, n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         dx = x - (np.bincount(group, weights=x, minlength=n_groups) / n)[group]
         dy = y - (np.bincount(group, weights=y, minlength=n_groups) / n)[group]
@@ -414,11 +414,11 @@ def variant_direction_metrics(
                 "variant-level direction undefined for %d gene(s): %s (%s)",
                 int(mask.sum()),
                 reason,
-                _count_lines(keys, mask),
+                format_counts(keys, mask),
             )
-    order = _sort_keys(keys.assign(_i=np.arange(n_groups)), ["model", "cell", "gene"])
+    order = sort_keys(keys.assign(_i=np.arange(n_groups)), ["model", "cell", "gene"])
     i = order["_i"].to_numpy()
-    return _long(
+    return long_metrics(
         order.drop(columns="_i").reset_index(drop=True),
         {"lead_slope": slope[i], "lead_direction_correct": correct[i]},
         VARIANT_METRICS,

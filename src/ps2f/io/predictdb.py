@@ -12,7 +12,7 @@ Layout as written by PredictDB (``hakyimlab/PredictDb-nextflow``, ``bin/make_db.
                  n.snps.in.model, lambda_min_mse, test_R2_avg, test_R2_sd, cv_R2_avg,
                  cv_R2_sd, in_sample_R2, nested_cv_fisher_pval, rho_avg, rho_se, rho_zscore,
                  pred.perf.R2, pred.perf.pval, pred.perf.qval`` (see
-                 :mod:`ps2f.baselines.genotype` for their definitions).
+                 :mod:`ps2f.baselines.elastic_net` for their definitions).
 ``sample_info``  ``n_samples, population``.
 ``construction`` ``chromosome, cv_seed``.
 
@@ -41,6 +41,7 @@ from ps2f.errors import InputError
 __all__ = [
     "WEIGHT_COLUMNS",
     "EXTRA_COLUMNS",
+    "EXTRA_PERF_COLUMNS",
     "predictdb_var_ids",
     "bh_qvalues",
     "write_predictdb",
@@ -50,13 +51,9 @@ __all__ = [
 ]
 
 WEIGHT_COLUMNS: tuple[str, ...] = ("gene", "rsid", "varID", "ref_allele", "eff_allele", "weight")
-EXTRA_COLUMNS: tuple[str, ...] = (
-    "gene",
-    "genename",
-    "gene_type",
-    "alpha",
-    "n_snps_in_window",
-    "n.snps.in.model",
+#: Columns of the ``extra`` table that PredictDB copies unchanged, under the same name, from its
+#: per-gene model summary (the ElasticNet's ``GeneFit.perf``), in PredictDB's order.
+EXTRA_PERF_COLUMNS: tuple[str, ...] = (
     "lambda_min_mse",
     "test_R2_avg",
     "test_R2_sd",
@@ -67,6 +64,16 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "rho_avg",
     "rho_se",
     "rho_zscore",
+)
+#: Columns of the ``extra`` table, in PredictDB's order.
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "gene",
+    "genename",
+    "gene_type",
+    "alpha",
+    "n_snps_in_window",
+    "n.snps.in.model",
+    *EXTRA_PERF_COLUMNS,
     "pred.perf.R2",
     "pred.perf.pval",
     "pred.perf.qval",

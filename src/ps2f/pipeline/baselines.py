@@ -153,7 +153,7 @@ def run_baseline(
         ElasticNet only: PredictDB ``.db`` with every fitted gene, the same filtered as
         PredictDB publishes models (``baselines.predictdb``), and the covariance file.
     """
-    from ps2f.baselines.genotype import ElasticNetConfig, RandomForestConfig, fit_genes
+    from ps2f.baselines import ElasticNetConfig, RandomForestConfig, fit_genes
     from ps2f.genome.store import load_stores
     from ps2f.genome.windows import cis_windows
 
@@ -262,6 +262,7 @@ def _write_predictdb_outputs(
 ) -> None:
     """The ElasticNet models as PredictDB files (``.db``, filtered ``.db``, covariances)."""
     from ps2f.io.predictdb import (
+        EXTRA_PERF_COLUMNS,
         bh_qvalues,
         filter_models,
         predictdb_var_ids,
@@ -313,21 +314,7 @@ def _write_predictdb_outputs(
             "alpha": cfg.alpha_l1_ratio,
             "n_snps_in_window": [f.n_variants_used for f in fits],
             "n.snps.in.model": [len(f.weights) if f.weights is not None else 0 for f in fits],
-            **{
-                c: perf[c].to_numpy()
-                for c in (
-                    "lambda_min_mse",
-                    "test_R2_avg",
-                    "test_R2_sd",
-                    "cv_R2_avg",
-                    "cv_R2_sd",
-                    "in_sample_R2",
-                    "nested_cv_fisher_pval",
-                    "rho_avg",
-                    "rho_se",
-                    "rho_zscore",
-                )
-            },
+            **{c: perf[c].to_numpy() for c in EXTRA_PERF_COLUMNS},
             "pred.perf.R2": perf["rho_avg_squared"].to_numpy(),
             "pred.perf.pval": perf["zscore_pval"].to_numpy(),
         }
