@@ -1,4 +1,4 @@
-"""Train the p-model and the r-model, predict per individual, save and load models.
+"""Train the p-model and the r-model, predict per individual.
 
 Items are (gene, individual) pairs identified by integer indices into the workflow's gene table
 and individual table; sequences come from any object satisfying :class:`HaplotypeSource`.
@@ -69,10 +69,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ps2f.errors import ConfigError, InputError
+from ps2f.errors import ConfigError
 from ps2f.genome.encoding import one_hot
 from ps2f.models.cnn import S2FCNN
 from ps2f.models.config import CNNConfig
+from ps2f.models.device import resolve_device
+from ps2f.models.serialization import load_model, save_model
 from ps2f.training.augment import augment_codes, batch_rng
 from ps2f.training.checkpoint import fingerprint, load_resume_state, save_resume_state
 
@@ -91,8 +93,6 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
-_CHECKPOINT_FORMAT = "ps2f.S2FCNN"
-_CHECKPOINT_VERSION = 2  # 2: shared dense layer ``fc``, head_input and contrastive in the config
 PREDICTION_MODES = ("p", "reference_scoring")
 SCHEDULES = ("cyclic", "onecycle", "cosine", "constant")
 #: TrainConfig fields that do not change what a run computes (left out of its fingerprint).
@@ -266,35 +266,6 @@ class TrainConfig:
         """The settings that determine a run's result (all but device, workers and compile)."""
         values = dataclasses.asdict(self)
         return {k: v for k, v in values.items() if k not in _NOT_RESULT_AFFECTING}
-
-
-def resolve_device(device: str) -> torch.device:
-    """Turn a device setting into a :class:`torch.device`.
-
-    Parameters
-    ----------
-    device : str
-        ``"auto"`` picks CUDA when available, else CPU; anything else is passed to
-        :class:`torch.device`.
-
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    ValueError
-        If the string is not a device, or CUDA is requested but not available.
-    """
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"TrainConfig.device={device!r} is not a torch device: {err}") from err
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"TrainConfig.device={device!r} but CUDA is not available; use 'auto'")
-    return dev
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1238,75 +1209,3 @@ def predict_individuals(
     finally:
         model.train(was_training)
     return out
-
-
-# ----------------------------------------------------------------------------------------------
-# checkpoints
-
-
-def save_model(model: S2FCNN, path: str | Path) -> None:
-    """Write the final model: config, weights, history, kind and kept epoch, as plain containers.
-
-    Parameters
-    ----------
-    model : S2FCNN
-    path : str or pathlib.Path
-        Destination (``.pt``); parent directories are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {
-            "format": _CHECKPOINT_FORMAT,
-            "format_version": _CHECKPOINT_VERSION,
-            "cnn_config": model.config.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "history": [dict(r) for r in model.history],
-            "trained_as": model.trained_as,
-            "best_epoch": getattr(model, "best_epoch", None),
-        },
-        path,
-    )
-
-
-def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> S2FCNN:
-    """Read a checkpoint written by :func:`save_model` (``torch.load(weights_only=True)``).
-
-    Parameters
-    ----------
-    path : str or pathlib.Path
-    map_location : str or torch.device
-        Device to place the weights on.
-
-    Returns
-    -------
-    S2FCNN
-        In eval mode, with ``history``, ``trained_as`` and ``best_epoch`` restored.
-
-    Raises
-    ------
-    ps2f.errors.InputError
-        If the file is not a ps2f checkpoint of a known version.
-    """
-    state = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
-        raise InputError(
-            f"{path}: not a ps2f model checkpoint (written by ps2f.training.save_model)"
-        )
-    if state.get("format_version") != _CHECKPOINT_VERSION:
-        raise InputError(
-            f"{path}: checkpoint format_version {state.get('format_version')!r}; "
-            f"this ps2f reads version {_CHECKPOINT_VERSION}"
-        )
-    try:
-        config = CNNConfig.from_dict(state["cnn_config"])
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{path}: bad cnn_config in checkpoint: {err}") from err
-    model = S2FCNN(config)
-    model.load_state_dict(state["state_dict"])
-    model.history = list(state.get("history", []))
-    model.trained_as = state.get("trained_as")
-    model.best_epoch = state.get("best_epoch")
-    model.to(map_location)
-    model.eval()
-    return model
