@@ -52,13 +52,8 @@ from ps2f.models import S2FCNN, CNNConfig  # noqa: E402
 from ps2f.pipeline import run_genotypes, run_phenotypes, run_simulate  # noqa: E402
 from ps2f.pipeline.common import load_inputs  # noqa: E402
 from ps2f.pipeline.models import _s2f_builder  # noqa: E402
-from ps2f.training import TrainConfig, resolve_device, train_p_model  # noqa: E402
-from ps2f.training.loop import (  # noqa: E402
-    _Batches,
-    _fetch_contrastive,
-    _fetch_haplotypes,
-    p_model_targets,
-)
+from ps2f.training import TrainConfig, p_model_targets, resolve_device, train_p_model  # noqa: E402
+from ps2f.training.data import Batches, fetch_contrastive, fetch_haplotypes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -197,11 +192,11 @@ def bench_data(
     plan = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
 
     def fetch(idx):
-        f = _fetch_contrastive if cnn.contrastive else _fetch_haplotypes
+        f = fetch_contrastive if cnn.contrastive else fetch_haplotypes
         return f(builder, genes, inds, idx)
 
     loader = torch.utils.data.DataLoader(
-        _Batches(fetch, plan, (mean, dev), 0, 1, cfg.reverse_complement_augment, cfg.max_shift_bp),
+        Batches(fetch, plan, (mean, dev), 0, 1, cfg.reverse_complement_augment, cfg.max_shift_bp),
         batch_size=None,
         num_workers=cfg.num_workers,
         pin_memory=device.type == "cuda",

@@ -248,7 +248,7 @@ def test_enformer_input_for_a_minus_strand_gene_is_the_reverse_complement(real, 
 def test_r_model_scorer_matches_reference_scoring(real):
     from ps2f.models import S2FCNN, CNNConfig
     from ps2f.models.scorers.r_model import RModelScorer
-    from ps2f.training.loop import predict_individuals
+    from ps2f.training import predict_individuals
 
     torch.manual_seed(1)
     cfg = CNNConfig(window_bp=L, first_filters=8, n_blocks=2, block_filters=8, pool=4, dense=8)

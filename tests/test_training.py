@@ -10,15 +10,13 @@ import pytest
 import torch
 
 from ps2f.genome.encoding import encode, one_hot
-from ps2f.models import S2FCNN, CNNConfig
+from ps2f.models import S2FCNN, CNNConfig, load_model, save_model
 from ps2f.training import (
     HaplotypeSource,
     TrainConfig,
-    load_model,
     median_gene_r,
     p_model_targets,
     predict_individuals,
-    save_model,
     train_p_model,
     train_r_model,
 )
@@ -384,7 +382,7 @@ def test_median_gene_r_matches_numpy() -> None:
 
 
 def test_early_stopping_rule() -> None:
-    from ps2f.training.loop import _EarlyStopping
+    from ps2f.training.engine import _EarlyStopping
 
     model = torch.nn.Linear(1, 1)
     stop = _EarlyStopping(patience=2, higher_is_better=True)

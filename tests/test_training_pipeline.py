@@ -265,12 +265,12 @@ def test_train_rule_resumes_after_sigkill(cohort: Run, tmp_path: Path, caplog) -
         "import sys, time, pickle\n"
         "from test_training_pipeline import Run\n"
         "run, s2f, out = pickle.load(open(sys.argv[1], 'rb'))\n"
-        "import ps2f.training.loop as loop\n"
-        "real = loop.save_resume_state\n"
+        "import ps2f.training.engine as engine\n"
+        "real = engine.save_resume_state\n"
         "def slow(*a, **k):\n"
         "    real(*a, **k)\n"
         "    time.sleep(600)\n"  # hold after the first checkpoint, waiting to be killed
-        "loop.save_resume_state = slow\n"
+        "engine.save_resume_state = slow\n"
         "run.train('p', out, s2f=s2f)\n"
     )
     args = tmp_path / "args.pkl"

@@ -50,7 +50,7 @@ def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_a
 def _configs(s2f: Mapping, threads: int):
     """CNN and training settings from the ``s2f`` section; workers resolved for the device."""
     from ps2f.models.config import CNNConfig
-    from ps2f.training.loop import TrainConfig, resolve_device
+    from ps2f.training import TrainConfig, resolve_device
 
     cnn = CNNConfig.from_workflow(s2f)
     values = {k: v for k, v in s2f["train"].items() if k not in ("init_from_r_model",)}
@@ -295,7 +295,7 @@ def run_predict(
     _passive_openmp()
     import torch
 
-    from ps2f.training.loop import load_model, predict_individuals, resolve_device
+    from ps2f.training import load_model, predict_individuals, resolve_device
 
     torch.set_num_threads(max(1, int(threads)))
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)

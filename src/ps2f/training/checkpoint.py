@@ -1,4 +1,4 @@
-"""Per-epoch resume checkpoints of a training run (not the final model; see :func:`save_model`).
+"""Per-epoch resume checkpoints of a training run (the final model: :func:`ps2f.models.save_model`).
 
 A resume checkpoint holds everything the next epoch depends on: model weights, optimizer and
 LR-scheduler state, the torch RNG states (dropout), the epoch number, the early-stopping state

@@ -87,8 +87,8 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
 
 
 def from_config(spec: Mapping[str, Any], key: str) -> RModelScorer:
-    """Load a saved r-model (``ps2f.training.save_model``) onto the configured device."""
-    from ps2f.training.loop import load_model, resolve_device
+    """Load a saved r-model (:func:`ps2f.models.save_model`) onto the configured device."""
+    from ps2f.models import load_model, resolve_device
 
     try:
         device = resolve_device(spec["device"])
