@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from ps2f.evaluation.correlation import group_pearson
 from ps2f.models.cnn import S2FCNN
 from ps2f.models.config import CNNConfig
 from ps2f.training.checkpoint import fingerprint
@@ -96,28 +97,22 @@ def median_gene_r(
 
     Notes
     -----
-    The benchmark's per-gene r (:func:`ps2f.evaluation.per_gene_metrics`) is the same
-    statistic computed another way: ``np.bincount`` sums instead of pandas' (Kahan-compensated)
-    group sums, a near-constant test (relative spread below 1e-13) instead of an exactly zero
-    sum of squares, r clipped to [-1, 1], and NaN rows dropped. The results agree to within a
-    few ulp (measured: up to 3e-16) but not bit for bit, so sharing that code would change the
-    validation metric recorded in every trained model's history (and, at an exact tie, the kept
-    epoch). Training keeps this computation so that trained models stay bit-identical.
+    The per-gene r is the benchmark's own (:func:`ps2f.evaluation.correlation.group_pearson`,
+    as :func:`ps2f.evaluation.per_gene_metrics` reports it), so the epoch is chosen on the
+    statistic the report shows. This is the one import of ``training`` from ``evaluation``
+    (a torch-free module of plain NumPy statistics).
     """
-    df = pd.DataFrame(
-        {"g": gene, "o": np.asarray(observed, np.float64), "p": np.asarray(predicted, np.float64)}
+    codes, uniques = pd.factorize(np.asarray(gene), sort=True)
+    r, n, _, _ = group_pearson(
+        codes.astype(np.int64),
+        np.asarray(observed, np.float64),
+        np.asarray(predicted, np.float64),
+        len(uniques),
     )
-    df["o"] -= df.groupby("g")["o"].transform("mean")
-    df["p"] -= df.groupby("g")["p"].transform("mean")
-    df["op"], df["oo"], df["pp"] = df["o"] * df["p"], df["o"] ** 2, df["p"] ** 2
-    sums = df.groupby("g")[["op", "oo", "pp"]].sum()
-    counts = df.groupby("g").size()
-    denom = np.sqrt(sums["oo"] * sums["pp"])
-    ok = (denom > 0) & (counts >= min_individuals)
-    r = pd.Series(np.nan, index=sums.index, dtype=np.float64)
-    r[ok] = sums.loc[ok, "op"] / denom[ok]
-    median = float(np.nanmedian(r.to_numpy())) if ok.any() else math.nan
-    return median, r
+    r[n < min_individuals] = np.nan
+    per_gene = pd.Series(r, index=uniques, dtype=np.float64)
+    median = float(np.nanmedian(r)) if np.isfinite(r).any() else math.nan
+    return median, per_gene
 
 
 def _p_validation(
