@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     from ps2f.baselines import ElasticNetConfig, fit_elastic_net, fit_genes
     from ps2f.baselines.elastic_net import predictdb_folds
     from ps2f.baselines.gene_fit import prepare_gene
-    from ps2f.baselines.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
+    sys.path.insert(0, str(REPO / "tests"))  # the R glmnet oracle lives with the tests
+    from _oracles.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
 
     cfg = ElasticNetConfig()  # PredictDB: alpha 0.5, 10 inner folds, 5 outer folds
     genes, inputs = load(args.flank, args.genes, args.seed)

@@ -15,12 +15,12 @@ import cyvcf2
 import numpy as np
 import pandas as pd
 import pytest
+from _oracles.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
 from conftest import GEUVADIS
 from threadpoolctl import threadpool_limits
 
 from ps2f.baselines import ElasticNetConfig, fit_elastic_net
 from ps2f.baselines.elastic_net import predictdb_folds
-from ps2f.baselines.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
 from ps2f.baselines.variant_filters import strand_ambiguous
 from ps2f.genome.windows import cis_windows
 from ps2f.phenotypes import PhenotypeConfig, build_phenotypes

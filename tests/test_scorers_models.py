@@ -244,24 +244,6 @@ def test_enformer_input_for_a_minus_strand_gene_is_the_reverse_complement(real, 
     assert not np.array_equal(x_minus, x_twin)
 
 
-@pytest.mark.shared
-def test_r_model_scorer_matches_reference_scoring(real):
-    from ps2f.models import S2FCNN, CNNConfig
-    from ps2f.models.scorers.r_model import RModelScorer
-    from ps2f.training import predict_individuals
-
-    torch.manual_seed(1)
-    cfg = CNNConfig(window_bp=L, first_filters=8, n_blocks=2, block_filters=8, pool=4, dense=8)
-    model = S2FCNN(cfg).eval()
-    model.trained_as = "r"
-    scorer = RModelScorer(model)
-    n = len(real["samples"])
-    gi, ii = np.repeat(np.arange(4), n), np.tile(np.arange(n), 4)
-    expected = predict_individuals(model, real["builder"], gi, ii, 16, "reference_scoring")
-    got = np.concatenate([scorer.score_haplotypes(_batch(real, g)).mean(axis=1) for g in range(4)])
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-
-
 def _phenotype_files(real, root, window_genes=None):
     """The phenotypes tables and the variant store, as the workflow's rules write them."""
     genes = real["genes"]

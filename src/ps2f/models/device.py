@@ -1,8 +1,7 @@
 """The torch device of a ``device`` setting (``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:<n>"``).
 
-Shared by training (``s2f.train.device``), the prediction rules and the r-model scorer, so it
-lives with the models rather than in :mod:`ps2f.training` (``ps2f.models`` imports nothing
-from the layers above it).
+Shared by training (``s2f.train.device``) and the prediction rules: a property of where a model
+runs, so it lives with the models.
 """
 
 from __future__ import annotations

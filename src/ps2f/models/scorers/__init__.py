@@ -1,4 +1,7 @@
-"""Reference scorers behind one interface: r-model, Enformer, AlphaGenome, precomputed tables.
+"""External reference scorers behind one interface: Enformer, AlphaGenome, precomputed tables.
+
+The r-model (ps2f's own CNN trained on the reference) is scored by the ``score_reference`` rule
+through :func:`ps2f.training.predict_individuals` (``reference_scoring`` mode): one path.
 
 Every scorer implements :class:`Scorer` (``name``, ``window_bp``,
 ``score_haplotypes(batch) -> (B, 2)``), and the ``score_external`` rule writes its

@@ -1,6 +1,7 @@
 """Run R glmnet on the same genes and folds as :func:`ps2f.baselines.fit_elastic_net`.
 
-An oracle for tests and benchmarks, not part of the workflow: it writes each gene's dosage
+An oracle for ``tests/test_baselines_glmnet.py`` and ``benchmarks/baselines.py``, kept with the
+tests (not in the package): it writes each gene's dosage
 matrix, response and fold assignments as raw binary files, runs one ``Rscript`` over all of
 them, and reads back, per gene, the PredictDB statistics and the selected variants. The R side
 follows PredictDB's ``nested_cv_elastic_net_perf`` and final ``cv.glmnet`` (``type.measure =
