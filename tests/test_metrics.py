@@ -577,7 +577,7 @@ def test_compare_models_against_scipy():
     )
     c = compare_models(met, n_boot=200)
     assert list(c.columns) == list(COMPARISON_COLUMNS)
-    row = c.query("model == 'mod' and reference == 'ref'").set_index("statistic")
+    row = c.query("model == 'mod' and comparator == 'ref'").set_index("statistic")
     delta = r_mod - r_ref
     assert row.loc["median_delta_r", "estimate"] == pytest.approx(np.median(delta))
     assert row.loc["median_delta_r", "p_value"] == pytest.approx(stats.wilcoxon(delta).pvalue)
@@ -599,7 +599,7 @@ def test_compare_models_against_scipy():
     assert o["p_value"] == pytest.approx(stats.fisher_exact(table).pvalue)
     assert o["test"] == "fisher_exact"
     # the reverse pair is the mirror image
-    rev = c.query("model == 'ref' and reference == 'mod'").set_index("statistic")
+    rev = c.query("model == 'ref' and comparator == 'mod'").set_index("statistic")
     assert rev.loc["median_delta_r", "estimate"] == pytest.approx(np.median(-delta))
     assert rev.loc["direction_odds_ratio_variant", "estimate"] == pytest.approx(
         1 / orr.statistic, rel=1e-4
@@ -607,7 +607,7 @@ def test_compare_models_against_scipy():
 
 
 def test_direction_odds_ratio_hand_table():
-    # model right on 8 of 10 genes, reference on 4 of 10: sample OR = (8*6)/(2*4) = 6
+    # model right on 8 of 10 genes, comparator on 4 of 10: sample OR = (8*6)/(2*4) = 6
     m = np.array([1] * 8 + [0] * 2, dtype=bool)
     r = np.array([1] * 4 + [0] * 6, dtype=bool)
     est, lo, hi, p = direction_odds_ratio(m, r)
@@ -625,7 +625,7 @@ def test_compare_models_all_equal_and_no_shared_gene():
         ]
     )
     c = compare_models(met, n_boot=50)
-    ab = c.query("model == 'a' and reference == 'b'").set_index("statistic")
+    ab = c.query("model == 'a' and comparator == 'b'").set_index("statistic")
     assert ab.loc["median_delta_r", "estimate"] == 0.0
     assert np.isnan(ab.loc["median_delta_r", "p_value"])  # every difference is zero
     assert set(c["cell"]) == {HH}  # model c alone in its cell: nothing to compare

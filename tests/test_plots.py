@@ -1,4 +1,4 @@
-"""Each figure writes a readable PNG, also for missing references, cells and all-NaN models."""
+"""Each figure writes a readable PNG, also for a missing comparator, missing cells and all-NaN models."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ps2f.plots import (
     plot_direction_accuracy,
     plot_gene_examples,
     plot_r_distributions,
-    plot_vs_reference,
+    plot_vs_elastic_net,
     save_figure,
 )
 from ps2f.schema import METRIC_COLUMNS, cell_label
@@ -78,9 +78,9 @@ def test_r_distributions_empty_table(tmp_path):
     assert "no per-gene pearson_r" in _texts(fig)
 
 
-def test_vs_reference(tmp_path):
+def test_vs_elastic_net(tmp_path):
     met = _metrics(models=("elastic_net", "a", "b", "c", "d", "e"), cells=(TT, HH))
-    fig = plot_vs_reference(met, tmp_path / "v.png", dpi=DPI)
+    fig = plot_vs_elastic_net(met, tmp_path / "v.png", dpi=DPI)
     _check_png(tmp_path / "v.png")
     scatter_axes = [ax for ax in fig.axes if ax.get_xlabel()]
     assert len(scatter_axes) == 5  # 5 other models x 1 held-out-individual cell (TT not drawn)
@@ -88,26 +88,26 @@ def test_vs_reference(tmp_path):
     assert "r across genes" in _texts(fig)
 
 
-def test_vs_reference_missing_reference(tmp_path):
+def test_vs_elastic_net_missing_comparator(tmp_path):
     met = _metrics(models=("enformer", "sagenet"))
-    fig = plot_vs_reference(met, tmp_path / "v.png", dpi=DPI)
+    fig = plot_vs_elastic_net(met, tmp_path / "v.png", dpi=DPI)
     _check_png(tmp_path / "v.png")
-    assert "reference model 'elastic_net' is not in the metrics table" in _texts(fig)
-    only_ref = plot_vs_reference(_metrics(models=("elastic_net",)), tmp_path / "o.png", dpi=DPI)
+    assert "comparator 'elastic_net' is not in the metrics table" in _texts(fig)
+    only_ref = plot_vs_elastic_net(_metrics(models=("elastic_net",)), tmp_path / "o.png", dpi=DPI)
     _check_png(tmp_path / "o.png")
-    assert "only the reference model" in _texts(only_ref)
+    assert "only the comparator" in _texts(only_ref)
 
 
-def test_vs_reference_all_nan_model_and_missing_cell(tmp_path):
+def test_vs_elastic_net_all_nan_model_and_missing_cell(tmp_path):
     met = _metrics(nan_model="enformer")
     # sagenet lacks the held-out genes cell
     met = met.loc[~((met["model"] == "sagenet") & (met["cell"] == HH))]
-    fig = plot_vs_reference(met, tmp_path / "v.png", dpi=DPI)
+    fig = plot_vs_elastic_net(met, tmp_path / "v.png", dpi=DPI)
     _check_png(tmp_path / "v.png")
     text = _texts(fig)
     assert "enformer: no defined r" in text
     assert "sagenet not evaluated in this cell" in text
-    no_heldout = plot_vs_reference(_metrics(cells=(TT,)), tmp_path / "t.png", dpi=DPI)
+    no_heldout = plot_vs_elastic_net(_metrics(cells=(TT,)), tmp_path / "t.png", dpi=DPI)
     assert "no cell with held-out individuals" in _texts(no_heldout)
 
 
@@ -277,17 +277,17 @@ def test_svg_output(tmp_path):
     assert "<svg" in (tmp_path / "direct.svg").read_text()[:400]
 
 
-def test_vs_reference_with_comparisons_and_reference_cells(tmp_path):
+def test_vs_elastic_net_with_comparisons_and_comparator_cells(tmp_path):
     met, _ = _full_summary()
-    # the reference (a genotype baseline) has no held-out genes
+    # the comparator (a genotype baseline) has no held-out genes
     met = met.loc[~((met["model"] == "elastic_net") & (met["cell"] == HH))]
     comp = compare_models(met, n_boot=30)
-    fig = plot_vs_reference(met, tmp_path / "v.png", comparisons=comp, dpi=DPI)
+    fig = plot_vs_elastic_net(met, tmp_path / "v.png", comparisons=comp, dpi=DPI)
     _check_png(tmp_path / "v.png")
     scatter_axes = [ax for ax in fig.axes if ax.get_xlabel()]
-    assert len(scatter_axes) == 2  # 2 models x the one cell the reference has
+    assert len(scatter_axes) == 2  # 2 models x the one cell the comparator has
     assert "Wilcoxon p =" in _texts(fig) and "median Δr" in _texts(fig)
     no_ref = met.copy()
     no_ref.loc[no_ref["model"] == "elastic_net", "cell"] = TT  # training individuals only
-    fig2 = plot_vs_reference(no_ref, tmp_path / "n.png", dpi=DPI)
+    fig2 = plot_vs_elastic_net(no_ref, tmp_path / "n.png", dpi=DPI)
     assert "has no cell with held-out individuals" in _texts(fig2)

@@ -33,7 +33,7 @@ __all__ = [
     "model_colors",
     "save_figure",
     "plot_r_distributions",
-    "plot_vs_reference",
+    "plot_vs_elastic_net",
     "plot_direction_accuracy",
     "plot_cross_gene_contrast",
     "plot_gene_examples",
@@ -225,7 +225,7 @@ def plot_r_distributions(
 
 
 def _corr_text(x: np.ndarray, y: np.ndarray) -> str:
-    """Annotation for a reference scatter: r across genes and how many genes lie above y = x."""
+    """Annotation of a model-vs-comparator scatter: r across genes and how many genes lie above y = x."""
     n = x.size
     above = int((y > x).sum())
     if n >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
@@ -247,21 +247,21 @@ def _paired_text(row) -> str:
     return f"\nmedian Δr = {row.estimate:+.2f}{ci}\nWilcoxon p = {p}"
 
 
-def plot_vs_reference(
+def plot_vs_elastic_net(
     metrics: pd.DataFrame,
     path: str | PathLike[str],
-    reference_model: str = "elastic_net",
+    comparator: str = "elastic_net",
     dpi: int = 150,
     comparisons: pd.DataFrame | None = None,
 ) -> Figure:
-    """Scatter each model's per-gene r against a reference model's r on the same genes.
+    """Scatter each model's per-gene r against a comparator model's r (ElasticNet by default) on the same genes.
 
-    One panel per (held-out-individuals cell present, other model): x is the reference model's
+    One panel per (held-out-individuals cell present, other model): x is the comparator's
     per-gene Pearson r, y the other model's, over the genes where both are defined; the
-    diagonal y = x separates genes where the model beats the reference (above) from those where
+    diagonal y = x separates genes where the model beats the comparator (above) from those where
     it does not. Each panel is annotated with the Pearson r across genes of the two r's and the
     number of genes above the diagonal. Only cells with held-out individuals in which the
-    reference was evaluated are drawn (r on training individuals of a fitted baseline is
+    comparator was evaluated are drawn (r on training individuals of a fitted baseline is
     in-sample; a genotype baseline has no held-out genes with ``baselines.genes: train``).
 
     Parameters
@@ -270,7 +270,7 @@ def plot_vs_reference(
         Metrics table (:data:`ps2f.schema.METRIC_COLUMNS`); its ``pearson_r`` rows are used.
     path : str or path-like
         PNG file to write (parent folders are created).
-    reference_model : str, default "elastic_net"
+    comparator : str, default "elastic_net"
         Model on the x axis. When it is absent, or there is no other model or no held-out
         individuals cell, the figure is a single panel that says so.
     dpi : int, default 150
@@ -297,33 +297,33 @@ def plot_vs_reference(
     if comparisons is not None and len(comparisons):
         sel = comparisons.loc[
             (comparisons["statistic"] == "median_delta_r")
-            & (comparisons["reference"] == reference_model)
+            & (comparisons["comparator"] == comparator)
         ]
         paired = {
             (m, c): row
             for m, c, row in zip(sel["model"], sel["cell"], sel.itertuples(), strict=True)
         }
-    others = [m for m in models if m != reference_model]
+    others = [m for m in models if m != comparator]
     heldout_cells = {cell_label(g, "heldout") for g in ("train", "heldout")}
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
-    # cells the reference was not evaluated in (with baselines.genes: train, a genotype
+    # cells the comparator was not evaluated in (with baselines.genes: train, a genotype
     # baseline has no held-out genes) have nothing to compare against: they are left out
-    ref_cells = set(r.loc[r["model"] == reference_model, "cell"])
+    ref_cells = set(r.loc[r["model"] == comparator, "cell"])
     cells_with_ref = [c for c in cells if c in ref_cells]
 
     problem = None
-    if reference_model not in models:
+    if comparator not in models:
         shown = ", ".join(models) if models else "none"
         problem = (
-            f"reference model '{reference_model}' is not in the metrics table\n"
+            f"comparator '{comparator}' is not in the metrics table\n"
             f"(models present: {shown})"
         )
     elif not others:
-        problem = f"only the reference model '{reference_model}' is in the metrics table"
+        problem = f"only the comparator '{comparator}' is in the metrics table"
     elif not cells:
         problem = "no cell with held-out individuals in the metrics table"
     elif not cells_with_ref:
-        problem = f"reference model '{reference_model}' has no cell with held-out individuals"
+        problem = f"comparator '{comparator}' has no cell with held-out individuals"
     cells = cells_with_ref
     if problem is not None:
         fig = Figure(figsize=(6, 3), layout="constrained")
@@ -340,20 +340,20 @@ def plot_vs_reference(
         for j, model in enumerate(others):
             ax = axes[i, j]
             ax.set_title(f"{model}\n{_cell_title(cell)}", fontsize=9)
-            if reference_model not in present or model not in present:
-                missing = reference_model if reference_model not in present else model
+            if comparator not in present or model not in present:
+                missing = comparator if comparator not in present else model
                 _message(ax, f"{missing} not evaluated in this cell")
                 continue
-            pair = tab[[reference_model, model]].dropna()
+            pair = tab[[comparator, model]].dropna()
             if pair.empty:
                 why = "no gene with r defined for both models"
-                for name in (model, reference_model):
+                for name in (model, comparator):
                     if in_cell.loc[in_cell["model"] == name, "value"].isna().all():
                         why = f"{name}: {_NO_R}\n({why})"
                         break
                 _message(ax, why)
                 continue
-            x = pair[reference_model].to_numpy()
+            x = pair[comparator].to_numpy()
             y = pair[model].to_numpy()
             ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
             ax.axhline(0.0, color="0.7", linewidth=0.6)
@@ -369,7 +369,7 @@ def plot_vs_reference(
             ax.set_xticks(_R_TICKS)
             ax.set_yticks(_R_TICKS)
             ax.set_aspect("equal")
-            ax.set_xlabel(f"{reference_model} per-gene r (unitless)")
+            ax.set_xlabel(f"{comparator} per-gene r (unitless)")
             ax.set_ylabel(f"{model} per-gene r (unitless)")
     return _save(fig, path, dpi)
 

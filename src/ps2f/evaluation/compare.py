@@ -1,21 +1,21 @@
 """Model-vs-model comparisons on the genes both models have, from the metrics table only.
 
-For every ordered pair (model, reference) of models evaluated in the same cell:
+For every ordered pair (model, comparator) of models evaluated in the same cell:
 
 ``median_delta_r``
-    Median over shared genes of the paired difference ``r_model - r_reference`` of per-gene
+    Median over shared genes of the paired difference ``r_model - r_comparator`` of per-gene
     Pearson r, with the two-sided Wilcoxon signed-rank test of a zero median difference
     (:func:`scipy.stats.wilcoxon`; zero differences dropped, the "wilcox" convention). The
     usual way to say that one model beats another gene by gene (e.g. SAGE-net vs PrediXcan).
 ``frac_genes_better``
-    Fraction of shared genes with ``r_model > r_reference``, with the two-sided sign test
+    Fraction of shared genes with ``r_model > r_comparator``, with the two-sided sign test
     (exact binomial test of 1/2 over the genes with a non-zero difference,
     :func:`scipy.stats.binomtest`).
 ``direction_odds_ratio_variant``
     Odds ratio of a correct variant-level direction (``lead_direction_correct``, see
-    :mod:`ps2f.evaluation.eqtl`) for the model vs the reference, on the genes where both have
-    a defined direction: the 2 x 2 table ``[[model correct, model wrong], [reference correct,
-    reference wrong]]``. Estimate: conditional maximum-likelihood odds ratio with its exact
+    :mod:`ps2f.evaluation.eqtl`) for the model vs the comparator, on the genes where both have
+    a defined direction: the 2 x 2 table ``[[model correct, model wrong], [comparator correct,
+    comparator wrong]]``. Estimate: conditional maximum-likelihood odds ratio with its exact
     conditional CI (:func:`scipy.stats.contingency.odds_ratio`, ``kind="conditional"``), and
     the two-sided p-value of Fisher's exact test (:func:`scipy.stats.fisher_exact`): the three
     numbers R's ``fisher.test`` reports. The statistic Shen et al. (2026) give for AlphaGenome
@@ -23,7 +23,7 @@ For every ordered pair (model, reference) of models evaluated in the same cell:
     independent samples although they are on the same genes (as the published statistic does).
 
 CIs of the first two are percentile bootstrap intervals over the shared genes (Efron &
-Tibshirani 1993), each (model, reference, cell, statistic) with its own seeded generator.
+Tibshirani 1993), each (model, comparator, cell, statistic) with its own seeded generator.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ __all__ = [
 #: Columns of the comparisons table, in order.
 COMPARISON_COLUMNS: tuple[str, ...] = (
     "model",
-    "reference",
+    "comparator",
     "cell",
     "statistic",
     "estimate",
@@ -85,13 +85,13 @@ def _sign_test_p(delta: np.ndarray) -> float:
 
 
 def direction_odds_ratio(
-    model_correct: np.ndarray, reference_correct: np.ndarray, ci_level: float = 0.95
+    model_correct: np.ndarray, comparator_correct: np.ndarray, ci_level: float = 0.95
 ) -> tuple[float, float, float, float]:
-    """Odds ratio of a correct direction, model vs reference, with Fisher's exact test.
+    """Odds ratio of a correct direction, model vs comparator, with Fisher's exact test.
 
     Parameters
     ----------
-    model_correct, reference_correct : numpy.ndarray, shape (genes,), bool
+    model_correct, comparator_correct : numpy.ndarray, shape (genes,), bool
         Whether each model gets each gene's direction right (same genes, both defined).
     ci_level : float, default 0.95
         Coverage of the exact conditional interval.
@@ -103,7 +103,7 @@ def direction_odds_ratio(
         genes. The odds ratio is 0 or inf when a cell of the 2 x 2 table is empty.
     """
     a = np.asarray(model_correct, dtype=bool)
-    b = np.asarray(reference_correct, dtype=bool)
+    b = np.asarray(comparator_correct, dtype=bool)
     if a.size == 0:
         return np.nan, np.nan, np.nan, np.nan
     table = np.array([[a.sum(), (~a).sum()], [b.sum(), (~b).sum()]], dtype=np.int64)
@@ -136,12 +136,12 @@ def compare_models(
     Returns
     -------
     pandas.DataFrame
-        Comparisons table (:data:`COMPARISON_COLUMNS`): per (model, reference, cell) the rows
+        Comparisons table (:data:`COMPARISON_COLUMNS`): per (model, comparator, cell) the rows
         of :data:`COMPARISON_STATISTICS` whose input metrics are present. ``estimate``,
         ``ci_low``, ``ci_high`` (unitless r difference, fraction, or odds ratio), ``p_value``
         (float64; NaN when undefined), ``test`` (``"wilcoxon_signed_rank"``, ``"sign_test"``,
         ``"fisher_exact"``), ``n_genes`` (int64, shared genes used). Sorted by model,
-        reference, cell (in :data:`ps2f.schema.CELLS` order), statistic.
+        comparator, cell (in :data:`ps2f.schema.CELLS` order), statistic.
 
     Raises
     ------
@@ -188,7 +188,7 @@ def compare_models(
     stat = pd.Categorical(out["statistic"], categories=COMPARISON_STATISTICS, ordered=True)
     cells = list(CELLS) + sorted(set(out["cell"]) - set(CELLS))
     out = out.assign(_s=stat, _c=pd.Categorical(out["cell"], categories=cells, ordered=True))
-    out = out.sort_values(["model", "reference", "_c", "_s"], kind="stable")
+    out = out.sort_values(["model", "comparator", "_c", "_s"], kind="stable")
     return out.drop(columns=["_s", "_c"]).reset_index(drop=True)
 
 
@@ -202,7 +202,7 @@ def _compare_pair(
     seed: int,
     ci_level: float,
 ) -> list[tuple]:
-    """Rows of the comparisons table for one (model, reference, cell)."""
+    """Rows of the comparisons table for one (model, comparator, cell)."""
     rows: list[tuple] = []
     if r_tab is not None and model in r_tab.columns and ref in r_tab.columns:
         pair = r_tab[[model, ref]].dropna()

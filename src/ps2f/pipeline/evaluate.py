@@ -155,7 +155,7 @@ def run_figures(
         plot_direction_accuracy,
         plot_gene_examples,
         plot_r_distributions,
-        plot_vs_reference,
+        plot_vs_elastic_net,
         save_figure,
     )
 
@@ -170,8 +170,8 @@ def run_figures(
         (out_r_distributions, lambda p: plot_r_distributions(metrics, p)),
         (
             out_vs_elastic_net,
-            lambda p: plot_vs_reference(
-                metrics, p, reference_model="elastic_net", comparisons=comparisons
+            lambda p: plot_vs_elastic_net(
+                metrics, p, comparator="elastic_net", comparisons=comparisons
             ),
         ),
         (
