@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -31,7 +32,18 @@ GENE_COLUMNS = ["gene_id", "gene_name", "gene_type", "chrom", "strand", "gene_st
 BED_FIXED = ["#chr", "start", "end", "gene", "length", "strand"]
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
-GRAMMAR = SimulationConfig(n_individuals=80, n_genes=20, seed=1)  # grammar only (the default)
+GRAMMAR = SimulationConfig(n_individuals=80, n_genes=20, seed=1)  # grammar only, drawn (default)
+#: The fixed grammar of earlier versions, given explicitly (no motif pairs).
+FIXED_GRAMMAR = {
+    "motifs": ("TGAGTCAT", "CACGTGAC", "GTAAACAA"),
+    "motif_effects": (1.0, 0.7, 0.5),
+    "motif_reverse_weights": (0.5, 1.0, 0.2),
+    "position_decay_bp": 150.0,
+    "motif_interactions": (),
+}
+FIXED = GRAMMAR.replace(**FIXED_GRAMMAR)
+# drawn grammar whose motif pairs carry half its variance (seed 3 draws two pairs)
+INTERACTION = GRAMMAR.replace(nonlinearity="interaction", seed=3)
 EQTL = SimulationConfig(
     n_individuals=300, n_genes=30, grammar_weight=0.0, covariate_variance=0.0, seed=3
 )
@@ -56,6 +68,13 @@ def root(tmp_path_factory):
 @pytest.fixture(scope="module")
 def grammar(root):
     return GRAMMAR, _simulate(GRAMMAR, root)
+
+
+@pytest.fixture(scope="module", params=["drawn", "fixed", "interaction"])
+def any_grammar(root, request):
+    """A drawn grammar, the fixed one given explicitly, and a drawn one under ``interaction``."""
+    config = {"drawn": GRAMMAR, "fixed": FIXED, "interaction": INTERACTION}[request.param]
+    return config, _simulate(config, root)
 
 
 @pytest.fixture(scope="module")
@@ -315,26 +334,48 @@ def _motif_matches(seq: str, motif: str) -> list[tuple[int, bool]]:
     return out + [(m.start(), False) for m in re.finditer(f"(?={revcomp(motif)})", seq)]
 
 
-def grammar_value(seq: str, start: int, tss0: int, minus: bool, config: SimulationConfig) -> float:
-    """The grammar rule written out: sum of effect * position weight * orientation weight."""
-    total = 0.0
-    for motif, effect, rev_w in zip(config.motifs, config.motif_effects, config.motif_reverse_weights, strict=True):  # fmt: skip
+def motif_scores(seq: str, start: int, tss0: int, minus: bool, rule: dict) -> list[float]:
+    """The rule written out: per motif, sum of position weight * orientation weight."""
+    out = []
+    for motif, rev_w, decay in zip(rule["motifs"], rule["motif_reverse_weights"], rule["position_decay_bp"], strict=True):  # fmt: skip
+        total = 0.0
         for s, forward in _motif_matches(seq, motif):
             d = start + s + (len(motif) - 1) / 2 - tss0
             sense = forward != minus
-            total += effect * np.exp(-abs(d) / config.position_decay_bp) * (1 if sense else rev_w)
-    return total
+            total += np.exp(-abs(d) / decay) * (1 if sense else rev_w)
+        out.append(total)
+    return out
 
 
-def test_grammar_recomputed_from_vcf_and_fasta_is_the_truth(grammar):
+def grammar_parts(seq: str, start: int, tss0: int, minus: bool, rule: dict) -> tuple[float, float]:
+    """(sum_k effect_k S_k, sum_p c_p S_i S_j) of one sequence under a grammar.json rule."""
+    s = motif_scores(seq, start, tss0, minus, rule)
+    main = sum(e * x for e, x in zip(rule["motif_effects"], s, strict=True))
+    pairs = sum(c * s[int(i)] * s[int(j)] for i, j, c in rule["motif_interactions"])
+    return main, pairs
+
+
+def read_rule(paths: dict) -> dict:
+    return json.loads(paths["grammar"].read_text())
+
+
+def test_grammar_recomputed_from_vcf_and_fasta_is_the_truth(any_grammar):
     """Rebuild every haplotype's causal region from the files and rescore it by the rule."""
-    config, paths = grammar
+    config, paths = any_grammar
+    rule = read_rule(paths)
+    if config is FIXED:  # the explicit grammar is used as given
+        assert rule["drawn"] == [] and rule["motifs"] == list(FIXED_GRAMMAR["motifs"])
+        assert rule["position_decay_bp"] == [150.0] * 3 and rule["motif_interactions"] == []
+    else:
+        assert rule["drawn"] == ["motifs", "motif_effects", "motif_reverse_weights",
+                                 "position_decay_bp", "motif_interactions"]  # fmt: skip
+        assert rule["motif_interactions"]
     seq = read_fasta(paths["reference"], config.contig)
     genes = pd.read_csv(paths["genes"], sep="\t")
     truth = pd.read_parquet(paths["truth"])
-    scale = json.loads(paths["config"].read_text())["scales"]["grammar_linear"]
+    scales = json.loads(paths["config"].read_text())["scales"]
     r = config.causal_radius_bp
-    expected, counted = [], []
+    main, pairs, counted = [], [], []
     for tss, strand in zip(genes["tss"], genes["strand"], strict=True):
         lo = tss - 1 - r
         region = seq[lo : lo + 2 * r]
@@ -348,12 +389,23 @@ def test_grammar_recomputed_from_vcf_and_fasta_is_the_truth(grammar):
                     if v["gt"][i, h]:
                         s[v["pos"] - 1 - lo] = v["alt"][0]
                 hap = "".join(s)
-                expected.append(grammar_value(hap, lo, tss - 1, strand == "-", config))
-                counted.append(sum(len(_motif_matches(hap, m)) for m in config.motifs))
+                m, p = grammar_parts(hap, lo, tss - 1, strand == "-", rule)
+                main.append(m)
+                pairs.append(p)
+                counted.append(sum(len(_motif_matches(hap, m)) for m in rule["motifs"]))
+    main_part = scales["grammar_linear"] * np.array(main)
+    pair_part = scales["grammar_interaction"] * np.array(pairs)
     got = truth[["genetic_hap1", "genetic_hap2"]].to_numpy().reshape(-1)
-    np.testing.assert_allclose(got, scale * np.array(expected), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(got, main_part + pair_part, rtol=1e-9, atol=1e-12)
     counts = truth[["motif_count_hap1", "motif_count_hap2"]].to_numpy().reshape(-1)
     np.testing.assert_array_equal(counts, counted)
+    # the pair terms keep their natural weight, or carry half the variance under "interaction"
+    n = config.n_individuals
+    pair_var = pair_part.reshape(config.n_genes, n, 2).mean(axis=2).var(axis=1).mean()
+    if config.nonlinearity == "interaction":
+        assert pair_var == pytest.approx(0.5 * config.genetic_sd**2, rel=1e-9)
+    elif rule["motif_interactions"]:
+        assert scales["grammar_interaction"] == scales["grammar_linear"] and pair_var > 0
     # y_true = gene baseline + mean of the two haplotypes, baseline in [2, 4]
     base = truth["y_true"] - truth[["genetic_hap1", "genetic_hap2"]].mean(axis=1)
     per_gene = base.groupby(truth["gene"])
@@ -363,8 +415,10 @@ def test_grammar_recomputed_from_vcf_and_fasta_is_the_truth(grammar):
     assert (truth.groupby("gene")["y_true"].std() > 0).mean() >= 0.9
 
 
-def test_variant_roles_and_effects_match_single_variant_recount(grammar):
-    config, paths = grammar
+def test_variant_roles_and_effects_match_single_variant_recount(any_grammar):
+    """Planted variants break or complete motif copies of the grammar, drawn or given."""
+    config, paths = any_grammar
+    rule = read_rule(paths)
     seq = read_fasta(paths["reference"], config.contig)
     genes = pd.read_csv(paths["genes"], sep="\t").set_index("gene_id")
     tv = pd.read_parquet(paths["truth_variants"])
@@ -380,10 +434,11 @@ def test_variant_roles_and_effects_match_single_variant_recount(grammar):
         before = seq[lo : lo + 2 * r]
         after = before[: p - lo] + row.alt + before[p - lo + 1 :]
         minus = genes.loc[row.gene, "strand"] == "-"
-        delta = sum(len(_motif_matches(after, m)) - len(_motif_matches(before, m)) for m in config.motifs)  # fmt: skip
+        delta = sum(len(_motif_matches(after, m)) - len(_motif_matches(before, m)) for m in rule["motifs"])  # fmt: skip
         assert row.motif_delta == delta
         assert row.role == ("disrupts_motif" if delta < 0 else "creates_motif" if delta > 0 else "neutral")  # fmt: skip
-        d_g = grammar_value(after, lo, tss0, minus, config) - grammar_value(before, lo, tss0, minus, config)  # fmt: skip
+        # beta: the main effects' change (pair terms are left out of the additive part)
+        d_g = grammar_parts(after, lo, tss0, minus, rule)[0] - grammar_parts(before, lo, tss0, minus, rule)[0]  # fmt: skip
         assert row.beta == pytest.approx(scale * d_g / 2, abs=1e-12)
     causal = tv[tv["role"] != "neutral"]
     per_gene = causal.groupby("gene").size().reindex(genes.index, fill_value=0)
@@ -392,6 +447,98 @@ def test_variant_roles_and_effects_match_single_variant_recount(grammar):
     assert (np.minimum(causal["af"], 1 - causal["af"]) >= config.causal_min_maf).all()
     planted = causal[causal["pos"] != causal["source_pos"]]
     assert not (planted["ref"] + planted["alt"]).isin(["AT", "TA", "CG", "GC"]).any()
+    # repressors: breaking a copy raises expression, completing one lowers it
+    effects = np.array(rule["motif_effects"])
+    if (effects < 0).any() and (effects > 0).any():
+        assert (causal["beta"] > 0).any() and (causal["beta"] < 0).any()
+
+
+# --------------------------------------------------------------------------------------------
+# the grammar drawn from the seed
+
+
+def _shares_kmer(a: str, b: str, k: int = 5) -> bool:
+    return bool({a[i : i + k] for i in range(len(a) - k + 1)} & {b[i : i + k] for i in range(len(b) - k + 1)})  # fmt: skip
+
+
+def test_grammar_is_drawn_from_the_seed():
+    """Each seed its own valid grammar; the same seed the same grammar."""
+    from ps2f.simulate.grammar import DECAY_FRACTION, MOTIF_LENGTH, N_MOTIFS, Grammar
+
+    records = [Grammar.from_config(SimulationConfig(seed=seed)).to_record() for seed in range(40)]
+    assert Grammar.from_config(SimulationConfig(seed=7)).to_record() == records[7]
+    keys = ("motifs", "motif_effects", "motif_reverse_weights", "position_decay_bp")
+    assert len({json.dumps([rec[k] for k in keys]) for rec in records}) == 40
+    assert len({len(rec["motifs"]) for rec in records}) == N_MOTIFS[1] - N_MOTIFS[0] + 1
+    r = SimulationConfig().causal_radius_bp
+    for rec in records:
+        motifs = rec["motifs"]
+        n = len(motifs)
+        assert N_MOTIFS[0] <= n <= N_MOTIFS[1]
+        assert all(MOTIF_LENGTH[0] <= len(m) <= MOTIF_LENGTH[1] and set(m) <= set("ACGT") for m in motifs)  # fmt: skip
+        assert all(m != revcomp(m) for m in motifs)
+        for a, b in itertools.combinations(motifs, 2):  # distinct, and neither holds the other
+            assert not _shares_kmer(a, b) and not _shares_kmer(a, revcomp(b))
+        effects = np.array(rec["motif_effects"])
+        assert (effects > 0).any() and (effects < 0).any()  # activators and repressors
+        assert rec["roles"] == ["activator" if e > 0 else "repressor" for e in effects]
+        assert all(0.5 <= abs(e) <= 1.0 for e in effects)
+        assert all(0 <= w <= 1 for w in rec["motif_reverse_weights"])
+        assert all(DECAY_FRACTION[0] * r - 0.1 <= d <= DECAY_FRACTION[1] * r + 0.1 for d in rec["position_decay_bp"])  # fmt: skip
+        pairs = [(i, j) for i, j, _ in rec["motif_interactions"]]
+        assert pairs and len(set(pairs)) == len(pairs)
+        assert all(0 <= i < j < n for i, j in pairs)
+    # the draws vary: both orientations of preference, short and long decays, both pair signs
+    decays = np.concatenate([rec["position_decay_bp"] for rec in records])
+    assert decays.min() < 0.35 * r and decays.max() > 0.85 * r
+    coefs = [c for rec in records for *_, c in rec["motif_interactions"]]
+    assert min(coefs) < 0 < max(coefs)
+
+
+def test_drawn_grammar_fits_a_small_causal_region():
+    from ps2f.simulate.grammar import Grammar
+
+    for seed in range(10):
+        config = SimulationConfig(seed=seed, causal_radius_bp=20, spacing_bp=700)
+        motifs = Grammar.from_config(config).to_record()["motifs"]
+        assert all(len(m) <= 20 // 2 - 2 and m != revcomp(m) for m in motifs)
+
+
+def test_explicit_grammar_keys_are_used_and_the_rest_drawn():
+    from ps2f.simulate.grammar import Grammar
+
+    given = SimulationConfig(seed=5, **FIXED_GRAMMAR)
+    rec = Grammar.from_config(given).to_record()
+    assert rec["drawn"] == []
+    assert rec["motif_effects"] == [1.0, 0.7, 0.5] and rec["motif_interactions"] == []
+    partial = SimulationConfig(seed=5, motifs=("TGAGTCAT", "CACGTGAC"), position_decay_bp=(100, 200))  # fmt: skip
+    rec = Grammar.from_config(partial).to_record()
+    assert rec["drawn"] == ["motif_effects", "motif_reverse_weights", "motif_interactions"]
+    assert rec["motifs"] == ["TGAGTCAT", "CACGTGAC"] and rec["position_decay_bp"] == [100.0, 200.0]
+    assert sorted(rec["roles"]) == ["activator", "repressor"]
+    assert rec["motif_interactions"][0][:2] == [0, 1]
+    # a grammar.json read back as config gives the same grammar
+    drawn = Grammar.from_config(SimulationConfig(seed=11)).to_record()
+    keys = {k: drawn[k] for k in ("motifs", "motif_effects", "motif_reverse_weights",
+                                  "position_decay_bp", "motif_interactions")}  # fmt: skip
+    again = Grammar.from_config(SimulationConfig(seed=0, **keys)).to_record()
+    assert {k: again[k] for k in keys} == keys
+    # under "interaction" a grammar given without pairs gets S_0 S_1 (as before pairs existed)
+    inter = Grammar.from_config(given.replace(nonlinearity="interaction"))
+    assert inter.interactions == ((0, 1, 1.0),)
+
+
+def test_the_grammar_stream_leaves_the_other_draws_alone(tmp_path):
+    """Same seed, another grammar: same genes, baselines and msprime seeds; other motifs."""
+    a = simulate_cohort(TINY, tmp_path / "a")
+    b = simulate_cohort(TINY.replace(**FIXED_GRAMMAR), tmp_path / "b")
+    assert a["genes"].read_bytes() == b["genes"].read_bytes()
+    ja, jb = (json.loads(p["config"].read_text()) for p in (a, b))
+    assert ja["msprime_seeds"] == jb["msprime_seeds"]
+    ta, tb = (pd.read_parquet(p["truth"]) for p in (a, b))
+    base_a, base_b = (t["y_true"] - t[["genetic_hap1", "genetic_hap2"]].mean(axis=1) for t in (ta, tb))  # fmt: skip
+    np.testing.assert_allclose(base_a, base_b, atol=1e-12)  # the genes' baselines a_g
+    assert read_rule(a)["motifs"] != read_rule(b)["motifs"]
 
 
 def test_realised_heritability_matches_target(grammar):
@@ -518,7 +665,8 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     c = simulate_cohort(TINY.replace(seed=1), tmp_path / "c")
     for key in OUTPUT_FILES:
         assert a[key].read_bytes() == b[key].read_bytes(), key
-    for key in ("reference", "genotypes", "expression", "covariates", "truth", "truth_variants"):
+    for key in ("reference", "genotypes", "expression", "covariates", "truth", "truth_variants",
+                "grammar"):  # fmt: skip
         assert a[key].read_bytes() != c[key].read_bytes(), key
 
 
@@ -545,7 +693,15 @@ def test_contig_name_is_configurable(tmp_path):
     [
         {"motifs": ("GAATTC", "TGAGTCAT", "CACGTGAC")},  # its own reverse complement
         {"motifs": ("TGANTCAT",), "motif_effects": (1.0,), "motif_reverse_weights": (1.0,)},
-        {"motif_effects": (1.0, 0.5)},  # one per motif needed
+        {"motifs": ("TGAGTCAT", "CACGTGAC"), "motif_effects": (1.0,)},  # one per motif needed
+        {"motif_effects": (1.0, 0.5)},  # drawn motifs: their number is not known in advance
+        {"position_decay_bp": (100.0, 150.0)},
+        {"position_decay_bp": 0.0},
+        {"motif_interactions": ((0, 1, 1.0),)},
+        {"motifs": ("TGAGTCAT", "CACGTGAC"), "motif_interactions": ((0, 2, 1.0),)},
+        {"motifs": ("TGAGTCAT", "CACGTGAC"), "motif_interactions": ((1, 0, 1.0),)},
+        {"motifs": ("TGAGTCAT", "CACGTGAC"), "motif_interactions": ((0, 1, 1.0), (0, 1, 2.0))},
+        {"causal_radius_bp": 10, "spacing_bp": 700},  # too small for any drawn motif
         {"spacing_bp": 500},
         {"h2": 0.0},
         {"h2": 0.95, "covariate_variance": 0.1},

@@ -15,6 +15,7 @@ rule simulate:
         truth=f"{RUN}/simulated/truth.parquet",
         truth_variants=f"{RUN}/simulated/truth_variants.parquet",
         truth_genes=f"{RUN}/simulated/truth_genes.parquet",
+        grammar=f"{RUN}/simulated/grammar.json",
     params:
         simulate=config["simulate"],
         contig=CONTIGS[0],

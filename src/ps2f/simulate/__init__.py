@@ -36,13 +36,21 @@ Causal variants
     :func:`ps2f.simulate.sequence.plant`). A moved site keeps its genotypes, so its LD with
     the rest of the locus (``spacing_bp`` apart at most) is that of its original position;
     ``truth_variants.source_pos`` records it.
-Grammar (:class:`ps2f.simulate.sequence.Grammar`)
-    The same rule for every gene: exact motifs (``motifs``) matched on both strands inside the
-    causal region; a match centred ``d`` bp from the TSS counts ``exp(-|d| /
-    position_decay_bp)``, times ``motif_reverse_weights[k]`` if antisense; ``G = sum_k
-    motif_effects[k] * S_k`` per haplotype, computed on the actual haplotype sequences. Each
-    gene also gets ``Poisson(motif_copies)`` invariant copies of each motif (gene-mean
-    differences the grammar explains).
+Grammar (:class:`ps2f.simulate.grammar.Grammar`)
+    The same rule for every gene: exact motifs matched on both strands inside the causal
+    region; a match of motif ``k`` centred ``d`` bp from the TSS counts ``exp(-|d| /
+    position_decay_bp[k])``, times ``motif_reverse_weights[k]`` if antisense; the motif's score
+    ``S_k`` sums its matches, and a haplotype's grammar value is ``G = sum_k motif_effects[k] *
+    S_k + sum_p c_p S_i S_j`` over the interacting pairs ``(i, j, c_p)`` of
+    ``motif_interactions`` (cooperative if ``c_p > 0``, antagonistic if negative), computed on
+    the actual haplotype sequences. By default the grammar is drawn from ``seed`` (a random
+    stream of its own, so a seed's other draws change only through the grammar): 2-4 motifs
+    of 7-10 bp, mutually dissimilar and none its own reverse complement, activators and
+    repressors, antisense weights in ``[0, 1]``, decays of 1/4 to 1 ``causal_radius_bp``, 1-2
+    interacting pairs (ranges and reasons in :mod:`ps2f.simulate.grammar`). Each of these
+    five keys, when set, is used as given instead. ``grammar.json`` records the grammar used,
+    as the config keys that give it. Each gene also gets ``Poisson(motif_copies)`` invariant
+    copies of each motif (gene-mean differences the grammar explains).
 Expression (:mod:`ps2f.simulate.expression`)
     Per haplotype, gene-specific ``E = sum_j b_j x_j`` with ``b_j ~ N(0, 1)``, centred on the
     cohort (eQTLs move individuals around their gene's mean; the grammar also sets gene
@@ -50,8 +58,9 @@ Expression (:mod:`ps2f.simulate.expression`)
     for all genes (the variance of their per-individual value averaged over genes) and mixed
     as ``g = genetic_sd * (sqrt(w) G + sqrt(1 - w) E)``, ``w = grammar_weight``; an
     individual's genetic value is the mean of its two haplotypes' values. ``nonlinearity``:
-    ``interaction`` adds product terms carrying half of each component's variance (``S_0 S_1``
-    on each haplotype: cis cooperativity of the first two motifs; ``(d_0 - 2 p_0)(d_1 - 2
+    ``interaction`` gives product terms half of each component's variance (the grammar's
+    motif pairs, instead of their natural weight in ``G`` -- a grammar given without pairs
+    takes ``S_0 S_1``, cis cooperativity of the first two motifs; and ``(d_0 - 2 p_0)(d_1 - 2
     p_1)``, the first two eQTLs' centred dosages: epistasis); ``threshold`` raises each gene's
     individual values below its median to the median. Neither is additive in the dosages,
     which a RandomForest can use and a linear model cannot. Then ``y_true =
@@ -67,15 +76,18 @@ Covariates
     carry no cis signal when regressed out.
 Truth
     ``truth_variants.beta``: the effect of one ALT copy, alone on the reference, on
-    ``y_true`` (log1p units) under the additive part of the model (before a nonlinearity);
+    ``y_true`` (log1p units) under the additive part of the model (the motifs' main effects
+    and the eQTL betas; motif pair terms and nonlinearities left out);
     ``role``: ``eqtl``, ``disrupts_motif`` / ``creates_motif`` (the sign of ``motif_delta``,
-    the variant's change of the motif count alone on the reference) or ``neutral``.
+    the variant's change of the motif count alone on the reference, when ``grammar_weight >
+    0``) or ``neutral``.
     ``truth_genes.h2_realised`` is the squared Pearson r of ``y_true`` with ``y_obs`` across
     all individuals and ``r_ceiling`` its square root; ``*_adjusted`` are the same after
     removing the hidden factors' effect (the ceiling when covariates are regressed out).
 
 Everything is drawn from one :class:`numpy.random.Generator` seeded with ``seed`` (which also
-seeds msprime), so a seed gives byte-identical files.
+seeds msprime), except the grammar (one seeded with ``[seed, "gram"]``), so a seed gives
+byte-identical files.
 """
 
 from ps2f.simulate.cohort import OUTPUT_FILES, simulate_cohort

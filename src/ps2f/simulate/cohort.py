@@ -24,12 +24,8 @@ from ps2f.simulate.expression import (
     observe,
     per_individual,
 )
-from ps2f.simulate.sequence import (
-    Grammar,
-    markov_background,
-    plant,
-    real_windows,
-)
+from ps2f.simulate.grammar import Grammar
+from ps2f.simulate.sequence import markov_background, plant, real_windows
 from ps2f.simulate.variants import (
     VcfWriter,
     left_align_indel,
@@ -53,6 +49,7 @@ OUTPUT_FILES: dict[str, str] = {
     "truth": "truth.parquet",
     "truth_variants": "truth_variants.parquet",
     "truth_genes": "truth_genes.parquet",
+    "grammar": "grammar.json",
     "config": "simulation.json",
 }
 
@@ -102,6 +99,8 @@ def simulate_cohort(config: SimulationConfig, outdir: str | Path) -> dict[str, P
           n_eqtl_variants, source_contig, source_start`` (``var_*``: variance across
           individuals of the genetic value and of its two parts, log1p units squared;
           ``source_*``: the locus's window of ``reference_fasta``, 0-based start, else null).
+        * ``grammar.json``: the grammar used, drawn or given, as the ``simulate`` config keys
+          that give it explicitly (see :meth:`~ps2f.simulate.grammar.Grammar.to_record`).
         * ``simulation.json``: the config used and the scales of the mechanism.
 
     Raises
@@ -409,10 +408,12 @@ def _simulate_locus(
         f"{cfg.contig}_{q + 1}_{r}_{a}"
         for q, r, a in zip(new_pos.tolist(), refs, alts, strict=True)
     ]
+    # a motif change is causal only where the grammar has an effect (grammar_weight > 0)
+    d_role = d_count if cfg.grammar_weight > 0 else np.zeros_like(d_count)
     role = np.where(
         is_eqtl,
         "eqtl",
-        np.select([d_count < 0, d_count > 0], ["disrupts_motif", "creates_motif"], "neutral"),
+        np.select([d_role < 0, d_role > 0], ["disrupts_motif", "creates_motif"], "neutral"),
     )
     variants = pd.DataFrame(
         {
@@ -581,6 +582,9 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
     truth.to_parquet(tmp / OUTPUT_FILES["truth"], index=False)
     variants.to_parquet(tmp / OUTPUT_FILES["truth_variants"], index=False)
     truth_genes.to_parquet(tmp / OUTPUT_FILES["truth_genes"], index=False)
+    record = {"seed": cfg.seed, "nonlinearity": cfg.nonlinearity, **grammar.to_record()}
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in record.items()]
+    (tmp / OUTPUT_FILES["grammar"]).write_text("{\n" + ",\n".join(lines) + "\n}\n")
     record = {
         "generator": "ps2f.simulate.simulate_cohort",
         "config": dataclasses.asdict(cfg),

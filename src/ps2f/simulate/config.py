@@ -57,16 +57,24 @@ class SimulationConfig:
         Stationary G+C fraction of the random background.
     cpg_depletion : float
         Factor dividing ``P(G | previous base C)`` of the random background (1 = none).
-    motifs : tuple of str
-        The grammar's motifs (A/C/G/T, none its own reverse complement), exact k-mers.
-    motif_effects : tuple of float
+    motifs : tuple of str or None
+        The grammar's motifs (A/C/G/T, none its own reverse complement), exact k-mers;
+        ``None``: drawn from ``seed`` (see :mod:`ps2f.simulate.grammar`).
+    motif_effects : tuple of float or None
         Effect of one match of each motif at the TSS, in the forward orientation (relative
         units; rescaled with the whole grammar, see ``genetic_sd``). Negative = repressor.
-    motif_reverse_weights : tuple of float
+        ``None``: drawn (activators and repressors); needs ``motifs`` when set.
+    motif_reverse_weights : tuple of float or None
         Effect of a match in the reverse orientation (antisense to the gene), relative to a
-        forward one, per motif.
-    position_decay_bp : float
-        A match centred ``d`` bp from the TSS counts ``exp(-|d| / position_decay_bp)``.
+        forward one, per motif; ``None``: drawn in ``[0, 1]``; needs ``motifs`` when set.
+    position_decay_bp : float, tuple of float, or None
+        A match of motif ``k`` centred ``d`` bp from the TSS counts ``exp(-|d| /
+        position_decay_bp[k])``, in bp; one number applies to every motif; ``None``: drawn
+        per motif. A tuple needs ``motifs``.
+    motif_interactions : tuple of (int, int, float), or None
+        Interacting motif pairs ``(i, j, c)``, ``0 <= i < j < K``: the product ``c S_i S_j``
+        of their scores adds to the grammar value (``()``: none); ``None``: drawn. Pairs
+        other than ``()`` need ``motifs``.
     motif_copies : float
         Mean (Poisson) number of invariant exact copies of each motif planted per gene.
     n_grammar_variants : int
@@ -87,9 +95,11 @@ class SimulationConfig:
     h2 : float
         Target heritability per gene: the genetic share of expression variance, in ``(0, 1]``.
     nonlinearity : {"none", "interaction", "threshold"}
-        ``interaction``: half the variance of each component comes from a product term (the
-        first two motifs' scores on a haplotype; the first two eQTLs' centred dosages); ``threshold``:
-        an individual's genetic value below its gene's median is raised to the median.
+        ``interaction``: half the variance of each component comes from its product terms
+        (the grammar's motif pairs, ``S_0 S_1`` for a grammar given without pairs; the first
+        two eQTLs' centred dosages) instead of their natural weight (grammar) or none (eQTLs);
+        ``threshold``: an individual's genetic value below its gene's median is raised to the
+        median.
     n_expression_covariates : int
         Hidden factors (``expression_PC1``...) that shift expression, written as covariates.
     n_genotype_pcs : int
@@ -114,10 +124,11 @@ class SimulationConfig:
     reference_contig: str | None = None
     gc_content: float = 0.41
     cpg_depletion: float = 4.0
-    motifs: tuple[str, ...] = ("TGAGTCAT", "CACGTGAC", "GTAAACAA")
-    motif_effects: tuple[float, ...] = (1.0, 0.7, 0.5)
-    motif_reverse_weights: tuple[float, ...] = (0.5, 1.0, 0.2)
-    position_decay_bp: float = 150.0
+    motifs: tuple[str, ...] | None = None
+    motif_effects: tuple[float, ...] | None = None
+    motif_reverse_weights: tuple[float, ...] | None = None
+    position_decay_bp: float | tuple[float, ...] | None = None
+    motif_interactions: tuple[tuple[int, int, float], ...] | None = None
     motif_copies: float = 0.5
     n_grammar_variants: int = 3
     n_eqtl_variants: int = 2
@@ -132,9 +143,16 @@ class SimulationConfig:
 
     def __post_init__(self) -> None:
         """Normalize list fields to tuples; reject inconsistent settings (:class:`ConfigError`)."""
-        for name in ("motifs", "motif_effects", "motif_reverse_weights"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        object.__setattr__(self, "motifs", tuple(m.upper() for m in self.motifs))
+        if self.motifs is not None:
+            object.__setattr__(self, "motifs", tuple(m.upper() for m in self.motifs))
+        for name in ("motif_effects", "motif_reverse_weights"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if isinstance(self.position_decay_bp, (list, tuple)):
+            object.__setattr__(self, "position_decay_bp", tuple(self.position_decay_bp))
+        if self.motif_interactions is not None:
+            pairs = tuple(tuple(p) for p in self.motif_interactions)
+            object.__setattr__(self, "motif_interactions", pairs)
         problems = self._problems()
         if problems:
             raise ConfigError("invalid SimulationConfig: " + "; ".join(problems))
@@ -154,21 +172,7 @@ class SimulationConfig:
                 p.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.n_genotype_pcs >= self.n_individuals:
             p.append(f"n_genotype_pcs ({self.n_genotype_pcs}) must be < n_individuals")
-        if not self.motifs:
-            p.append("motifs must name at least one motif")
-        for motif in self.motifs:
-            if len(motif) < _MIN_MOTIF or set(motif) - set("ACGT"):
-                p.append(f"motif must be >= {_MIN_MOTIF} letters of A/C/G/T, got {motif!r}")
-            elif decode(reverse_complement_codes(encode(motif))) == motif:
-                p.append(f"motif {motif!r} is its own reverse complement")
-        if len(set(self.motifs)) != len(self.motifs):
-            p.append(f"motifs repeat: {self.motifs}")
-        n = len(self.motifs)
-        for name in ("motif_effects", "motif_reverse_weights"):
-            if len(getattr(self, name)) != n:
-                p.append(f"{name} needs one value per motif ({n}), got {getattr(self, name)}")
-        if any(w < 0 for w in self.motif_reverse_weights):
-            p.append("motif_reverse_weights must be >= 0")
+        p.extend(self._grammar_problems())
         # the causal region and the indel-free margins around it must fit in a locus
         margin = MAX_INDEL_BP + 2
         if 2 * (self.causal_radius_bp + margin) > self.spacing_bp:
@@ -176,10 +180,11 @@ class SimulationConfig:
                 f"spacing_bp ({self.spacing_bp}) must be >= 2 * (causal_radius_bp + {margin}) "
                 f"({2 * (self.causal_radius_bp + margin)})"
             )
-        longest = max((len(m) for m in self.motifs), default=_MIN_MOTIF)
+        # drawn motifs are shortened to fit (never below _MIN_MOTIF)
+        longest = max((len(m) for m in self.motifs or ()), default=_MIN_MOTIF)
         if 2 * self.causal_radius_bp < 4 * (longest + 2):
             p.append(f"causal_radius_bp ({self.causal_radius_bp}) too small for the motifs")
-        for name in ("population_size", "position_decay_bp", "genetic_sd"):
+        for name in ("population_size", "genetic_sd"):
             if not getattr(self, name) > 0:
                 p.append(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("mutation_rate", "recombination_rate", "motif_copies"):
@@ -206,6 +211,54 @@ class SimulationConfig:
             p.append(f"cpg_depletion must be >= 1, got {self.cpg_depletion}")
         if not self.contig or any(c.isspace() for c in self.contig) or ":" in self.contig:
             p.append(f"contig must be a non-empty name without spaces or ':', got {self.contig!r}")
+        return p
+
+    def _grammar_problems(self) -> list[str]:
+        """Problems of the explicit grammar keys (``None`` keys are drawn, see ``grammar.py``)."""
+        p = []
+        decays = self.position_decay_bp
+        if decays is not None:
+            decays = decays if isinstance(decays, tuple) else (decays,)
+            if not decays or not all(d > 0 for d in decays):
+                p.append(f"position_decay_bp must be > 0, got {self.position_decay_bp}")
+        per_motif = {
+            "motif_effects": self.motif_effects,
+            "motif_reverse_weights": self.motif_reverse_weights,
+            "position_decay_bp": self.position_decay_bp
+            if isinstance(self.position_decay_bp, tuple)
+            else None,
+            "motif_interactions": self.motif_interactions or None,
+        }
+        if self.motifs is None:
+            for name, value in per_motif.items():
+                if value is not None:
+                    p.append(f"{name} needs explicit motifs (drawn motifs: their number is drawn)")
+            return p
+        if not self.motifs:
+            p.append("motifs must name at least one motif")
+        for motif in self.motifs:
+            if len(motif) < _MIN_MOTIF or set(motif) - set("ACGT"):
+                p.append(f"motif must be >= {_MIN_MOTIF} letters of A/C/G/T, got {motif!r}")
+            elif decode(reverse_complement_codes(encode(motif))) == motif:
+                p.append(f"motif {motif!r} is its own reverse complement")
+        if len(set(self.motifs)) != len(self.motifs):
+            p.append(f"motifs repeat: {self.motifs}")
+        n = len(self.motifs)
+        for name in ("motif_effects", "motif_reverse_weights", "position_decay_bp"):
+            if per_motif[name] is not None and len(per_motif[name]) != n:
+                p.append(f"{name} needs one value per motif ({n}), got {getattr(self, name)}")
+        if any(w < 0 for w in self.motif_reverse_weights or ()):
+            p.append("motif_reverse_weights must be >= 0")
+        pairs = [tuple(pair[:2]) for pair in self.motif_interactions or ()]
+        for pair in self.motif_interactions or ():
+            if len(pair) != 3 or not (
+                float(pair[0]).is_integer()
+                and float(pair[1]).is_integer()
+                and 0 <= pair[0] < pair[1] < n
+            ):
+                p.append(f"motif_interactions: {list(pair)} is not [i, j, c] with 0 <= i < j < {n}")
+        if len(set(pairs)) != len(pairs):
+            p.append(f"motif_interactions repeat a pair: {self.motif_interactions}")
         return p
 
     @property

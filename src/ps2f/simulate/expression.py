@@ -31,8 +31,8 @@ class Components:
     Attributes
     ----------
     grammar_linear, grammar_interaction : numpy.ndarray, shape (n_genes, 2 * n_individuals), float64
-        Per haplotype: ``sum_k effects[k] * S_k`` and ``S_0 * S_1`` (cis cooperativity of the
-        first two motifs; see :class:`~ps2f.simulate.sequence.Grammar`).
+        Per haplotype: ``sum_k effects[k] * S_k`` and ``sum_p c_p S_i S_j`` (the grammar's
+        interacting motif pairs; see :class:`~ps2f.simulate.grammar.Grammar`).
     eqtl_linear : numpy.ndarray, shape (n_genes, 2 * n_individuals), float64
         Per haplotype: ``sum_j b_j x_hj`` over the gene-specific variants.
     eqtl_interaction : numpy.ndarray, shape (n_genes, n_individuals), float64
@@ -80,14 +80,20 @@ def genetic_values(
 ) -> tuple[np.ndarray, np.ndarray, GeneticScales]:
     """Mix the grammar and the gene-specific components into genetic values.
 
-    Each component ``C`` (grammar, eQTL) is ``C_lin / s_lin`` or, with ``nonlinearity ==
-    "interaction"``, ``sqrt(1 - a) C_lin / s_lin + sqrt(a) C_int / s_int`` with ``a =``
-    :data:`INTERACTION_SHARE`, where ``s^2`` is the variance of the component's per-individual
-    value (the mean of the two haplotypes; the eQTL product term is per individual already),
-    averaged over genes: one constant for all genes, so that the grammar stays the same rule
-    everywhere. Then ``g = genetic_sd * (sqrt(w) G + sqrt(1 - w) E)``. With ``"threshold"``
-    each gene's per-individual values below its median are raised to the median (a gene induced
-    only above a threshold: dominance-like, not additive in the dosages).
+    Each component ``C`` (grammar, eQTL) is scaled by constants that are the same for all
+    genes (so that the grammar stays the same rule everywhere), set from ``s^2``, the variance
+    of a part's per-individual value (the mean of the two haplotypes; the eQTL product term is
+    per individual already) averaged over genes:
+
+    * ``nonlinearity == "interaction"``: ``C = sqrt(1 - a) C_lin / s_lin + sqrt(a) C_int /
+      s_int`` with ``a =`` :data:`INTERACTION_SHARE` (the product terms carry a share ``a``
+      of the variance);
+    * otherwise the grammar keeps its product terms at their natural weight, ``G = (G_lin +
+      G_int) / s``, and the eQTL component is additive, ``E = E_lin / s_lin``.
+
+    Then ``g = genetic_sd * (sqrt(w) G + sqrt(1 - w) E)``. With ``"threshold"`` each gene's
+    per-individual values below its median are raised to the median (a gene induced only
+    above a threshold: dominance-like, not additive in the dosages).
 
     Parameters
     ----------
@@ -109,8 +115,12 @@ def genetic_values(
     """
     interaction = nonlinearity == "interaction"
 
-    def factors(lin: np.ndarray, inter: np.ndarray, weight: float) -> tuple[float, float]:
+    def factors(
+        lin: np.ndarray, inter: np.ndarray, weight: float, natural: bool
+    ) -> tuple[float, float]:
         v_lin, v_int = _mean_variance(lin), _mean_variance(inter)
+        if natural and not interaction:  # one scale for the sum (inter: zero if no pairs)
+            v_lin = _mean_variance(lin + inter)
         if weight == 0 or v_lin == 0:
             return 0.0, 0.0
         base = genetic_sd * np.sqrt(weight)
@@ -119,15 +129,17 @@ def genetic_values(
                 base * np.sqrt(1 - INTERACTION_SHARE) / np.sqrt(v_lin),
                 base * np.sqrt(INTERACTION_SHARE) / np.sqrt(v_int),
             )
-        return base / np.sqrt(v_lin), 0.0
+        scale = base / np.sqrt(v_lin)
+        return scale, (scale if natural and v_int > 0 else 0.0)
 
     g_lin, g_int = factors(
         per_individual(comp.grammar_linear),
         per_individual(comp.grammar_interaction),
         grammar_weight,
+        natural=True,
     )
     e_lin, e_int = factors(
-        per_individual(comp.eqtl_linear), comp.eqtl_interaction, 1 - grammar_weight
+        per_individual(comp.eqtl_linear), comp.eqtl_interaction, 1 - grammar_weight, natural=False
     )
     scales = GeneticScales(g_lin, g_int, e_lin, e_int)
     haplotype_values = (

@@ -1,12 +1,10 @@
-"""Reference sequence and the planted motif grammar of the cohort simulator.
+"""Reference sequence of the cohort simulator, and the grammar's motifs planted in it.
 
 * :func:`markov_background`: random DNA with a human-like G+C fraction and CpG depletion.
 * :func:`real_windows`: N-free windows of a user's FASTA (the loci of a "real genome" run).
-* :class:`Grammar`: the rule every gene shares -- exact k-mer motifs whose matches count by
-  position relative to the TSS and orientation relative to the gene -- scored on whole batches
-  of haplotype sequences at once.
-* :func:`plant`: motif copies and near-copies written into a gene's causal region, with the
-  SNVs that break or complete them.
+* :func:`plant`: copies and near-copies of the motifs of a
+  :class:`~ps2f.simulate.grammar.Grammar` written into a gene's causal region, with the SNVs
+  that break or complete them.
 """
 
 from __future__ import annotations
@@ -16,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ps2f.errors import ConfigError, InputError
-from ps2f.genome.encoding import N_CODE, encode, reverse_complement_codes
+from ps2f.genome.encoding import N_CODE, reverse_complement_codes
+from ps2f.simulate.grammar import Grammar
 
-__all__ = ["markov_background", "real_windows", "Grammar", "PlantedVariant", "plant"]
+__all__ = ["markov_background", "real_windows", "PlantedVariant", "plant"]
 
 _MAX_TRIES = 50  # redraws of a planted element before giving up on it
 
@@ -171,122 +170,6 @@ def real_windows(
     starts = np.sort(np.asarray(kept, dtype=np.int64)) * length
     out = np.concatenate([ref.fetch_codes(name, int(s), int(s) + length) for s in starts])
     return out.astype(np.uint8), name, starts
-
-
-# --------------------------------------------------------------------------------------------
-# grammar
-
-
-@dataclass(frozen=True)
-class Grammar:
-    """The shared cis-regulatory rule: exact motifs scored by position and orientation.
-
-    A *match* of motif ``k`` is a start ``s`` with ``seq[s:s+m]`` equal to the motif (forward)
-    or its reverse complement (reverse), the whole match inside the scored sequence. A match
-    centred ``d`` bp from the TSS (``d = s + (m - 1) / 2 - tss0``) counts
-    ``exp(-|d| / decay_bp)``, times 1 if it reads 5'->3' on the gene's strand (sense) or
-    ``reverse_weights[k]`` if antisense. The motif's *score* ``S_k`` sums its matches; the
-    haplotype's linear grammar value is ``sum_k effects[k] * S_k`` and its interaction term is
-    ``S_0 * S_1`` (cooperativity of the first two motifs).
-
-    Attributes
-    ----------
-    motifs : tuple of numpy.ndarray, each shape (m_k,), uint8 codes
-    effects : numpy.ndarray, shape (K,), float64
-    reverse_weights : numpy.ndarray, shape (K,), float64
-    decay_bp : float
-    """
-
-    motifs: tuple[np.ndarray, ...]
-    effects: np.ndarray
-    reverse_weights: np.ndarray
-    decay_bp: float
-
-    @classmethod
-    def from_config(cls, config) -> Grammar:
-        """Build from a :class:`~ps2f.simulate.SimulationConfig`."""
-        return cls(
-            motifs=tuple(encode(m) for m in config.motifs),
-            effects=np.asarray(config.motif_effects, dtype=np.float64),
-            reverse_weights=np.asarray(config.motif_reverse_weights, dtype=np.float64),
-            decay_bp=float(config.position_decay_bp),
-        )
-
-    @property
-    def n_motifs(self) -> int:
-        """Number of motifs K."""
-        return len(self.motifs)
-
-    def matches(self, seqs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Forward and reverse matches of motif ``k``.
-
-        Parameters
-        ----------
-        seqs : numpy.ndarray, shape (..., R), uint8 codes
-        k : int
-
-        Returns
-        -------
-        fwd, rev : numpy.ndarray, shape (..., R - m + 1), bool
-            ``fwd[..., s]``: the motif starts at ``s``; ``rev``: its reverse complement does.
-        """
-        motif = self.motifs[k]
-        rc = reverse_complement_codes(motif)
-        m = motif.shape[0]
-        n = seqs.shape[-1] - m + 1
-        fwd = np.ones(seqs.shape[:-1] + (max(n, 0),), dtype=bool)
-        rev = fwd.copy()
-        for j in range(m):  # loop over motif positions, vectorised over sequences and starts
-            col = seqs[..., j : j + n]
-            fwd &= col == motif[j]
-            rev &= col == rc[j]
-        return fwd, rev
-
-    def scores(
-        self, seqs: np.ndarray, start: int, tss0: int, minus: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Motif scores and match counts of sequences that begin at contig position ``start``.
-
-        Parameters
-        ----------
-        seqs : numpy.ndarray, shape (..., R), uint8 codes
-            Sequences of the contig interval ``[start, start + R)`` (0-based, in bp).
-        start : int
-            0-based contig position of ``seqs[..., 0]``.
-        tss0 : int
-            0-based TSS position.
-        minus : bool
-            The gene is on the minus strand (its sense matches are the reverse ones).
-
-        Returns
-        -------
-        scores : numpy.ndarray, shape (..., K), float64
-            ``S_k`` per sequence.
-        counts : numpy.ndarray, shape (..., K), int64
-            Number of matches (both orientations) per motif.
-        """
-        out = np.zeros(seqs.shape[:-1] + (self.n_motifs,), dtype=np.float64)
-        counts = np.zeros(seqs.shape[:-1] + (self.n_motifs,), dtype=np.int64)
-        for k in range(self.n_motifs):
-            fwd, rev = self.matches(seqs, k)
-            m = self.motifs[k].shape[0]
-            centre = start + np.arange(fwd.shape[-1]) + (m - 1) / 2
-            w = np.exp(-np.abs(centre - tss0) / self.decay_bp)
-            w_sense, w_anti = w, w * self.reverse_weights[k]
-            w_fwd, w_rev = (w_anti, w_sense) if minus else (w_sense, w_anti)
-            out[..., k] = fwd @ w_fwd + rev @ w_rev
-            counts[..., k] = fwd.sum(axis=-1) + rev.sum(axis=-1)
-        return out, counts
-
-    def linear(self, scores: np.ndarray) -> np.ndarray:
-        """Linear grammar value ``sum_k effects[k] * S_k``, shape ``scores.shape[:-1]``."""
-        return scores @ self.effects
-
-    def interaction(self, scores: np.ndarray) -> np.ndarray:
-        """Interaction term ``S_0 * S_1`` (zeros with a single motif), shape ``scores.shape[:-1]``."""
-        if self.n_motifs < 2:
-            return np.zeros(scores.shape[:-1])
-        return scores[..., 0] * scores[..., 1]
 
 
 # --------------------------------------------------------------------------------------------
