@@ -16,7 +16,7 @@ rule simulate:
         truth_variants=f"{RUN}/simulated/truth_variants.parquet",
         truth_genes=f"{RUN}/simulated/truth_genes.parquet",
     params:
-        simulate=config["simulate"],
+        simulate=get_simulation_settings(),
         contig=CONTIGS[0],
     log:
         f"{LOGS}/simulate.log",
