@@ -49,8 +49,19 @@ CASES = [
     ("contig_aliases", {"chr1": "1"}, {"phenotypes"}, AFTER_PHENOTYPES),
     ("genotypes.missing_policy", "reference", {"genotypes"}, AFTER_GENOTYPES),
     # the store window is 512 bp and the cis-window flank 1000 bp: a flank of 512 bp must
-    # still show (Snakemake compares params as a set of values, without their names)
-    ("genotypes.indel_flank_bp", 512, {"genotypes"}, AFTER_GENOTYPES),
+    # still show, but Snakemake compares params as a set of values without their names, and
+    # rule genotypes declares its settings as bare values: {512, 1000, ...} either way
+    pytest.param(
+        "genotypes.indel_flank_bp",
+        512,
+        {"genotypes"},
+        AFTER_GENOTYPES,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="genotypes.smk's bare params: equal values hide a change (issue 21)",
+        ),
+    ),
+    ("genotypes.indel_flank_bp", 700, {"genotypes"}, AFTER_GENOTYPES),
     ("s2f.train.lr", 0.01, {"train_r", "train_p"}, S2F),
     ("s2f.model.dense", 16, {"train_r", "train_p"}, S2F),
     ("s2f.r_model_epochs", 3, {"train_r"}, {"train_r", "score_reference"} | EVALUATION),
@@ -133,8 +144,13 @@ def test_unchanged_config_reruns_nothing(complete_run: Path) -> None:
     assert _dry_run(complete_run, TINY, "unchanged") == (set(), set())
 
 
+def _case_id(case) -> str:
+    key, value = (case.values if hasattr(case, "values") else case)[:2]
+    return f"{key}={value}"
+
+
 @pytest.mark.parametrize(
-    ("key", "value", "params_changed", "reruns"), CASES, ids=[case[0] for case in CASES]
+    ("key", "value", "params_changed", "reruns"), CASES, ids=[_case_id(c) for c in CASES]
 )
 def test_changed_key_reruns_exactly_the_rules_that_read_it(
     complete_run: Path, key: str, value, params_changed: set[str], reruns: set[str]
