@@ -93,10 +93,16 @@ def build_cohort(args: argparse.Namespace, workdir: Path):
         str(sim / "expression.bed.gz"),
         str(sim / "genes.tsv"),
         str(sim / "genotypes.vcf.gz"),
-        cfg,
         str(workdir / "genes.tsv"),
         str(workdir / "individuals.tsv"),
         str(workdir / "expression.parquet"),
+        expression_settings=cfg["expression"],
+        split=cfg["split"],
+        genes=cfg["genes"],
+        usable_column=cfg["annotation"]["usable_column"],
+        contigs=cfg["contigs"],
+        contig_aliases=cfg["contig_aliases"],
+        min_split_individuals=cfg["evaluate"]["min_individuals"],
     )
     run_genotypes(
         str(sim / "genotypes.vcf.gz"),

@@ -81,3 +81,20 @@ def genotypes_params(cfg: dict) -> dict:
         "missing_policy": cfg["genotypes"]["missing_policy"],
         "contig_aliases": cfg["contig_aliases"],
     }
+
+
+def phenotypes_params(cfg: dict) -> dict:
+    """The ``phenotypes`` rule's settings (``workflow/rules/phenotypes.smk``) from a validated config.
+
+    For tests that call :func:`ps2f.pipeline.run_phenotypes` directly: the keyword arguments the
+    workflow's script gives it, with whole config sections (the function reads only its keys).
+    """
+    return {
+        "expression_settings": cfg["expression"],
+        "split": cfg["split"],
+        "genes": cfg["genes"],
+        "usable_column": cfg["annotation"]["usable_column"],
+        "contigs": cfg["contigs"],
+        "contig_aliases": cfg["contig_aliases"],
+        "min_split_individuals": cfg["evaluate"]["min_individuals"],
+    }

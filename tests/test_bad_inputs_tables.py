@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, write_fasta, write_vcf
+from conftest import REPO, phenotypes_params, write_fasta, write_vcf
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError, InputError
@@ -333,14 +333,16 @@ def test_phenotypes_rule_fails_early_and_writes_nothing(tmp_path):
     validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     out = [str(tmp_path / "out" / n) for n in ("genes.tsv", "individuals.tsv", "expr.parquet")]
     with pytest.raises(InputError, match=r"t.tsv: line 5: TSS 4001 .* past the end of chr1"):
-        run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out, reference=str(fasta))
+        run_phenotypes(
+            str(bed), str(tss), str(vcf), *out, **phenotypes_params(cfg), reference=str(fasta)
+        )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     # evaluate.min_individuals reaches the split check
     cfg["evaluate"]["min_individuals"] = 4
     with pytest.raises(ConfigError, match=r"leaves 9 training and 3 held-out individuals"):
-        run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out)
+        run_phenotypes(str(bed), str(tss), str(vcf), *out, **phenotypes_params(cfg))
     cfg["evaluate"]["min_individuals"] = 3
-    run_phenotypes(str(bed), str(tss), str(vcf), cfg, *out)
+    run_phenotypes(str(bed), str(tss), str(vcf), *out, **phenotypes_params(cfg))
     assert pd.read_csv(out[0], sep="\t")["gene"].tolist() == GENES
 
 

@@ -66,8 +66,9 @@ def _baseline_inputs(d, config):
         individuals_path=str(d / "individuals.tsv"),
         expression_path=str(d / "expression.parquet"),
         store_paths=[str(d / f"{CONTIG}.npz")],
-        config=config,
+        baselines=config["baselines"],
         threads=1,
+        run_name=config["name"],
     )
 
 

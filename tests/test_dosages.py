@@ -208,11 +208,12 @@ def test_baselines_fit_a_dosage_store_as_the_phased_store(tmp_path):
             str(tmp_path / "individuals.tsv"),
             str(tmp_path / "expression.parquet"),
             [str(tmp_path / kind / f"{CONTIG}.npz")],
-            config,
+            config["baselines"],
             1,
             str(tmp_path / kind / "pred.parquet"),
             str(tmp_path / kind / "summary.tsv"),
             out_db=str(tmp_path / kind / "en.db"),
+            run_name=config["name"],
         )
         out[kind] = read_table(tmp_path / kind / "pred.parquet")
     assert out["phased"]["predicted"].std() > 0.1  # a real fit, not a constant
@@ -335,15 +336,18 @@ def test_dosage_vcf_naming_other_individuals_stops_the_phenotypes_rule(tmp_path)
     from ps2f.pipeline.phenotypes import run_phenotypes
 
     other = write_vcf(tmp_path / "other.vcf.gz", "22", 100, ["X1", "X2"], ["3\ta\tG\tT\t0/1\t1/1"])
-    config = {
-        "expression": {"normalization": "log1p", "n_genotype_pcs": 0, "n_expression_pcs": 0,
-                       "extra_covariates": [], "genotype_pc_pattern": "g(\\d+)",
-                       "expression_pc_pattern": "e(\\d+)"},
-        "split": {"heldout_gene_fraction": 0.2, "heldout_individual_fraction": 0.2, "seed": 0,
-                  "min_individuals": 20},
+    settings = {
+        "expression_settings": {"normalization": "log1p", "n_genotype_pcs": 0,
+                                "n_expression_pcs": 0, "extra_covariates": [],
+                                "genotype_pc_pattern": "g(\\d+)",
+                                "expression_pc_pattern": "e(\\d+)"},
+        "split": {"heldout_gene_fraction": 0.2, "heldout_individual_fraction": 0.2,
+                  "heldout_chromosomes": [], "seed": 0, "min_individuals": 20},
         "genes": {"ids": [], "max_s2f_genes": None, "max_baseline_genes": None},
-        "annotation": {"usable_column": None},
+        "usable_column": None,
         "contigs": ["chr22"],
+        "contig_aliases": {},
+        "min_split_individuals": 3,
     }  # fmt: skip
     out = tmp_path / "out"
     with pytest.raises(InputError, match=r"other\.vcf\.gz: none of the 358 samples of .*HG00096"):
@@ -351,10 +355,10 @@ def test_dosage_vcf_naming_other_individuals_stops_the_phenotypes_rule(tmp_path)
             str(GEUVADIS / "expression/qtltools_geuvadis_EUR358_genes.50percent.chr22.bed.gz"),
             str(GEUVADIS / "annotation/gencode.v19.chr22.gene_tss.tsv"),
             str(PHASED),
-            config,
             str(out / "genes.tsv"),
             str(out / "individuals.tsv"),
             str(out / "expression.parquet"),
+            **settings,
             dosages=str(other),
         )
     assert not out.exists()

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, genotypes_params
+from conftest import REPO, genotypes_params, phenotypes_params
 from scipy import stats
 
 from ps2f.evaluation import (
@@ -265,8 +265,8 @@ def test_lead_eqtls_recover_simulated_truth(tmp_path):
     ph = {k: str(tmp_path / f"{k}.{ext}") for k, ext in
           (("genes", "tsv"), ("individuals", "tsv"), ("expression", "parquet"))}  # fmt: skip
     run_phenotypes(str(sim / "expression.bed.gz"), str(sim / "genes.tsv"),
-                   str(sim / "genotypes.vcf.gz"), cfg, ph["genes"], ph["individuals"],
-                   ph["expression"])  # fmt: skip
+                   str(sim / "genotypes.vcf.gz"), ph["genes"], ph["individuals"],
+                   ph["expression"], **phenotypes_params(cfg))  # fmt: skip
     store_path = tmp_path / "sim1.npz"
     run_genotypes(str(sim / "genotypes.vcf.gz"), str(sim / "reference.fa"), ph["genes"],
                   ph["individuals"], "sim1", **genotypes_params(cfg), out_store=str(store_path),

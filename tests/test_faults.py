@@ -31,7 +31,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO, genotypes_params
+from conftest import REPO, genotypes_params, phenotypes_params
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError
@@ -253,7 +253,13 @@ def run_pipeline(out: str) -> None:
     run_simulate(cfg["simulate"], "sim1", sim)
     tables = [str(root / n) for n in ("genes.tsv", "individuals.tsv", "expression.parquet")]
     vcf, fasta = str(sim / "genotypes.vcf.gz"), str(sim / "reference.fa")
-    run_phenotypes(str(sim / "expression.bed.gz"), str(sim / "genes.tsv"), vcf, cfg, *tables)
+    run_phenotypes(
+        str(sim / "expression.bed.gz"),
+        str(sim / "genes.tsv"),
+        vcf,
+        *tables,
+        **phenotypes_params(cfg),
+    )
     store = str(root / "sim1.npz")
     run_genotypes(vcf, fasta, *tables[:2], "sim1", **genotypes_params(cfg), out_store=store,
                   out_stats=str(root / "sim1.stats.json"))  # fmt: skip
@@ -281,7 +287,7 @@ def run_pipeline(out: str) -> None:
             method,
             *tables,
             [store],
-            cfg,
+            cfg["baselines"],
             1,
             preds[-1],
             str(root / f"{method}.summary.tsv"),
@@ -290,6 +296,7 @@ def run_pipeline(out: str) -> None:
                 for x in (".db", ".filtered.db", ".cov.txt.gz")
                 if "net" in method
             ),
+            run_name=cfg["name"],
         )
     lead, dosages = str(root / "lead.parquet"), str(root / "dosages.parquet")
     run_lead_eqtl(
@@ -368,8 +375,8 @@ def cohort_10x(tmp_path_factory) -> Path:
         str(sim / "expression.bed.gz"),
         str(sim / "genes.tsv"),
         str(sim / "genotypes.vcf.gz"),
-        cfg,
         *tables,
+        **phenotypes_params(cfg),
     )
     (root / "config.json").write_text(json.dumps(cfg))
     (root / "genotypes_params.json").write_text(json.dumps(genotypes_params(cfg)))

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO, genotypes_params
+from conftest import REPO, genotypes_params, phenotypes_params
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError
@@ -100,8 +100,8 @@ class Run:
             str(self.sim / "expression.bed.gz"),
             str(self.sim / "genes.tsv"),
             str(self.sim / "genotypes.vcf.gz"),
-            self.cfg,
             *self.tables,
+            **phenotypes_params(self.cfg),
         )
         run_genotypes(
             str(self.sim / "genotypes.vcf.gz"),
@@ -116,12 +116,13 @@ class Run:
         return self
 
     def train(self, kind: str, out_model: Path, s2f: dict | None = None, **kw) -> None:
+        """Rule train_<kind>; ``s2f`` replaces the config's section (schema defaults filled in)."""
         run_train(
             kind,
             *self.tables,
             str(self.sim / "reference.fa"),
             [self.store],
-            s2f or self.cfg["s2f"],
+            make_config(s2f=s2f)["s2f"] if s2f else self.cfg["s2f"],
             self.cfg["split"],
             {},
             1,
@@ -245,8 +246,8 @@ def test_phenotypes_step_splits_genes_by_chromosome(tmp_path: Path, cohort: Run)
         str(cohort.sim / "expression.bed.gz"),
         str(cohort.sim / "genes.tsv"),
         str(cohort.sim / "genotypes.vcf.gz"),
-        cfg,
         *out,
+        **phenotypes_params(cfg),
     )
     assert set(read_table(out[0])["gene_set"]) == {"heldout"}  # every gene is on sim1
 

@@ -18,7 +18,9 @@ rule elastic_net:
         covariances=f"{RUN}/models/elastic_net.covariances.txt.gz",
     params:
         method="elastic_net",
-        baselines=config["baselines"],
+        baselines=get_baseline_settings("elastic_net"),
+        # the PredictDB population when baselines.predictdb.population is empty
+        name=config["name"],
     log:
         f"{LOGS}/baselines/elastic_net.log",
     benchmark:
@@ -42,7 +44,7 @@ rule random_forest:
         summary=f"{RUN}/models/random_forest.summary.tsv",
     params:
         method="random_forest",
-        baselines=config["baselines"],
+        baselines=get_baseline_settings("random_forest"),
     log:
         f"{LOGS}/baselines/random_forest.log",
     benchmark:

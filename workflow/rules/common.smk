@@ -122,6 +122,71 @@ def scaled_by_attempt(base):
     return request
 
 
+# Params. The `params` of every rule name exactly the config keys that its script and the package
+# code it calls read, so that a changed key re-runs exactly the jobs that read it (Snakemake's
+# default rerun trigger `params`), and scripts never see `snakemake.config`. Snakemake compares a
+# job's params as a set of value reprs without their names, so two bare values that happen to be
+# equal (a 1000-bp window and a 1000-bp flank) can hide a change of one of them: config reaches
+# a rule in mappings in the config's own shape (the keys are in the repr), a bare value only
+# where it is the rule's only one. Defaults are the schema's, filled in by `validate` above.
+
+
+def config_subset(section, *keys):
+    """The `keys` of config mapping `section`, in its shape: "a.b" selects key b of mapping a.
+
+    For example config_subset(config["s2f"], "window_bp", "train.device") is
+    {"window_bp": ..., "train": {"device": ...}}.
+    """
+    subset = {}
+    for key in keys:
+        head, _, rest = key.partition(".")
+        if rest:
+            subset[head] = {**subset.get(head, {}), **config_subset(section[head], rest)}
+        else:
+            subset[head] = section[head]
+    return subset
+
+
+def get_simulation_settings():
+    """The simulate keys that the simulate job reads (all but `enabled`, which decides inputs)."""
+    return {k: v for k, v in config["simulate"].items() if k != "enabled"}
+
+
+def get_s2f_settings(rule_name):
+    """The s2f keys read by `rule_name` (train_r, train_p, predict_p or score_reference).
+
+    Training reads the window, the CNN and every train setting but init_from_r_model (which
+    decides train_p's `init` input instead); train_r also reads r_model_epochs. Prediction reads
+    the window, the batch size and the device.
+    """
+    s2f = config["s2f"]
+    if rule_name in ("predict_p", "score_reference"):
+        return config_subset(s2f, "window_bp", "predict_batch_size", "train.device")
+    train = [f"train.{key}" for key in s2f["train"] if key != "init_from_r_model"]
+    epochs = ["r_model_epochs"] if rule_name == "train_r" else []
+    return config_subset(s2f, "window_bp", "model", *train, *epochs)
+
+
+def get_validation_settings():
+    """The split keys the training rules read: the validation split and its seed."""
+    return config_subset(
+        config["split"],
+        "validation_gene_fraction",
+        "validation_individual_fraction",
+        "validation_chromosomes",
+        "seed",
+    )
+
+
+def get_baseline_settings(method):
+    """The baselines keys that rule `method` reads (elastic_net also writes the PredictDB files)."""
+    keys = ["genes", "cis_window_bp", "cis_window_anchor", "snvs_only", "drop_ambiguous_strand"]
+    keys.append(method)
+    if method == "elastic_net":
+        keys.append("predictdb")
+    return config_subset(config["baselines"], *keys)
+
+
 def get_p_model_init(wildcards=None):
     """{"init": r_model.pt} when s2f.train.init_from_r_model is set (train_p then waits for it), else {}."""
     if config["s2f"]["train"]["init_from_r_model"]:
@@ -164,6 +229,13 @@ SCORER_ENVS = {
 def get_scorer_config(wildcards):
     """The full config of scorer `wildcards.scorer` (defaults filled in)."""
     return SCORERS[wildcards.scorer]
+
+
+def get_scorer_contig_aliases(wildcards):
+    """contig_aliases for a sequence scorer (its FASTA reads); {} for a score table (unread)."""
+    if SCORERS[wildcards.scorer]["type"] == "precomputed":
+        return {}
+    return config["contig_aliases"]
 
 
 def get_scorer_inputs(wildcards):

@@ -18,7 +18,7 @@ rule lead_eqtl:
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
     params:
         cis_window_bp=config["baselines"]["cis_window_bp"],
-        evaluate=config["evaluate"],
+        evaluate=config_subset(config["evaluate"], "eqtl_min_maf", "eqtl_alpha"),
     log:
         f"{LOGS}/lead_eqtl.log",
     threads: 1
@@ -60,7 +60,17 @@ rule evaluate:
             labels={"table": "model vs model"},
         ),
     params:
-        evaluate=config["evaluate"],
+        evaluate=config_subset(
+            config["evaluate"],
+            "min_individuals",
+            "n_permutations",
+            "seed",
+            "eqtl_alpha",
+            "alpha",
+            "fdr",
+            "set_r_threshold",
+            "n_boot",
+        ),
     log:
         f"{LOGS}/evaluate.log",
     benchmark:

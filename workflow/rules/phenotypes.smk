@@ -14,6 +14,30 @@ rule phenotypes:
         genes=PHENOTYPES["genes"],
         individuals=PHENOTYPES["individuals"],
         expression=PHENOTYPES["expression"],
+    params:
+        expression=config_subset(
+            config["expression"],
+            "normalization",
+            "n_genotype_pcs",
+            "n_expression_pcs",
+            "extra_covariates",
+            "genotype_pc_pattern",
+            "expression_pc_pattern",
+        ),
+        split=config_subset(
+            config["split"],
+            "heldout_gene_fraction",
+            "heldout_individual_fraction",
+            "heldout_chromosomes",
+            "seed",
+            "min_individuals",
+        ),
+        genes=config["genes"],
+        annotation=config["annotation"],
+        contigs=CONTIGS,
+        contig_aliases=config["contig_aliases"],
+        # the held-out and training individuals must each allow a per-gene r
+        evaluate=config_subset(config["evaluate"], "min_individuals"),
     log:
         f"{LOGS}/phenotypes.log",
     threads: 1

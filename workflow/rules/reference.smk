@@ -12,7 +12,7 @@ rule score_reference:
     output:
         predictions=f"{RUN}/predictions/r_model.parquet",
     params:
-        s2f=config["s2f"],
+        s2f=get_s2f_settings("score_reference"),
         contig_aliases=config["contig_aliases"],
         mode="reference_scoring",
     log:
@@ -41,7 +41,7 @@ rule score_external:
         haplotype_scores=f"{RUN}/scores/{{scorer}}.haplotypes.parquet",
     params:
         scorer=get_scorer_config,
-        contig_aliases=config["contig_aliases"],
+        contig_aliases=get_scorer_contig_aliases,
     wildcard_constraints:
         scorer="|".join(SCORERS) or "(?!)",
     log:

@@ -52,7 +52,7 @@ rule figures:
             "gene_examples.svg",
         ),
     params:
-        evaluate=config["evaluate"],
+        evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
         normalization=config["expression"]["normalization"],
     log:
         f"{LOGS}/figures.log",

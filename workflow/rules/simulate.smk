@@ -17,7 +17,7 @@ rule simulate:
         truth_genes=f"{RUN}/simulated/truth_genes.parquet",
         grammar=f"{RUN}/simulated/grammar.json",
     params:
-        simulate=config["simulate"],
+        simulate=get_simulation_settings(),
         contig=CONTIGS[0],
     log:
         f"{LOGS}/simulate.log",

@@ -19,8 +19,8 @@ rule train_r:
         model=protected(f"{RUN}/models/r_model.pt"),
         history=f"{RUN}/models/r_model.history.tsv",
     params:
-        s2f=config["s2f"],
-        split=config["split"],
+        s2f=get_s2f_settings("train_r"),
+        split=get_validation_settings(),
         contig_aliases=config["contig_aliases"],
     log:
         f"{LOGS}/train_r.log",
@@ -47,8 +47,8 @@ rule train_p:
         model=protected(f"{RUN}/models/p_model.pt"),
         history=f"{RUN}/models/p_model.history.tsv",
     params:
-        s2f=config["s2f"],
-        split=config["split"],
+        s2f=get_s2f_settings("train_p"),
+        split=get_validation_settings(),
         contig_aliases=config["contig_aliases"],
     log:
         f"{LOGS}/train_p.log",
@@ -74,7 +74,7 @@ rule predict_p:
     output:
         predictions=f"{RUN}/predictions/p_model.parquet",
     params:
-        s2f=config["s2f"],
+        s2f=get_s2f_settings("predict_p"),
         contig_aliases=config["contig_aliases"],
         mode="p",
     log:

@@ -7,11 +7,12 @@ run_baseline(
     individuals_path=snakemake.input.individuals,
     expression_path=snakemake.input.expression,
     store_paths=list(snakemake.input.stores),
-    config=snakemake.config,
+    baselines=snakemake.params.baselines,
     threads=snakemake.threads,
     out_predictions=snakemake.output.predictions,
     out_summary=snakemake.output.summary,
     out_db=snakemake.output.get("db"),
     out_db_filtered=snakemake.output.get("db_filtered"),
     out_covariances=snakemake.output.get("covariances"),
+    run_name=snakemake.params.get("name"),
 )

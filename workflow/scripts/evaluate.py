@@ -3,7 +3,7 @@ from ps2f.pipeline import run_evaluate, setup_logging
 setup_logging(snakemake.log[0])
 run_evaluate(
     prediction_paths=list(snakemake.input.predictions),
-    config=snakemake.params.evaluate,
+    evaluate=snakemake.params.evaluate,
     out_predictions=snakemake.output.predictions,
     out_metrics=snakemake.output.metrics,
     out_metrics_csv=snakemake.output.metrics_csv,

@@ -12,6 +12,6 @@ run_figures(
     dosages_path=snakemake.input.dosages,
     out_cross_gene_contrast=snakemake.output.cross_gene_contrast,
     out_gene_examples=snakemake.output.gene_examples,
-    config=snakemake.params.evaluate,
+    evaluate=snakemake.params.evaluate,
     normalization=snakemake.params.normalization,
 )

@@ -8,7 +8,7 @@ run_lead_eqtl(
     expression_path=snakemake.input.expression,
     store_paths=list(snakemake.input.stores),
     cis_window_bp=snakemake.params.cis_window_bp,
-    config=snakemake.params.evaluate,
+    evaluate=snakemake.params.evaluate,
     out_lead=snakemake.output.lead,
     out_lead_csv=snakemake.output.lead_csv,
     out_dosages=snakemake.output.dosages,

@@ -1,8 +1,9 @@
 """One function per workflow rule: what each rule does, reachable by tests without Snakemake.
 
 The scripts in ``workflow/scripts/`` only unpack ``snakemake.input/output/params`` and call
-these. Each function takes explicit paths and plain config dictionaries (the validated
-Snakemake config), reads its inputs, and writes its outputs atomically. One module per stage.
+these. Each function takes explicit paths and exactly the config values its rule declares in
+``params:`` (plain values, or mappings of the config sections' keys it reads; the schema fills
+in every default), reads its inputs, and writes its outputs atomically. One module per stage.
 """
 
 from ps2f.pipeline.baselines import run_baseline

@@ -114,13 +114,14 @@ def run_baseline(
     individuals_path: str,
     expression_path: str,
     store_paths: Sequence[str],
-    config: Mapping,
+    baselines: Mapping,
     threads: int,
     out_predictions: str,
     out_summary: str,
     out_db: str | None = None,
     out_db_filtered: str | None = None,
     out_covariances: str | None = None,
+    run_name: str | None = None,
 ) -> None:
     """Rules ``elastic_net`` / ``random_forest``: per-gene baselines on cis-window dosages.
 
@@ -139,9 +140,10 @@ def run_baseline(
     store_paths : sequence of str
         One store per contig, named ``<contig>.npz``: the phased variant stores, or the dosage
         stores of ``inputs.dosages`` (:func:`ps2f.genome.store.load_store` opens either).
-    config : mapping
-        The validated workflow config (sections ``baselines``, including ``genes``, and
-        ``name``).
+    baselines : mapping
+        Config ``baselines`` keys ``genes``, ``cis_window_bp``, ``cis_window_anchor``,
+        ``snvs_only``, ``drop_ambiguous_strand`` and the method's own section (``elastic_net``
+        or ``random_forest``); with ``out_db``, also ``predictdb``.
     threads : int
         Parallel workers.
     out_predictions : str
@@ -152,6 +154,15 @@ def run_baseline(
     out_db, out_db_filtered, out_covariances : str, optional
         ElasticNet only: PredictDB ``.db`` with every fitted gene, the same filtered as
         PredictDB publishes models (``baselines.predictdb``), and the covariance file.
+    run_name : str, optional
+        Config ``name``: the PredictDB population when ``baselines.predictdb.population`` is
+        empty.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``method``, or PredictDB files requested with neither a population nor
+        ``run_name``.
     """
     from ps2f.baselines import ElasticNetConfig, RandomForestConfig, fit_genes
     from ps2f.genome.store import load_stores
@@ -159,7 +170,7 @@ def run_baseline(
 
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
     stores = load_stores(store_paths, phased=False)
-    bl = config["baselines"]
+    bl = baselines
     if bl["genes"] == "all":
         fit_idx = np.arange(len(genes))
     else:
@@ -171,6 +182,11 @@ def run_baseline(
         cfg = RandomForestConfig(**section)
     else:
         raise ValueError(f"unknown baseline {method!r}")
+    population = None
+    if method == "elastic_net" and out_db:
+        population = bl["predictdb"]["population"] or run_name
+        if not population:
+            raise ValueError("PredictDB files need baselines.predictdb.population or run_name")
     inputs = baseline_gene_inputs(genes, fit_idx, individuals, observed, stores, bl)
     log.info(
         "%s: %d genes (%d held-out; baselines.genes: %s), %d individuals (%d training), "
@@ -241,7 +257,8 @@ def run_baseline(
             individuals,
             stores,
             cfg,
-            config,
+            bl["predictdb"],
+            population,
             out_db,
             out_db_filtered,
             out_covariances,
@@ -255,12 +272,17 @@ def _write_predictdb_outputs(
     individuals: pd.DataFrame,
     stores: Mapping,
     cfg,
-    config: Mapping,
+    pdb: Mapping,
+    population: str,
     out_db: str,
     out_db_filtered: str | None,
     out_cov: str | None,
 ) -> None:
-    """The ElasticNet models as PredictDB files (``.db``, filtered ``.db``, covariances)."""
+    """The ElasticNet models as PredictDB files (``.db``, filtered ``.db``, covariances).
+
+    ``pdb`` is the config's ``baselines.predictdb``; ``population`` the ``.db``'s
+    ``sample_info.population``.
+    """
     from ps2f.io.predictdb import (
         EXTRA_PERF_COLUMNS,
         bh_qvalues,
@@ -270,7 +292,6 @@ def _write_predictdb_outputs(
         write_predictdb,
     )
 
-    pdb = config["baselines"]["predictdb"]
     weight_frames = []
     cov_rows: list[tuple[str, str, str, float]] = []
     for f, g in zip(fits, fit_idx, strict=True):
@@ -321,7 +342,6 @@ def _write_predictdb_outputs(
     )
     extra["pred.perf.qval"] = bh_qvalues(extra["pred.perf.pval"].to_numpy())
     n_train = int((individuals["individual_set"] == "train").sum())
-    population = pdb["population"] or str(config["name"])
     construction = pd.DataFrame(
         {"chromosome": sorted(set(genes["chrom"].to_numpy()[fit_idx])), "cv_seed": cfg.seed}
     )

@@ -11,6 +11,9 @@ from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
 
 __all__ = ["run_lead_eqtl", "run_evaluate", "run_figures"]
 
+# units of the observed expression axis, by expression.normalization
+_OBSERVED_UNITS = {"log1p": "log1p units", "none": "as given"}
+
 
 def run_lead_eqtl(
     genes_path: str,
@@ -18,7 +21,7 @@ def run_lead_eqtl(
     expression_path: str,
     store_paths: Sequence[str],
     cis_window_bp: int,
-    config: Mapping,
+    evaluate: Mapping,
     out_lead: str,
     out_lead_csv: str,
     out_dosages: str,
@@ -27,6 +30,22 @@ def run_lead_eqtl(
 
     Stores are keyed by file stem (the contig as spelled in the annotation, as the
     ``genotypes`` rule names them); see :func:`ps2f.evaluation.lead_eqtls`.
+
+    Parameters
+    ----------
+    genes_path, individuals_path, expression_path : str
+        The phenotypes tables.
+    store_paths : sequence of str
+        Variant stores, one ``<contig>.npz`` per contig.
+    cis_window_bp : int
+        Config ``baselines.cis_window_bp``: variants within this many bp of the TSS are tested.
+    evaluate : mapping
+        Config ``evaluate`` keys ``eqtl_min_maf`` (the variants' MAF filter, in training
+        individuals) and ``eqtl_alpha`` (the eGene threshold of the log line).
+    out_lead, out_lead_csv : str
+        The lead-eQTL table (parquet, and the same as CSV).
+    out_dosages : str
+        The lead variants' dosages in every individual (parquet).
     """
     from ps2f.evaluation.eqtl import lead_eqtls
     from ps2f.genome.store import load_stores
@@ -39,16 +58,16 @@ def run_lead_eqtl(
         observed,
         stores,
         cis_window_bp=cis_window_bp,
-        min_maf=config["eqtl_min_maf"],
+        min_maf=evaluate["eqtl_min_maf"],
         log=log,
     )
-    egenes = int((lead["p_bonferroni"] < config["eqtl_alpha"]).sum())
+    egenes = int((lead["p_bonferroni"] < evaluate["eqtl_alpha"]).sum())
     log.info(
         "lead eQTL: %d genes, %d with a testable variant, %d eGenes (p_bonferroni < %g)",
         len(lead),
         int(lead["variant_id"].notna().sum()),
         egenes,
-        config["eqtl_alpha"],
+        evaluate["eqtl_alpha"],
     )
     write_table(lead, out_lead)
     write_table(lead, out_lead_csv)
@@ -57,7 +76,7 @@ def run_lead_eqtl(
 
 def run_evaluate(
     prediction_paths: Sequence[str],
-    config: Mapping,
+    evaluate: Mapping,
     out_predictions: str,
     out_metrics: str,
     out_metrics_csv: str,
@@ -70,9 +89,9 @@ def run_evaluate(
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
-    ``config`` is the validated ``evaluate`` section (alpha, fdr, set_r_threshold,
-    n_permutations, n_boot, min_individuals, eqtl_alpha, seed). Without a lead-eQTL table the
-    variant-level metrics are left out.
+    ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr``, ``set_r_threshold``,
+    ``n_permutations``, ``n_boot``, ``min_individuals``, ``eqtl_alpha`` and ``seed``. Without a
+    lead-eQTL table the variant-level metrics are left out.
     """
     from ps2f.evaluation import (
         compare_models,
@@ -86,12 +105,12 @@ def run_evaluate(
 
     preds = read_predictions(list(prediction_paths))
     parts = [
-        per_gene_metrics(preds, min_individuals=config["min_individuals"], log=log),
+        per_gene_metrics(preds, min_individuals=evaluate["min_individuals"], log=log),
         permutation_metrics(
             preds,
-            n_permutations=config["n_permutations"],
-            seed=config["seed"],
-            min_individuals=config["min_individuals"],
+            n_permutations=evaluate["n_permutations"],
+            seed=evaluate["seed"],
+            min_individuals=evaluate["min_individuals"],
             log=log,
         ),
     ]
@@ -101,8 +120,8 @@ def run_evaluate(
                 preds,
                 pd.read_parquet(lead_path),
                 pd.read_parquet(dosages_path),
-                eqtl_alpha=config["eqtl_alpha"],
-                min_individuals=config["min_individuals"],
+                eqtl_alpha=evaluate["eqtl_alpha"],
+                min_individuals=evaluate["min_individuals"],
                 log=log,
             )
         )
@@ -110,11 +129,11 @@ def run_evaluate(
     metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
     summary = summarize(
         metrics,
-        alpha=config["alpha"],
-        fdr=config["fdr"],
-        set_r_threshold=config["set_r_threshold"],
-        n_boot=config["n_boot"],
-        seed=config["seed"],
+        alpha=evaluate["alpha"],
+        fdr=evaluate["fdr"],
+        set_r_threshold=evaluate["set_r_threshold"],
+        n_boot=evaluate["n_boot"],
+        seed=evaluate["seed"],
     )
     write_table(preds, out_predictions)
     write_table(metrics, out_metrics)
@@ -122,7 +141,7 @@ def run_evaluate(
     write_table(summary, out_summary)
     write_table(summary, out_summary_csv)
     if out_comparisons is not None:
-        comparisons = compare_models(metrics, n_boot=config["n_boot"], seed=config["seed"])
+        comparisons = compare_models(metrics, n_boot=evaluate["n_boot"], seed=evaluate["seed"])
         write_table(comparisons, out_comparisons)
         if out_comparisons_csv is not None:
             write_table(comparisons, out_comparisons_csv)
@@ -141,14 +160,16 @@ def run_figures(
     dosages_path: str | None = None,
     out_cross_gene_contrast: str | None = None,
     out_gene_examples: str | None = None,
-    config: Mapping | None = None,
-    normalization: str | None = None,
+    *,
+    evaluate: Mapping,
+    normalization: str,
 ) -> None:
     """Rule ``figures``: the report's figures, from the evaluation tables only.
 
     Each figure is written to its PNG path and, beside it, as SVG (same stem, ``.svg``).
-    ``config`` is the ``evaluate`` section (thresholds shown in panel titles);
-    ``normalization`` the ``expression.normalization`` setting (units of the observed axis).
+    ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr`` and ``set_r_threshold``
+    (thresholds shown in panel titles); ``normalization`` is ``expression.normalization``
+    (``log1p`` or ``none``: the units of the observed axis).
     """
     from ps2f.plots import (
         plot_cross_gene_contrast,
@@ -159,10 +180,7 @@ def run_figures(
         save_figure,
     )
 
-    cfg = dict(config or {})
-    observed_units = {"log1p": "log1p units", "none": "as given"}.get(
-        str(normalization), "normalized"
-    )
+    observed_units = _OBSERVED_UNITS[normalization]
     metrics = pd.read_parquet(metrics_path)
     summary = pd.read_parquet(summary_path)
     comparisons = pd.read_parquet(comparisons_path) if comparisons_path else None
@@ -179,9 +197,9 @@ def run_figures(
             lambda p: plot_direction_accuracy(
                 summary,
                 p,
-                alpha=cfg.get("alpha", 0.05),
-                fdr=cfg.get("fdr", 0.05),
-                set_r_threshold=cfg.get("set_r_threshold", 0.2),
+                alpha=evaluate["alpha"],
+                fdr=evaluate["fdr"],
+                set_r_threshold=evaluate["set_r_threshold"],
             ),
         ),
     ]

@@ -48,14 +48,18 @@ def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_a
 
 
 def _configs(s2f: Mapping, threads: int):
-    """CNN and training settings from the ``s2f`` section; workers resolved for the device."""
+    """CNN and training settings from the ``s2f`` keys ``window_bp``, ``model`` and ``train``.
+
+    ``train.num_workers`` null is resolved for the device; ``train.init_from_r_model``, if
+    present, is skipped (it decides the rule's ``init`` input, not a training setting).
+    """
     from ps2f.models.config import CNNConfig
     from ps2f.training import TrainConfig, resolve_device
 
     cnn = CNNConfig.from_workflow(s2f)
     values = {k: v for k, v in s2f["train"].items() if k not in ("init_from_r_model",)}
-    if values.get("num_workers") is None:  # the rule's threads on CUDA; on CPU the model needs them
-        cuda = resolve_device(values.get("device", "auto")).type == "cuda"
+    if values["num_workers"] is None:  # the rule's threads on CUDA; on CPU the model needs them
+        cuda = resolve_device(values["device"]).type == "cuda"
         values["num_workers"] = max(1, int(threads)) if cuda else 0
     return cnn, TrainConfig(**values).validate()
 
@@ -129,8 +133,15 @@ def run_train(
         FASTA path.
     store_paths : sequence of str
         Variant stores (one ``<contig>.npz`` per contig).
-    s2f, split, contig_aliases : mapping
-        The validated config sections ``s2f``, ``split`` and ``contig_aliases``.
+    s2f : mapping
+        Config ``s2f`` keys ``window_bp``, ``model`` and ``train`` (every key but
+        ``init_from_r_model``, given as ``init_model`` instead), and for ``kind="r"``
+        ``r_model_epochs`` (null = ``train.epochs``).
+    split : mapping
+        Config ``split`` keys ``validation_gene_fraction``, ``validation_individual_fraction``,
+        ``validation_chromosomes`` and ``seed``.
+    contig_aliases : mapping
+        Config ``contig_aliases``.
     threads : int
         Torch intra-op threads; also the DataLoader workers on CUDA when
         ``s2f.train.num_workers`` is null.
@@ -180,10 +191,10 @@ def run_train(
     parts = validation_split(
         s2f_genes,
         individuals,
-        split.get("validation_gene_fraction", 0.0),
-        split.get("validation_individual_fraction", 0.0),
-        split.get("seed", 0),
-        split.get("validation_chromosomes", ()),
+        split["validation_gene_fraction"],
+        split["validation_individual_fraction"],
+        split["seed"],
+        split["validation_chromosomes"],
     )
     log.info(
         "%s-model split: %d fit + %d validation genes (%d held out), %d fit + %d validation "
@@ -233,7 +244,7 @@ def run_train(
             progress=stream,
         )
     else:
-        if s2f.get("r_model_epochs"):
+        if s2f["r_model_epochs"]:
             train = dataclasses.replace(train, epochs=int(s2f["r_model_epochs"]))
         fit_obs = obs[:, parts.fit_individuals]
 
@@ -284,6 +295,18 @@ def run_predict(
     mode : {"p", "reference_scoring"}
         ``p``: the p-model's mean + deviation from both haplotypes; ``reference_scoring``: the
         r-model scores each haplotype and the two scores are averaged.
+    genes_path, individuals_path, expression_path, reference, store_paths
+        As :func:`run_train`.
+    model_path : str
+        The trained model (``.pt``).
+    s2f : mapping
+        Config ``s2f`` keys ``window_bp``, ``predict_batch_size`` and ``train.device``.
+    contig_aliases : mapping
+        Config ``contig_aliases``.
+    threads : int
+        Torch intra-op threads.
+    out_predictions : str
+        Predictions table (parquet, :data:`ps2f.schema.PREDICTION_COLUMNS`).
 
     Raises
     ------

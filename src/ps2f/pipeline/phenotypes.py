@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from ps2f.pipeline.common import log, write_table
+
+__all__ = ["run_phenotypes"]
 
 
 def run_phenotypes(
     expression: str,
     annotation: str,
     genotypes: str,
-    config: Mapping,
     out_genes: str,
     out_individuals: str,
     out_expression: str,
+    *,
+    expression_settings: Mapping,
+    split: Mapping,
+    genes: Mapping,
+    usable_column: str | None,
+    contigs: Sequence[str],
+    contig_aliases: Mapping[str, str],
+    min_split_individuals: int,
     covariates: str | None = None,
     reference: str | None = None,
     dosages: str | None = None,
@@ -29,11 +38,27 @@ def run_phenotypes(
     ----------
     expression, annotation, genotypes : str
         Phenotype BED, TSS table and VCF paths.
-    config : mapping
-        The validated workflow config (sections ``expression``, ``genes``, ``split``,
-        ``annotation``, ``contigs``, ``contig_aliases``, ``evaluate``).
     out_genes, out_individuals, out_expression : str
         Output paths (TSV, TSV, parquet), each written atomically.
+    expression_settings : mapping
+        Config ``expression`` keys ``normalization``, ``n_genotype_pcs``, ``n_expression_pcs``,
+        ``extra_covariates``, ``genotype_pc_pattern`` and ``expression_pc_pattern`` (the
+        covariate file itself is ``covariates``).
+    split : mapping
+        Config ``split`` keys ``heldout_gene_fraction``, ``heldout_individual_fraction``,
+        ``heldout_chromosomes``, ``seed`` and ``min_individuals``.
+    genes : mapping
+        Config ``genes`` (``ids``, ``max_s2f_genes``, ``max_baseline_genes``).
+    usable_column : str or None
+        Config ``annotation.usable_column``: the TSS-table column of genes usable by sequence
+        models; None = all genes.
+    contigs : sequence of str
+        Config ``contigs``: the contigs analysed, spelled as in the annotation.
+    contig_aliases : mapping of str to str
+        Config ``contig_aliases``; empty = the automatic chr-prefix rule only.
+    min_split_individuals : int
+        Config ``evaluate.min_individuals``: the training and the held-out individuals must
+        each number at least this many (a per-gene r needs them).
     covariates : str, optional
         Covariate file (``expression.covariates``); None or empty: no adjustment.
     reference : str, optional
@@ -52,21 +77,21 @@ def run_phenotypes(
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 
     pcfg = PhenotypeConfig(
-        normalization=config["expression"]["normalization"],
-        heldout_gene_fraction=config["split"]["heldout_gene_fraction"],
-        heldout_individual_fraction=config["split"]["heldout_individual_fraction"],
-        seed=config["split"]["seed"],
-        heldout_chromosomes=tuple(config["split"].get("heldout_chromosomes", ())),
-        min_individuals=config["split"]["min_individuals"],
-        min_split_individuals=config.get("evaluate", {}).get("min_individuals", 3),
-        gene_ids=tuple(config["genes"]["ids"]),
-        max_s2f_genes=config["genes"]["max_s2f_genes"],
-        max_baseline_genes=config["genes"]["max_baseline_genes"],
-        n_genotype_pcs=config["expression"]["n_genotype_pcs"],
-        n_expression_pcs=config["expression"]["n_expression_pcs"],
-        extra_covariates=tuple(config["expression"]["extra_covariates"]),
-        genotype_pc_pattern=config["expression"]["genotype_pc_pattern"],
-        expression_pc_pattern=config["expression"]["expression_pc_pattern"],
+        normalization=expression_settings["normalization"],
+        heldout_gene_fraction=split["heldout_gene_fraction"],
+        heldout_individual_fraction=split["heldout_individual_fraction"],
+        seed=split["seed"],
+        heldout_chromosomes=tuple(split["heldout_chromosomes"]),
+        min_individuals=split["min_individuals"],
+        min_split_individuals=min_split_individuals,
+        gene_ids=tuple(genes["ids"]),
+        max_s2f_genes=genes["max_s2f_genes"],
+        max_baseline_genes=genes["max_baseline_genes"],
+        n_genotype_pcs=expression_settings["n_genotype_pcs"],
+        n_expression_pcs=expression_settings["n_expression_pcs"],
+        extra_covariates=tuple(expression_settings["extra_covariates"]),
+        genotype_pc_pattern=expression_settings["genotype_pc_pattern"],
+        expression_pc_pattern=expression_settings["expression_pc_pattern"],
     )
     samples = read_vcf_samples(genotypes)
     if dosages:
@@ -99,11 +124,11 @@ def run_phenotypes(
         annotation,
         samples,
         pcfg,
-        usable_column=config["annotation"]["usable_column"],
-        contigs=config["contigs"],
+        usable_column=usable_column,
+        contigs=contigs,
         covariates_path=covariates or None,
         reference=reference or None,
-        contig_aliases=config.get("contig_aliases") or None,
+        contig_aliases=contig_aliases or None,
     )
     write_table(ph.genes, out_genes)
     write_table(ph.individuals, out_individuals)

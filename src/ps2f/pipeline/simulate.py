@@ -8,6 +8,8 @@ from pathlib import Path
 
 from ps2f.pipeline.common import log
 
+__all__ = ["run_simulate"]
+
 
 def run_simulate(simulate: Mapping, contig: str, outdir: str | Path) -> dict[str, Path]:
     """Rule ``simulate``: write the ground-truth cohort (the embedded default) into ``outdir``.
@@ -15,8 +17,9 @@ def run_simulate(simulate: Mapping, contig: str, outdir: str | Path) -> dict[str
     Parameters
     ----------
     simulate : mapping
-        The validated ``simulate`` config section (``enabled`` is ignored; every other key is a
-        :class:`~ps2f.simulate.SimulationConfig` field).
+        The validated ``simulate`` config section but ``enabled`` (the rule's params; an
+        ``enabled`` key, as in the whole section, is ignored): every key is a
+        :class:`~ps2f.simulate.SimulationConfig` field.
     contig : str
         Name of the simulated contig (the config's first contig).
     outdir : str or Path
