@@ -49,18 +49,9 @@ CASES = [
     ("contig_aliases", {"chr1": "1"}, {"phenotypes"}, AFTER_PHENOTYPES),
     ("genotypes.missing_policy", "reference", {"genotypes"}, AFTER_GENOTYPES),
     # the store window is 512 bp and the cis-window flank 1000 bp: a flank of 512 bp must
-    # still show, but Snakemake compares params as a set of values without their names, and
-    # rule genotypes declares its settings as bare values: {512, 1000, ...} either way
-    pytest.param(
-        "genotypes.indel_flank_bp",
-        512,
-        {"genotypes"},
-        AFTER_GENOTYPES,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="genotypes.smk's bare params: equal values hide a change (issue 21)",
-        ),
-    ),
+    # still show (Snakemake compares params as a set of values without their names, so a rule
+    # passes its settings as one dict, names included)
+    ("genotypes.indel_flank_bp", 512, {"genotypes"}, AFTER_GENOTYPES),
     ("genotypes.indel_flank_bp", 700, {"genotypes"}, AFTER_GENOTYPES),
     ("s2f.train.lr", 0.01, {"train_r", "train_p"}, S2F),
     ("s2f.model.dense", 16, {"train_r", "train_p"}, S2F),

@@ -96,11 +96,35 @@ def get_covariates_input():
     return {"covariates": path} if path else {}
 
 
-def get_store_window_bp():
-    """Longest sequence window of the run, in bp: s2f.window_bp and every sequence scorer's."""
+def get_store_settings():
+    """What rule genotypes reads: run_genotypes' keyword arguments, keyed by name.
+
+    The window is the longest sequence window of the run (s2f.window_bp and every sequence
+    scorer's window_bp). One dict, not bare values: see the note above config_subset.
+    """
     from ps2f.models.scorers import longest_window_bp
 
-    return longest_window_bp(config["s2f"]["window_bp"], SCORERS.values())
+    return {
+        "window_bp": longest_window_bp(config["s2f"]["window_bp"], SCORERS.values()),
+        "cis_window_bp": config["baselines"]["cis_window_bp"],
+        "cis_window_anchor": config["baselines"]["cis_window_anchor"],
+        "indel_flank_bp": config["genotypes"]["indel_flank_bp"],
+        "snvs_only": config["genotypes"]["snvs_only"],
+        "missing_policy": config["genotypes"]["missing_policy"],
+        "contig_aliases": config["contig_aliases"],
+    }
+
+
+def get_dosage_settings():
+    """What rule dosages reads: run_dosages' keyword arguments, keyed by name."""
+    return {
+        "cis_window_bp": config["baselines"]["cis_window_bp"],
+        "cis_window_anchor": config["baselines"]["cis_window_anchor"],
+        "dosage_field": config["baselines"]["dosage_field"],
+        "snvs_only": config["baselines"]["snvs_only"],
+        "missing_policy": config["genotypes"]["missing_policy"],
+        "contig_aliases": config["contig_aliases"],
+    }
 
 
 def get_simulate_inputs():

@@ -12,13 +12,7 @@ rule genotypes:
         store=f"{RUN}/variants/{{contig}}.npz",
         stats=f"{RUN}/variants/{{contig}}.stats.json",
     params:
-        window_bp=get_store_window_bp(),
-        cis_window_bp=config["baselines"]["cis_window_bp"],
-        cis_window_anchor=config["baselines"]["cis_window_anchor"],
-        indel_flank_bp=config["genotypes"]["indel_flank_bp"],
-        snvs_only=config["genotypes"]["snvs_only"],
-        missing_policy=config["genotypes"]["missing_policy"],
-        contig_aliases=config["contig_aliases"],
+        settings=get_store_settings(),
     log:
         f"{LOGS}/genotypes/{{contig}}.log",
     benchmark:
@@ -45,12 +39,7 @@ rule dosages:
         store=f"{RUN}/dosages/{{contig}}.npz",
         stats=f"{RUN}/dosages/{{contig}}.stats.json",
     params:
-        cis_window_bp=config["baselines"]["cis_window_bp"],
-        cis_window_anchor=config["baselines"]["cis_window_anchor"],
-        dosage_field=config["baselines"]["dosage_field"],
-        snvs_only=config["baselines"]["snvs_only"],
-        missing_policy=config["genotypes"]["missing_policy"],
-        contig_aliases=config["contig_aliases"],
+        settings=get_dosage_settings(),
     log:
         f"{LOGS}/dosages/{{contig}}.log",
     benchmark:
