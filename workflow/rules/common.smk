@@ -97,7 +97,7 @@ def get_covariates_input():
 
 
 def get_store_settings():
-    """What rule genotypes reads: run_genotypes' keyword arguments, keyed by name.
+    """The settings of the genotypes job: run_genotypes' keyword arguments, by name.
 
     The window is the longest sequence window of the run (s2f.window_bp and every sequence
     scorer's window_bp). One dict, not bare values: see the note above config_subset.
@@ -116,7 +116,7 @@ def get_store_settings():
 
 
 def get_dosage_settings():
-    """What rule dosages reads: run_dosages' keyword arguments, keyed by name."""
+    """The settings of the dosages job: run_dosages' keyword arguments, by name."""
     return {
         "cis_window_bp": config["baselines"]["cis_window_bp"],
         "cis_window_anchor": config["baselines"]["cis_window_anchor"],
