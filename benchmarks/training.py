@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see ps2f.pipeline.models
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see ps2f.pipeline.train
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -51,7 +51,7 @@ from ps2f.genome.encoding import one_hot  # noqa: E402
 from ps2f.models import S2FCNN, CNNConfig  # noqa: E402
 from ps2f.pipeline import run_genotypes, run_phenotypes, run_simulate  # noqa: E402
 from ps2f.pipeline.common import load_inputs  # noqa: E402
-from ps2f.pipeline.models import _s2f_builder  # noqa: E402
+from ps2f.pipeline.train import s2f_builder  # noqa: E402
 from ps2f.training import TrainConfig, p_model_targets, resolve_device, train_p_model  # noqa: E402
 from ps2f.training.data import Batches, fetch_contrastive, fetch_haplotypes  # noqa: E402
 
@@ -125,7 +125,7 @@ def build_cohort(args: argparse.Namespace, workdir: Path):
         str(workdir / "individuals.tsv"),
         str(workdir / "expression.parquet"),
     )
-    builder, s2f_idx = _s2f_builder(
+    builder, s2f_idx = s2f_builder(
         genes,
         individuals,
         str(sim / "reference.fa"),

@@ -7,7 +7,7 @@ The checks are the ones the Snakefile runs: ``snakemake.utils.validate`` against
 ``alphagenome.check_api_key``. They are called in-process here, case by case; three
 ``snakemake -n`` runs check that the Snakefile really stops on them.
 Already covered elsewhere: a window that is not a multiple of the stride, through ``snakemake -n``
-(test_training_pipeline.py::test_bad_window_fails_when_the_workflow_is_parsed); missing Enformer
+(test_train_pipeline.py::test_bad_window_fails_when_the_workflow_is_parsed); missing Enformer
 weights (test_scorers_models.py::test_weights_errors_name_the_key_and_how_to_get_them, and
 through ``snakemake -n``: test_scorers_workflow.py::test_missing_enformer_weights_fail_at_parse_time);
 unknown track descriptions (test_scorers_models.py::test_tracks_by_description_need_a_local_targets_file);

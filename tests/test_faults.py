@@ -412,12 +412,12 @@ if step == "ingest":
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     ingest(root / "genes.tsv", root / "sim1.npz")
 else:
-    from ps2f.pipeline.models import _s2f_builder
+    from ps2f.pipeline.train import s2f_builder
 
     inds = read_table(individuals)
 
     def builder(genes_table):
-        return _s2f_builder(genes_table, inds, str(sim / "reference.fa"),
+        return s2f_builder(genes_table, inds, str(sim / "reference.fa"),
                             [str(root / "sim1.npz")], cfg["s2f"]["window_bp"], {})[0]
 
     builder(genes.iloc[:1]).haplotypes(np.array([0]), np.array([0]))
@@ -573,7 +573,7 @@ def test_prediction_rule_out_of_gpu_memory_names_the_batch_size(
 
 
 def test_scorer_out_of_gpu_memory_names_the_batch_size() -> None:
-    from ps2f.pipeline.scoring import score_genes
+    from ps2f.pipeline.score import score_genes
 
     class Builder:
         window_bp = 16

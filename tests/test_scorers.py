@@ -385,7 +385,7 @@ def test_parse_time_checks_import_no_model_library(tmp_path):
     code = (
         "import sys\n"
         "from ps2f.models.scorers import check_scorer_configs\n"
-        "import ps2f.pipeline.scoring\n"
+        "import ps2f.pipeline.score\n"
         f"check_scorer_configs([{{'name': 't', 'type': 'precomputed', 'table': {str(table)!r}}},"
         f" {{'name': 'enf', 'type': 'enformer', 'weights': {str(weights)!r}}},"
         " {'name': 'ag', 'type': 'alphagenome'}])\n"

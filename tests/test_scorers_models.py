@@ -287,7 +287,7 @@ def _phenotype_files(real, root, window_genes=None):
 
 @pytest.mark.shared
 def test_score_external_enformer_then_reimport_as_precomputed(real, weights, tmp_path):
-    from ps2f.pipeline.scoring import run_score_external
+    from ps2f.pipeline.score import run_score_external
 
     files = _phenotype_files(real, tmp_path)
     out = {
@@ -322,7 +322,7 @@ def test_score_external_alphagenome_cached_rerun_needs_no_key(real, tmp_path, mo
     from test_scorers import _fake_output
 
     from ps2f.models.scorers import alphagenome as ag
-    from ps2f.pipeline.scoring import run_score_external
+    from ps2f.pipeline.score import run_score_external
 
     L16 = 2**14
     files = _phenotype_files(real, tmp_path)

@@ -1,7 +1,8 @@
 # Sequence-to-function CNNs: the r-model (reference sequence -> gene mean) and the p-model
 # (personal haplotypes -> gene mean + individual deviation), trained on training genes x
 # training individuals only; a validation part of those (split.validation_*) chooses the epoch.
-# GPU when available; CPU otherwise with identical behaviour.
+# GPU when available; CPU otherwise with identical behaviour. Then each predicts: predict_p
+# (personal haplotypes) and score_reference (each haplotype scored by the r-model, below).
 #
 # Resume: while a training job runs it rewrites <model>.ckpt (e.g. results/<name>/models/
 # p_model.ckpt) after every epoch. The checkpoint is deliberately not a declared output, so
@@ -79,6 +80,36 @@ rule predict_p:
         mode="p",
     log:
         f"{LOGS}/predict_p.log",
+    threads: 2
+    resources:
+        mem_mb=scaled_by_attempt(8000),
+        runtime=scaled_by_attempt(60),
+        gpu=1,
+    conda:
+        "../../envs/ps2f-gpu.yaml"
+    script:
+        "../scripts/predict.py"
+
+
+# Reference scoring: the r-model (trained on the reference genome) scores each individual's two
+# haplotypes separately; the individual's prediction is their mean (the protocol used to
+# evaluate Enformer on personal genomes: Huang 2023, Sasse 2023; external models: score.smk).
+
+
+rule score_reference:
+    input:
+        **PHENOTYPES,
+        reference=get_input("reference"),
+        stores=get_variant_stores(),
+        model=f"{RUN}/models/r_model.pt",
+    output:
+        predictions=f"{RUN}/predictions/r_model.parquet",
+    params:
+        s2f=get_s2f_settings("score_reference"),
+        contig_aliases=config["contig_aliases"],
+        mode="reference_scoring",
+    log:
+        f"{LOGS}/score_reference.log",
     threads: 2
     resources:
         mem_mb=scaled_by_attempt(8000),

@@ -1,5 +1,5 @@
 from ps2f.pipeline import setup_logging
-from ps2f.pipeline.scoring import run_score_external
+from ps2f.pipeline.score import run_score_external
 
 setup_logging(snakemake.log[0])
 run_score_external(

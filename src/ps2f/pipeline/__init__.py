@@ -14,11 +14,12 @@ from ps2f.pipeline.common import (
     setup_logging,
     write_table,
 )
-from ps2f.pipeline.evaluate import run_evaluate, run_figures
+from ps2f.pipeline.evaluate import run_evaluate
 from ps2f.pipeline.genotypes import run_dosages, run_genotypes
-from ps2f.pipeline.models import run_predict, run_train
 from ps2f.pipeline.phenotypes import run_phenotypes
+from ps2f.pipeline.report import run_figures
 from ps2f.pipeline.simulate import run_simulate
+from ps2f.pipeline.train import run_predict, run_train
 
 __all__ = [
     "setup_logging",

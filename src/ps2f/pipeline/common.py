@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ps2f.errors import Ps2fError
+from ps2f.errors import InputError, Ps2fError
 from ps2f.schema import PREDICTION_COLUMNS, validate_predictions
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "read_table",
     "load_inputs",
     "predictions_frame",
+    "s2f_gene_index",
 ]
 
 log = logging.getLogger("ps2f")
@@ -155,3 +156,24 @@ def predictions_frame(
         columns=list(PREDICTION_COLUMNS),
     )
     return validate_predictions(df, f"{model} predictions")
+
+
+def s2f_gene_index(genes: pd.DataFrame) -> np.ndarray:
+    """Rows of the phenotypes gene table that sequence models use (column ``s2f``).
+
+    Returns
+    -------
+    numpy.ndarray, shape (n,), int64
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        No gene is usable by sequence models.
+    """
+    idx = np.flatnonzero(genes["s2f"].to_numpy().astype(bool))
+    if not len(idx):
+        raise InputError(
+            "no gene is usable by sequence models (genes table column 's2f'); check "
+            "annotation.usable_column and genes.max_s2f_genes in the config"
+        )
+    return idx

@@ -1,19 +1,14 @@
-"""Rules ``lead_eqtl``, ``evaluate`` and ``figures``."""
+"""Rules ``lead_eqtl`` and ``evaluate``."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import pandas as pd
 
-from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
+from ps2f.pipeline.common import load_inputs, log, write_table
 
-__all__ = ["run_lead_eqtl", "run_evaluate", "run_figures"]
-
-# units of the observed expression axis, by expression.normalization
-_OBSERVED_UNITS = {"log1p": "log1p units", "none": "as given"}
-
+__all__ = ["run_lead_eqtl", "run_evaluate"]
 
 def run_lead_eqtl(
     genes_path: str,
@@ -147,80 +142,3 @@ def run_evaluate(
             write_table(comparisons, out_comparisons_csv)
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         log.info("summary:\n%s", summary.to_string(index=False))
-
-
-def run_figures(
-    metrics_path: str,
-    summary_path: str,
-    out_r_distributions: str,
-    out_vs_elastic_net: str,
-    out_direction_accuracy: str,
-    comparisons_path: str | None = None,
-    predictions_path: str | None = None,
-    dosages_path: str | None = None,
-    out_cross_gene_contrast: str | None = None,
-    out_gene_examples: str | None = None,
-    *,
-    evaluate: Mapping,
-    normalization: str,
-) -> None:
-    """Rule ``figures``: the report's figures, from the evaluation tables only.
-
-    Each figure is written to its PNG path and, beside it, as SVG (same stem, ``.svg``).
-    ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr`` and ``set_r_threshold``
-    (thresholds shown in panel titles); ``normalization`` is ``expression.normalization``
-    (``log1p`` or ``none``: the units of the observed axis).
-    """
-    from ps2f.plots import (
-        plot_cross_gene_contrast,
-        plot_direction_accuracy,
-        plot_gene_examples,
-        plot_r_distributions,
-        plot_vs_elastic_net,
-        save_figure,
-    )
-
-    observed_units = _OBSERVED_UNITS[normalization]
-    metrics = pd.read_parquet(metrics_path)
-    summary = pd.read_parquet(summary_path)
-    comparisons = pd.read_parquet(comparisons_path) if comparisons_path else None
-    jobs = [
-        (out_r_distributions, lambda p: plot_r_distributions(metrics, p)),
-        (
-            out_vs_elastic_net,
-            lambda p: plot_vs_elastic_net(
-                metrics, p, comparator="elastic_net", comparisons=comparisons
-            ),
-        ),
-        (
-            out_direction_accuracy,
-            lambda p: plot_direction_accuracy(
-                summary,
-                p,
-                alpha=evaluate["alpha"],
-                fdr=evaluate["fdr"],
-                set_r_threshold=evaluate["set_r_threshold"],
-            ),
-        ),
-    ]
-    if out_cross_gene_contrast is not None:
-        jobs.append((out_cross_gene_contrast, lambda p: plot_cross_gene_contrast(summary, p)))
-    if out_gene_examples is not None:
-        if predictions_path is None:
-            raise ValueError("the gene examples figure needs predictions_path")
-        preds = pd.read_parquet(predictions_path)
-        dosages = pd.read_parquet(dosages_path) if dosages_path else None
-        jobs.append(
-            (
-                out_gene_examples,
-                lambda p: plot_gene_examples(
-                    preds, metrics, dosages, p, observed_units=observed_units
-                ),
-            )
-        )
-    for out, draw in jobs:
-        with atomic_path(out) as tmp:
-            fig = draw(tmp)
-        svg = Path(out).with_suffix(".svg")
-        with atomic_path(svg) as tmp:
-            save_figure(fig, tmp)

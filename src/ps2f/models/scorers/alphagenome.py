@@ -21,7 +21,7 @@ never logged). Without a key and with uncached sequences the scorer stops with a
 
 Environment: the client needs ``anndata``, which pins ``pandas<3``, so it lives in its own
 environment (``envs/alphagenome.yaml``, or ``make alphagenome-env`` -> ``.venv-alphagenome``;
-see :func:`ps2f.pipeline.scoring.run_score_external` for the ``python`` key). Request
+see :func:`ps2f.pipeline.score.run_score_external` for the ``python`` key). Request
 building and response parsing here are plain Python over simple objects (anything with the
 attributes ``values``, ``metadata``, ``resolution``), so they are tested without the client.
 """

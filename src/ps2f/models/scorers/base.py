@@ -1,7 +1,7 @@
 """The one scorer interface every reference-scoring model implements.
 
 A *scorer* gives each haplotype of each (gene, individual) pair a number; the workflow's
-``score_external`` rule (:func:`ps2f.pipeline.scoring.run_score_external`) aggregates the two
+``score_external`` rule (:func:`ps2f.pipeline.score.run_score_external`) aggregates the two
 haplotypes (``mean`` or ``sum``) into the prediction of the shared predictions table
 (:mod:`ps2f.schema`), so evaluation never knows which model produced a row. This is the
 protocol used to evaluate Enformer on personal genomes: each haplotype is scored alone and the

@@ -264,7 +264,7 @@ def test_train_rule_resumes_after_sigkill(cohort: Run, tmp_path: Path, caplog) -
     ckpt = checkpoint_path_for(killed)
     script = (
         "import sys, time, pickle\n"
-        "from test_training_pipeline import Run\n"
+        "from test_train_pipeline import Run\n"
         "run, s2f, out = pickle.load(open(sys.argv[1], 'rb'))\n"
         "import ps2f.training.engine as engine\n"
         "real = engine.save_resume_state\n"

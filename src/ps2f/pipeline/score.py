@@ -8,7 +8,7 @@ result is written in the shared predictions schema (:mod:`ps2f.schema`), plus th
 scores themselves (``gene, individual, haplotype, score``: the format a ``precomputed``
 scorer imports, so scores made on one machine can be evaluated on another).
 
-Run as ``python -m ps2f.pipeline.scoring ARGS.json`` this module scores in the current
+Run as ``python -m ps2f.pipeline.score ARGS.json`` this module scores in the current
 interpreter: that is how a scorer with a ``python`` key (the AlphaGenome client in its own
 virtual environment) runs from a workflow whose rules use the core ``.venv``.
 """
@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 
 from ps2f.errors import ConfigError, InputError, Ps2fError
-from ps2f.pipeline.common import load_inputs, log, predictions_frame, setup_logging, write_table
+from ps2f.pipeline.common import (
+    load_inputs,
+    log,
+    predictions_frame,
+    s2f_gene_index,
+    setup_logging,
+    write_table,
+)
 
 __all__ = ["HAPLOTYPE_SCORE_COLUMNS", "score_genes", "run_score_external"]
 
@@ -217,7 +224,7 @@ def _dispatch(python: str, kwargs: Mapping[str, Any]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
         json.dump(dict(kwargs), fh)
         args_path = fh.name
-    cmd = [python, "-m", "ps2f.pipeline.scoring", args_path]
+    cmd = [python, "-m", "ps2f.pipeline.score", args_path]
     log.info("scoring with %s (the scorer's `python`)", python)
     try:
         proc = subprocess.Popen(
@@ -256,7 +263,7 @@ def run_score_external(
     scorer : mapping
         One entry of the config's ``scorers:`` list (``name``, ``type``, ``aggregate``, and
         the type's keys; see :mod:`ps2f.models.scorers`). With a ``python`` key naming another
-        interpreter, scoring runs there (``python -m ps2f.pipeline.scoring``).
+        interpreter, scoring runs there (``python -m ps2f.pipeline.score``).
     genes_path, individuals_path, expression_path : str
         The phenotypes tables.
     reference : str or None
@@ -313,12 +320,7 @@ def run_score_external(
         gene_idx = np.arange(len(genes))
         builder = None
     else:
-        gene_idx = np.flatnonzero(genes["s2f"].to_numpy().astype(bool))
-        if not len(gene_idx):
-            raise InputError(
-                "no gene is usable by sequence models (genes table column 's2f'); check "
-                "annotation.usable_column and genes.max_s2f_genes in the config"
-            )
+        gene_idx = s2f_gene_index(genes)
         from ps2f.genome.store import load_stores
 
         stores = load_stores(store_paths)
@@ -385,10 +387,10 @@ def run_score_external(
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
-    """``python -m ps2f.pipeline.scoring ARGS.json``: keyword arguments of run_score_external."""
+    """``python -m ps2f.pipeline.score ARGS.json``: keyword arguments of run_score_external."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1:
-        print("usage: python -m ps2f.pipeline.scoring ARGS.json", file=sys.stderr)
+        print("usage: python -m ps2f.pipeline.score ARGS.json", file=sys.stderr)
         return 2
     setup_logging(None)
     kwargs = json.loads(Path(argv[0]).read_text())

@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 
 from ps2f.errors import InputError
-from ps2f.pipeline.common import atomic_path, load_inputs, log, predictions_frame, write_table
+
+__all__ = ["s2f_builder", "run_train", "run_predict"]
+from ps2f.pipeline.common import (
+    atomic_path,
+    load_inputs,
+    log,
+    predictions_frame,
+    s2f_gene_index,
+    write_table,
+)
 
 
 def _passive_openmp() -> None:
@@ -25,17 +34,46 @@ def _passive_openmp() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _s2f_builder(genes, individuals, reference, store_paths, window_bp, contig_aliases):
+def s2f_builder(
+    genes: pd.DataFrame,
+    individuals: pd.DataFrame,
+    reference: str,
+    store_paths: Sequence[str],
+    window_bp: int,
+    contig_aliases: Mapping[str, str] | None,
+):
+    """The haplotype builder of the sequence-model genes, and their rows in ``genes``.
+
+    Parameters
+    ----------
+    genes, individuals : pandas.DataFrame
+        The phenotypes tables.
+    reference : str
+        FASTA path.
+    store_paths : sequence of str
+        Variant stores, one per contig (:func:`ps2f.genome.store.load_stores`).
+    window_bp : int
+        Sequence window length in bp.
+    contig_aliases : mapping of str to str or None
+        Config ``contig_aliases``.
+
+    Returns
+    -------
+    builder : ps2f.genome.haplotypes.HaplotypeBuilder
+        Over the genes with ``s2f`` true, in table order.
+    s2f_idx : numpy.ndarray, shape (n,), int64
+        Their rows in ``genes``.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        No gene is usable by sequence models.
+    """
     from ps2f.genome.haplotypes import HaplotypeBuilder
     from ps2f.genome.store import load_stores
     from ps2f.io.fasta import Reference
 
-    s2f_idx = np.flatnonzero(genes["s2f"].to_numpy())
-    if len(s2f_idx) == 0:
-        raise InputError(
-            "no gene is usable by sequence models (genes table column 's2f'); check "
-            "annotation.usable_column and genes.max_s2f_genes in the config"
-        )
+    s2f_idx = s2f_gene_index(genes)
     stores = load_stores(store_paths)
     builder = HaplotypeBuilder(
         Reference(reference, contig_aliases),
@@ -178,7 +216,7 @@ def run_train(
         raise ValueError(f"kind must be 'p' or 'r', got {kind!r}")
     torch.set_num_threads(max(1, int(threads)))
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
-    builder, s2f_idx = _s2f_builder(
+    builder, s2f_idx = s2f_builder(
         genes, individuals, reference, store_paths, s2f["window_bp"], contig_aliases
     )
     cnn, train = _configs(s2f, threads)
@@ -322,7 +360,7 @@ def run_predict(
 
     torch.set_num_threads(max(1, int(threads)))
     genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
-    builder, s2f_idx = _s2f_builder(
+    builder, s2f_idx = s2f_builder(
         genes, individuals, reference, store_paths, s2f["window_bp"], contig_aliases
     )
     model = load_model(model_path, map_location=resolve_device(s2f["train"]["device"]))
