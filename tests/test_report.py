@@ -204,7 +204,7 @@ def test_outputs_and_report_contents(report_run):
     } <= stats
     comparisons = pd.read_csv(ev / "comparisons.csv")
     en = comparisons.query(
-        "model == 'r_model' and reference == 'elastic_net' and statistic == 'median_delta_r'"
+        "model == 'r_model' and comparator == 'elastic_net' and statistic == 'median_delta_r'"
     )
     assert len(en) == 2 and (en["estimate"] < 0).all()  # the weak model loses, in both cells
     lead = pd.read_csv(ev / "lead_eqtl.csv")
