@@ -368,3 +368,31 @@ def test_window_coverage_on_the_simulators_truth(tmp_path):
         "elastic_net_share_in_window"
     ].median()
     assert pd.read_csv(tmp_path / "wc.csv").shape == cov.shape
+
+
+def test_plot_window_coverage(tmp_path):
+    from ps2f.plots import plot_window_coverage
+
+    genes = _genes(["+", "+", "-", "+"])
+    lead = _lead(genes, [TSS, TSS + 5000, None, TSS + 1], [0.001, 0.01, np.nan, 0.5])
+    cov = window_coverage(genes, lead, {"p_model": 1024, "r_model": 1024})
+    names = ["G0", "G1", "G2", "G3"]
+    metrics = pd.concat(
+        [
+            _metrics_rows(m, c, names).assign(value=v)
+            for m, v in (("p_model", [0.1, -0.2, 0.0, 0.3]), ("elastic_net", [0.5, 0.6, 0.1, 0]))
+            for c in (TH, HH)
+        ],
+        ignore_index=True,
+    )
+    fig = plot_window_coverage(metrics, cov, tmp_path / "w.png")
+    assert (tmp_path / "w.png").stat().st_size > 5000
+    axes = fig.get_axes()
+    assert len(axes) == 2  # p_model x 2 held-out-individual cells; r_model has no metrics
+    text = axes[0].texts[0].get_text()
+    assert "inside: n=1, median r 0.10 (EN 0.50)" in text
+    assert "outside: n=1, median r -0.20 (EN 0.60)" in text
+    assert "not eGene: n=2" in text
+    assert "1,024-bp window" in axes[0].get_title()
+    fig = plot_window_coverage(metrics.query("model != 'elastic_net'"), cov, tmp_path / "x.svg")
+    assert "not in the metrics table" in fig.get_axes()[0].texts[0].get_text()

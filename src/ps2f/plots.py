@@ -356,23 +356,28 @@ def plot_vs_elastic_net(
                 continue
             x = pair[comparator].to_numpy()
             y = pair[model].to_numpy()
-            ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
-            ax.axhline(0.0, color="0.7", linewidth=0.6)
-            ax.axvline(0.0, color="0.7", linewidth=0.6)
+            _r_vs_r_axes(ax, comparator, model)
             ax.scatter(x, y, s=8, color=colors[model], alpha=0.7, linewidths=0)
             ax.text(
                 0.03, 0.97, _corr_text(x, y) + _paired_text(paired.get((model, cell))),
                 transform=ax.transAxes, ha="left", va="top",
                 fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
             )  # fmt: skip
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_ylim(-1.05, 1.05)
-            ax.set_xticks(_R_TICKS)
-            ax.set_yticks(_R_TICKS)
-            ax.set_aspect("equal")
-            ax.set_xlabel(f"{comparator} per-gene r (unitless)")
-            ax.set_ylabel(f"{model} per-gene r (unitless)")
     return _save(fig, path, dpi)
+
+
+def _r_vs_r_axes(ax: Axes, comparator: str, model: str) -> None:
+    """Axes of a model-vs-comparator scatter of per-gene r: y = x, zero lines, r limits."""
+    ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
+    ax.axhline(0.0, color="0.7", linewidth=0.6)
+    ax.axvline(0.0, color="0.7", linewidth=0.6)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xticks(_R_TICKS)
+    ax.set_yticks(_R_TICKS)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"{comparator} per-gene r (unitless)")
+    ax.set_ylabel(f"{model} per-gene r (unitless)")
 
 
 def _direction_panels(
@@ -858,9 +863,7 @@ def plot_window_coverage(
             cat = _coverage_category(gcov["lead_eqtl_in_window"], gcov["egene"])
             x = pair[comparator].to_numpy()
             y = pair[model].to_numpy()
-            ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
-            ax.axhline(0.0, color="0.7", linewidth=0.6)
-            ax.axvline(0.0, color="0.7", linewidth=0.6)
+            _r_vs_r_axes(ax, comparator, model)
             lines = []
             for k in (2, 1, 0):  # grey first, so the eGenes are drawn on top
                 label, color, marker = _COVERAGE_STYLE[k]
@@ -882,13 +885,6 @@ def plot_window_coverage(
                 0.03, 0.97, "\n".join(lines), transform=ax.transAxes, ha="left", va="top",
                 fontsize=7, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
             )  # fmt: skip
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_ylim(-1.05, 1.05)
-            ax.set_xticks(_R_TICKS)
-            ax.set_yticks(_R_TICKS)
-            ax.set_aspect("equal")
-            ax.set_xlabel(f"{comparator} per-gene r (unitless)")
-            ax.set_ylabel(f"{model} per-gene r (unitless)")
     handles = [
         Line2D([], [], marker=m, color=c, linestyle="", label=lab) for lab, c, m in _COVERAGE_STYLE
     ]

@@ -48,9 +48,9 @@ import numpy as np
 import pandas as pd
 
 from ps2f.evaluation.resampling import bootstrap, percentile_ci, seeded_rng
-from ps2f.evaluation.tables import ALL_GENES, long_metrics, sort_keys
+from ps2f.evaluation.tables import ALL_GENES, empty_metrics, long_metrics, sort_keys
 from ps2f.genome.windows import sequence_windows
-from ps2f.schema import METRIC_COLUMNS, SUMMARY_COLUMNS
+from ps2f.schema import SUMMARY_COLUMNS
 
 __all__ = [
     "COVERAGE_COLUMNS",
@@ -372,6 +372,17 @@ def window_coverage(
     return out.loc[:, list(COVERAGE_COLUMNS)]
 
 
+def _sequence_model_keys(metrics: pd.DataFrame, coverage: pd.DataFrame) -> pd.DataFrame:
+    """(model, cell, gene) of the per-gene ``pearson_r`` rows of the models in ``coverage``."""
+    keys = metrics.loc[
+        (metrics["metric"] == "pearson_r")
+        & (metrics["gene"] != ALL_GENES)
+        & metrics["model"].isin(coverage["model"].unique()),
+        ["model", "cell", "gene"],
+    ]
+    return keys.astype(str).drop_duplicates()
+
+
 def coverage_metrics(metrics: pd.DataFrame, coverage: pd.DataFrame) -> pd.DataFrame:
     """The coverage of each sequence model's genes as rows of the long metrics table.
 
@@ -394,17 +405,10 @@ def coverage_metrics(metrics: pd.DataFrame, coverage: pd.DataFrame) -> pd.DataFr
         Columns :data:`ps2f.schema.METRIC_COLUMNS`; keys sorted by model, cell, gene. Empty
         when no model of ``coverage`` has per-gene rows.
     """
-    keys = metrics.loc[
-        (metrics["metric"] == "pearson_r")
-        & (metrics["gene"] != ALL_GENES)
-        & metrics["model"].isin(coverage["model"].unique()),
-        ["model", "cell", "gene"],
-    ].astype(str)
+    keys = _sequence_model_keys(metrics, coverage)
     if keys.empty:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=np.float64 if c == "value" else object) for c in METRIC_COLUMNS}
-        )
-    keys = sort_keys(keys.drop_duplicates(), ["model", "cell", "gene"]).reset_index(drop=True)
+        return empty_metrics()
+    keys = sort_keys(keys, ["model", "cell", "gene"]).reset_index(drop=True)
     cov = coverage.astype({"model": str, "gene": str}).set_index(["model", "gene"])
     idx = pd.MultiIndex.from_frame(keys[["model", "gene"]])
     aligned = cov.reindex(idx)
@@ -464,13 +468,7 @@ def summarize_coverage(
         (model, cell), sorted by model and cell; estimates NaN with ``n_genes`` 0 where no gene
         qualifies.
     """
-    keys = metrics.loc[
-        (metrics["metric"] == "pearson_r")
-        & (metrics["gene"] != ALL_GENES)
-        & metrics["model"].isin(coverage["model"].unique()),
-        ["model", "cell", "gene"],
-    ].astype(str)
-    keys = keys.drop_duplicates()
+    keys = _sequence_model_keys(metrics, coverage)
     cov = coverage.astype({"model": str, "gene": str})
     joined = keys.merge(cov, on=["model", "gene"], how="left")
     rows = []
