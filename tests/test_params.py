@@ -29,7 +29,9 @@ pytestmark = pytest.mark.workflow
 EVALUATION = {"evaluate", "figures", "all"}
 BASELINES = {"elastic_net", "random_forest"}
 S2F = {"train_r", "train_p", "predict_p", "score_reference"} | EVALUATION
-AFTER_GENOTYPES = {"genotypes", "lead_eqtl"} | BASELINES | S2F
+# window_coverage reads the lead eQTLs and the ElasticNet's .db, not the sequence models
+COVERAGE = {"window_coverage"}
+AFTER_GENOTYPES = {"genotypes", "lead_eqtl"} | BASELINES | COVERAGE | S2F
 AFTER_PHENOTYPES = {"phenotypes"} | AFTER_GENOTYPES
 EVERY_JOB = {"simulate"} | AFTER_PHENOTYPES
 
@@ -61,12 +63,14 @@ CASES = [
     ("s2f.train.init_from_r_model", True, set(), {"train_p", "predict_p"} | EVALUATION),
     ("s2f.window_bp", 1024, {"genotypes"}, AFTER_GENOTYPES),
     ("baselines.cis_window_bp", 2000, {"genotypes"}, AFTER_GENOTYPES),
-    ("baselines.drop_ambiguous_strand", False, BASELINES, BASELINES | EVALUATION),
+    ("baselines.drop_ambiguous_strand", False, BASELINES, BASELINES | COVERAGE | EVALUATION),
     ("baselines.random_forest.n_estimators", 5, {"random_forest"}, {"random_forest"} | EVALUATION),
-    ("baselines.predictdb.min_rho", 0.2, {"elastic_net"}, {"elastic_net"} | EVALUATION),
+    ("baselines.predictdb.min_rho", 0.2, {"elastic_net"}, {"elastic_net"} | COVERAGE | EVALUATION),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
-    ("evaluate.eqtl_min_maf", 0.1, {"lead_eqtl"}, {"lead_eqtl"} | EVALUATION),
+    ("evaluate.eqtl_min_maf", 0.1, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
+    # the eGene threshold: lead_eqtl logs the eGenes, window_coverage flags them
+    ("evaluate.eqtl_alpha", 0.01, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
     # surprising but real: the split check needs evaluate.min_individuals per individual set
     ("evaluate.min_individuals", 4, {"phenotypes"}, AFTER_PHENOTYPES),
     # read by no rule of this run: the dosages rule runs only on inputs.dosages, and a

@@ -56,8 +56,17 @@ def check_outputs(run: Path, models: set[str]) -> pd.DataFrame:
     r = metrics.query("metric == 'pearson_r' and cell == 'train_genes|heldout_individuals'")
     assert set(r.dropna(subset=["value"])["model"]) == models
     assert {"median_r", "frac_positive", "direction_accuracy_nominal"} <= set(summary["statistic"])
-    for fig in ("r_distributions", "vs_elastic_net", "direction_accuracy"):
+    for fig in ("r_distributions", "vs_elastic_net", "direction_accuracy", "window_coverage"):
         assert (run / "figures" / f"{fig}.png").stat().st_size > 5000
+    # window coverage: per (sequence model, gene), beside each sequence model's r
+    coverage = pd.read_parquet(run / "evaluation" / "window_coverage.parquet")
+    assert set(coverage["model"]) == {"p_model", "r_model"} & models
+    cov_rows = metrics.query("metric == 'lead_eqtl_in_window'")
+    assert set(cov_rows["model"]) == {"p_model", "r_model"} & models
+    assert cov_rows["value"].dropna().isin([0.0, 1.0]).all()
+    assert {"frac_egenes_lead_eqtl_in_window", "median_elastic_net_share_in_window"} <= set(
+        summary["statistic"]
+    )
     html = (run / "report.html").read_text(errors="replace")
     assert "r_distributions.png" in html and "direction_accuracy.png" in html
     # sequence models predict the sequence-model genes only; baselines every gene

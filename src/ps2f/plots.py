@@ -37,6 +37,7 @@ __all__ = [
     "plot_direction_accuracy",
     "plot_cross_gene_contrast",
     "plot_gene_examples",
+    "plot_window_coverage",
 ]
 
 #: Okabe–Ito colours, reordered so that the low-contrast yellow comes after the first six.
@@ -355,23 +356,28 @@ def plot_vs_elastic_net(
                 continue
             x = pair[comparator].to_numpy()
             y = pair[model].to_numpy()
-            ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
-            ax.axhline(0.0, color="0.7", linewidth=0.6)
-            ax.axvline(0.0, color="0.7", linewidth=0.6)
+            _r_vs_r_axes(ax, comparator, model)
             ax.scatter(x, y, s=8, color=colors[model], alpha=0.7, linewidths=0)
             ax.text(
                 0.03, 0.97, _corr_text(x, y) + _paired_text(paired.get((model, cell))),
                 transform=ax.transAxes, ha="left", va="top",
                 fontsize=8, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
             )  # fmt: skip
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_ylim(-1.05, 1.05)
-            ax.set_xticks(_R_TICKS)
-            ax.set_yticks(_R_TICKS)
-            ax.set_aspect("equal")
-            ax.set_xlabel(f"{comparator} per-gene r (unitless)")
-            ax.set_ylabel(f"{model} per-gene r (unitless)")
     return _save(fig, path, dpi)
+
+
+def _r_vs_r_axes(ax: Axes, comparator: str, model: str) -> None:
+    """Axes of a model-vs-comparator scatter of per-gene r: y = x, zero lines, r limits."""
+    ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
+    ax.axhline(0.0, color="0.7", linewidth=0.6)
+    ax.axvline(0.0, color="0.7", linewidth=0.6)
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_xticks(_R_TICKS)
+    ax.set_yticks(_R_TICKS)
+    ax.set_aspect("equal")
+    ax.set_xlabel(f"{comparator} per-gene r (unitless)")
+    ax.set_ylabel(f"{model} per-gene r (unitless)")
 
 
 def _direction_panels(
@@ -756,4 +762,131 @@ def plot_gene_examples(
     ]  # fmt: skip
     handles.append(Line2D([], [], marker="x", color="0.6", linestyle="", label="no lead eQTL"))
     fig.legend(handles=handles, loc="outside upper center", ncol=4, frameon=False, fontsize=8)
+    return _save(fig, path, dpi)
+
+
+# categories of the window-coverage figure: (label, colour, marker)
+_COVERAGE_STYLE: tuple[tuple[str, str, str], ...] = (
+    ("eGene, lead eQTL inside the window", "#0072B2", "o"),
+    ("eGene, lead eQTL outside the window", "#D55E00", "s"),
+    ("not an eGene", "0.65", "."),
+)
+
+
+def _coverage_category(inside: pd.Series, egene: pd.Series) -> np.ndarray:
+    """Index into :data:`_COVERAGE_STYLE` of each gene."""
+    eg = egene.fillna(False).to_numpy(bool)
+    ins = inside.astype("boolean").fillna(False).to_numpy(bool)
+    return np.where(eg & ins, 0, np.where(eg, 1, 2))
+
+
+def plot_window_coverage(
+    metrics: pd.DataFrame,
+    coverage: pd.DataFrame,
+    path: str | PathLike[str],
+    comparator: str = "elastic_net",
+    dpi: int = 150,
+) -> Figure:
+    """Tell "cannot see" from "did not learn": a sequence model's r vs the ElasticNet's, by window coverage.
+
+    One panel per (sequence model of ``coverage``, cell with held-out individuals where both it
+    and the comparator were evaluated): each point is a gene, x the comparator's per-gene r, y
+    the sequence model's, coloured by whether the gene is an eGene whose lead cis-eQTL lies
+    inside the model's window (blue), an eGene whose lead lies outside it (vermillion: the
+    model cannot see that signal), or not an eGene (grey). Blue genes far below the diagonal
+    are "did not learn"; vermillion genes there are "cannot see". Each panel's box gives, per
+    colour, the number of genes and the median r of both models, and the median ElasticNet
+    share in the window (``elastic_net_share_in_window``) of the panel's genes.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        Metrics table (:data:`ps2f.schema.METRIC_COLUMNS`); its per-gene ``pearson_r`` rows are
+        used.
+    coverage : pandas.DataFrame
+        Window-coverage table (:data:`ps2f.evaluation.coverage.COVERAGE_COLUMNS`).
+    path : str or path-like
+        PNG or SVG file to write (parent folders are created).
+    comparator : str, default "elastic_net"
+        Model on the x axis. When it, or every sequence model, is absent, the figure is one
+        panel that says so.
+    dpi : int, default 150
+        Resolution of the PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure written to ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a column of :data:`ps2f.schema.METRIC_COLUMNS` is missing.
+    """
+    r = _per_gene_r(metrics)
+    cov = coverage.astype({"model": str, "gene": str})
+    seq_models = [m for m in dict.fromkeys(cov["model"]) if m in set(r["model"])]
+    heldout_cells = {cell_label(g, "heldout") for g in ("train", "heldout")}
+    cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
+    cells = [c for c in cells if c in set(r.loc[r["model"] == comparator, "cell"])]
+    problem = None
+    if comparator not in set(r["model"]):
+        problem = f"comparator '{comparator}' is not in the metrics table"
+    elif not seq_models:
+        problem = "no sequence model of the window-coverage table is in the metrics table"
+    elif not cells:
+        problem = f"no cell with held-out individuals where '{comparator}' was evaluated"
+    if problem is not None:
+        fig = Figure(figsize=(6, 3), layout="constrained")
+        _message(fig.subplots(), problem)
+        return _save(fig, path, dpi)
+
+    wide = r.pivot(index=["cell", "gene"], columns="model", values="value")
+    fig = Figure(figsize=(3.9 * len(cells), 4.0 * len(seq_models) + 0.4), layout="constrained")
+    axes = fig.subplots(len(seq_models), len(cells), squeeze=False)
+    for i, model in enumerate(seq_models):
+        mcov = cov.loc[cov["model"] == model].set_index("gene")
+        window = int(mcov["window_bp"].iloc[0]) if len(mcov) else 0
+        for j, cell in enumerate(cells):
+            ax = axes[i, j]
+            ax.set_title(f"{model} ({window:,}-bp window)\n{_cell_title(cell)}", fontsize=9)
+            tab = wide.loc[cell]
+            if model not in tab.columns:
+                _message(ax, f"{model} not evaluated in this cell")
+                continue
+            pair = tab[[comparator, model]].dropna()
+            pair = pair.loc[pair.index.isin(mcov.index)]
+            if pair.empty:
+                _message(ax, "no gene with r defined for both models")
+                continue
+            gcov = mcov.loc[pair.index]
+            cat = _coverage_category(gcov["lead_eqtl_in_window"], gcov["egene"])
+            x = pair[comparator].to_numpy()
+            y = pair[model].to_numpy()
+            _r_vs_r_axes(ax, comparator, model)
+            lines = []
+            for k in (2, 1, 0):  # grey first, so the eGenes are drawn on top
+                label, color, marker = _COVERAGE_STYLE[k]
+                sel = cat == k
+                if sel.any():
+                    ax.scatter(x[sel], y[sel], s=14, color=color, marker=marker, alpha=0.8,
+                               linewidths=0)  # fmt: skip
+            for k, name in ((0, "inside"), (1, "outside"), (2, "not eGene")):
+                sel = cat == k
+                if sel.any():
+                    lines.append(
+                        f"{name}: n={int(sel.sum())}, median r "
+                        f"{np.median(y[sel]):.2f} (EN {np.median(x[sel]):.2f})"
+                    )
+            share = gcov["elastic_net_share_in_window"].to_numpy(np.float64)
+            if np.isfinite(share).any():
+                lines.append(f"median EN share in window: {np.nanmedian(share):.2f}")
+            ax.text(
+                0.03, 0.97, "\n".join(lines), transform=ax.transAxes, ha="left", va="top",
+                fontsize=7, bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+            )  # fmt: skip
+    handles = [
+        Line2D([], [], marker=m, color=c, linestyle="", label=lab) for lab, c, m in _COVERAGE_STYLE
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncol=3, frameon=False, fontsize=8)
     return _save(fig, path, dpi)

@@ -211,6 +211,19 @@ def get_baseline_settings(method):
     return config_subset(config["baselines"], *keys)
 
 
+def get_sequence_windows():
+    """Window length in bp of every sequence model, by model name (rule window_coverage).
+
+    The p- and r-model read s2f.window_bp; each sequence scorer (Enformer, AlphaGenome) its own
+    window_bp (defaults filled in); a precomputed score table has no window and is left out.
+    """
+    windows = {model: config["s2f"]["window_bp"] for model in MODELS_S2F}
+    for name, spec in SCORERS.items():
+        if spec.get("window_bp"):
+            windows[name] = spec["window_bp"]
+    return windows
+
+
 def get_p_model_init(wildcards=None):
     """{"init": r_model.pt} when s2f.train.init_from_r_model is set (train_p then waits for it), else {}."""
     if config["s2f"]["train"]["init_from_r_model"]:
@@ -296,4 +309,5 @@ def get_final_outputs():
         f"{RUN}/evaluation/comparisons.parquet",
         f"{RUN}/figures/cross_gene_contrast.png",
         f"{RUN}/figures/gene_examples.png",
+        f"{RUN}/figures/window_coverage.png",
     ]

@@ -1,4 +1,6 @@
 # Evaluation from tables only: each gene's lead cis-eQTL (for the variant-level direction),
+# how much of each gene's cis signal lies inside each sequence model's window (needs no
+# trained model: `snakemake window_coverage` before training helps choose s2f.window_bp),
 # then per-gene metrics in each (gene set x individual set) cell, permutation FDR, summaries
 # with bootstrap CIs and model-vs-model tests.
 
@@ -31,11 +33,41 @@ rule lead_eqtl:
         "../scripts/lead_eqtl.py"
 
 
+rule window_coverage:
+    input:
+        genes=PHENOTYPES["genes"],
+        lead=f"{RUN}/evaluation/lead_eqtl.parquet",
+        db=f"{RUN}/models/elastic_net.db",
+        covariances=f"{RUN}/models/elastic_net.covariances.txt.gz",
+    output:
+        coverage=f"{RUN}/evaluation/window_coverage.parquet",
+        coverage_csv=report(
+            f"{RUN}/evaluation/window_coverage.csv",
+            caption="../report/window_coverage_table.rst",
+            category="Tables",
+            labels={"table": "window coverage per gene"},
+        ),
+    params:
+        windows=get_sequence_windows(),
+        evaluate=config_subset(config["evaluate"], "eqtl_alpha"),
+    log:
+        f"{LOGS}/window_coverage.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/window_coverage.py"
+
+
 rule evaluate:
     input:
         predictions=get_predictions(),
         lead=f"{RUN}/evaluation/lead_eqtl.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
+        coverage=f"{RUN}/evaluation/window_coverage.parquet",
     output:
         predictions=f"{RUN}/evaluation/predictions.parquet",
         metrics=report(

@@ -12,6 +12,7 @@ rule figures:
         comparisons=f"{RUN}/evaluation/comparisons.parquet",
         predictions=f"{RUN}/evaluation/predictions.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
+        coverage=f"{RUN}/evaluation/window_coverage.parquet",
     output:
         r_distributions=report(
             f"{RUN}/figures/r_distributions.png",
@@ -43,6 +44,12 @@ rule figures:
             category="Figures",
             labels={"figure": "5. best and worst genes"},
         ),
+        window_coverage=report(
+            f"{RUN}/figures/window_coverage.png",
+            caption="../report/window_coverage.rst",
+            category="Figures",
+            labels={"figure": "6. cannot see or did not learn: r by window coverage"},
+        ),
         svg=multiext(
             f"{RUN}/figures/",
             "r_distributions.svg",
@@ -50,6 +57,7 @@ rule figures:
             "direction_accuracy.svg",
             "cross_gene_contrast.svg",
             "gene_examples.svg",
+            "window_coverage.svg",
         ),
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),

@@ -13,4 +13,5 @@ run_evaluate(
     dosages_path=snakemake.input.dosages,
     out_comparisons=snakemake.output.comparisons,
     out_comparisons_csv=snakemake.output.comparisons_csv,
+    coverage_path=snakemake.input.coverage,
 )

@@ -12,6 +12,8 @@ run_figures(
     dosages_path=snakemake.input.dosages,
     out_cross_gene_contrast=snakemake.output.cross_gene_contrast,
     out_gene_examples=snakemake.output.gene_examples,
+    coverage_path=snakemake.input.coverage,
+    out_window_coverage=snakemake.output.window_coverage,
     evaluate=snakemake.params.evaluate,
     normalization=snakemake.params.normalization,
 )

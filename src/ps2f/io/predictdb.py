@@ -48,6 +48,8 @@ __all__ = [
     "read_predictdb",
     "filter_models",
     "write_covariances",
+    "read_covariances",
+    "var_id_positions",
 ]
 
 WEIGHT_COLUMNS: tuple[str, ...] = ("gene", "rsid", "varID", "ref_allele", "eff_allele", "weight")
@@ -297,6 +299,75 @@ def write_covariances(path: str | Path, rows: Iterable[tuple[str, str, str, floa
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def read_covariances(path: str | Path) -> pd.DataFrame:
+    """Read a PredictDB covariance file (``GENE RSID1 RSID2 VALUE``, gzipped or not).
+
+    Parameters
+    ----------
+    path : str or Path
+        As written by :func:`write_covariances` (or PredictDB's ``do_covariance``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``GENE``, ``RSID1``, ``RSID2`` (str) and ``VALUE`` (float64: the covariance of
+        the two variants' ALT dosages, in dosage units squared), one row per stored pair.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or its header is not ``GENE RSID1 RSID2 VALUE``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: PredictDB covariance file not found")
+    cov = pd.read_csv(
+        path,
+        sep=" ",
+        dtype={"GENE": str, "RSID1": str, "RSID2": str, "VALUE": np.float64},
+        keep_default_na=False,
+    )
+    expected = ["GENE", "RSID1", "RSID2", "VALUE"]
+    if list(cov.columns) != expected:
+        raise InputError(
+            f"{path}: header {list(cov.columns)} is not {expected}; "
+            "not a PredictDB covariance file"
+        )
+    return cov
+
+
+def var_id_positions(var_ids: Sequence[str]) -> np.ndarray:
+    """0-based positions of PredictDB variant IDs ``chr_pos_ref_alt_build``.
+
+    The inverse of :func:`predictdb_var_ids` for the position (alleles never contain ``_``,
+    so the ID splits into five fields from the right whatever the contig's spelling).
+
+    Parameters
+    ----------
+    var_ids : sequence of str, length V
+        E.g. ``22_16051249_T_C_b37`` or ``chr22_16051249_T_C_b38``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (V,), int64
+        0-based positions in bp (``pos - 1``).
+
+    Raises
+    ------
+    InputError
+        If an ID does not have the five fields or its position is not a positive integer.
+    """
+    out = np.empty(len(var_ids), dtype=np.int64)
+    for i, vid in enumerate(var_ids):
+        parts = str(vid).rsplit("_", 4)
+        if len(parts) != 5 or not parts[1].isdigit() or int(parts[1]) < 1:
+            raise InputError(
+                f"variant ID {vid!r} is not chr_pos_ref_alt_build (e.g. 22_16051249_T_C_b37)"
+            )
+        out[i] = int(parts[1]) - 1
+    return out
 
 
 def _write_table(

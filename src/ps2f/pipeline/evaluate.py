@@ -8,7 +8,7 @@ import pandas as pd
 
 from ps2f.pipeline.common import load_inputs, log, write_table
 
-__all__ = ["run_lead_eqtl", "run_evaluate"]
+__all__ = ["run_lead_eqtl", "run_window_coverage", "run_evaluate"]
 
 def run_lead_eqtl(
     genes_path: str,
@@ -69,6 +69,79 @@ def run_lead_eqtl(
     write_table(dosages, out_dosages)
 
 
+def run_window_coverage(
+    genes_path: str,
+    lead_path: str,
+    elastic_net_db: str | None,
+    elastic_net_covariances: str | None,
+    windows: Mapping[str, int],
+    evaluate: Mapping,
+    out_coverage: str,
+    out_coverage_csv: str,
+) -> None:
+    """Rule ``window_coverage``: each gene's cis signal inside each sequence model's window.
+
+    Needs no model: the lead eQTLs and the ElasticNet's PredictDB files only (see
+    :mod:`ps2f.evaluation.coverage`), so a window length can be chosen before training.
+
+    Parameters
+    ----------
+    genes_path : str
+        The phenotypes gene table.
+    lead_path : str
+        The lead-eQTL table of rule ``lead_eqtl``.
+    elastic_net_db, elastic_net_covariances : str or None
+        The ElasticNet's PredictDB ``.db`` and covariance file; None leaves the ElasticNet
+        columns NA.
+    windows : mapping of str to int
+        Window length in bp of each sequence model (``s2f.window_bp`` for the p- and r-model,
+        each sequence scorer's ``window_bp``).
+    evaluate : mapping
+        Config ``evaluate`` key ``eqtl_alpha`` (the eGene threshold).
+    out_coverage, out_coverage_csv : str
+        The window-coverage table (parquet, and the same as CSV).
+    """
+    from ps2f.evaluation.coverage import window_coverage
+    from ps2f.io.predictdb import read_covariances, read_predictdb
+    from ps2f.pipeline.common import read_table
+
+    genes = read_table(genes_path)
+    lead = pd.read_parquet(lead_path)
+    weights = covariances = None
+    if elastic_net_db and elastic_net_covariances:
+        weights, _ = read_predictdb(elastic_net_db)
+        covariances = read_covariances(elastic_net_covariances)
+    coverage = window_coverage(
+        genes,
+        lead,
+        dict(windows),
+        eqtl_alpha=evaluate["eqtl_alpha"],
+        elastic_net_weights=weights,
+        elastic_net_covariances=covariances,
+        source=str(elastic_net_db),
+        log=log,
+    )
+    for model, sub in coverage.loc[coverage["s2f"]].groupby("model", sort=False):
+        inside = sub["lead_eqtl_in_window"]
+        egene = sub["egene"].to_numpy(bool)
+        log.info(
+            "%s (%d-bp window), %d sequence-model genes: lead eQTL inside for %d of %d genes "
+            "with one and %d of %d eGenes; median ElasticNet share in the window %.3f (%d genes "
+            "with a model)",
+            model,
+            int(sub["window_bp"].iloc[0]),
+            len(sub),
+            int(inside.sum()),
+            int(inside.notna().sum()),
+            int(inside[egene].sum()),
+            int(egene.sum()),
+            float(sub["elastic_net_share_in_window"].median()),
+            int(sub["elastic_net_share_in_window"].notna().sum()),
+        )
+    write_table(coverage, out_coverage)
+    write_table(coverage, out_coverage_csv)
+
+
 def run_evaluate(
     prediction_paths: Sequence[str],
     evaluate: Mapping,
@@ -81,12 +154,16 @@ def run_evaluate(
     dosages_path: str | None = None,
     out_comparisons: str | None = None,
     out_comparisons_csv: str | None = None,
+    coverage_path: str | None = None,
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
     ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr``, ``set_r_threshold``,
     ``n_permutations``, ``n_boot``, ``min_individuals``, ``eqtl_alpha`` and ``seed``. Without a
-    lead-eQTL table the variant-level metrics are left out.
+    lead-eQTL table the variant-level metrics are left out. With a window-coverage table
+    (rule ``window_coverage``), each sequence model's per-gene coverage joins the metrics
+    (:func:`ps2f.evaluation.coverage.coverage_metrics`) and its summary rows the summary
+    (:func:`ps2f.evaluation.coverage.summarize_coverage`).
     """
     from ps2f.evaluation import (
         compare_models,
@@ -121,6 +198,11 @@ def run_evaluate(
             )
         )
     parts.append(cross_gene_metrics(preds, log=log))
+    coverage = pd.read_parquet(coverage_path) if coverage_path is not None else None
+    if coverage is not None:
+        from ps2f.evaluation.coverage import coverage_metrics
+
+        parts.append(coverage_metrics(pd.concat(parts, ignore_index=True), coverage))
     metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
     summary = summarize(
         metrics,
@@ -130,6 +212,16 @@ def run_evaluate(
         n_boot=evaluate["n_boot"],
         seed=evaluate["seed"],
     )
+    if coverage is not None:
+        from ps2f.evaluation.coverage import summarize_coverage
+        from ps2f.evaluation.tables import sort_keys
+
+        extra = summarize_coverage(
+            metrics, coverage, n_boot=evaluate["n_boot"], seed=evaluate["seed"]
+        )
+        if len(extra):
+            summary = pd.concat([summary, extra], ignore_index=True)
+            summary = sort_keys(summary, ["model", "cell"]).reset_index(drop=True)
     write_table(preds, out_predictions)
     write_table(metrics, out_metrics)
     write_table(metrics, out_metrics_csv)

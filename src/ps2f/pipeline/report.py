@@ -26,6 +26,8 @@ def run_figures(
     dosages_path: str | None = None,
     out_cross_gene_contrast: str | None = None,
     out_gene_examples: str | None = None,
+    coverage_path: str | None = None,
+    out_window_coverage: str | None = None,
     *,
     evaluate: Mapping,
     normalization: str,
@@ -35,7 +37,9 @@ def run_figures(
     Each figure is written to its PNG path and, beside it, as SVG (same stem, ``.svg``).
     ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr`` and ``set_r_threshold``
     (thresholds shown in panel titles); ``normalization`` is ``expression.normalization``
-    (``log1p`` or ``none``: the units of the observed axis).
+    (``log1p`` or ``none``: the units of the observed axis). With ``coverage_path`` (the
+    window-coverage table) and ``out_window_coverage``, also each sequence model's r against
+    the ElasticNet's coloured by window coverage (:func:`ps2f.plots.plot_window_coverage`).
     """
     from ps2f.plots import (
         plot_cross_gene_contrast,
@@ -84,6 +88,13 @@ def run_figures(
                 ),
             )
         )
+    if out_window_coverage is not None:
+        from ps2f.plots import plot_window_coverage
+
+        if coverage_path is None:
+            raise ValueError("the window coverage figure needs coverage_path")
+        coverage = pd.read_parquet(coverage_path)
+        jobs.append((out_window_coverage, lambda p: plot_window_coverage(metrics, coverage, p)))
     for out, draw in jobs:
         with atomic_path(out) as tmp:
             fig = draw(tmp)
