@@ -1,8 +1,16 @@
 # Figures from the evaluation tables only; each PNG is flagged for `snakemake --report` (an SVG
-# copy is written beside it). The report's landing page text is workflow/report/workflow.rst.
+# copy is written beside it), and the learning curves from the training histories. The report's
+# landing page is workflow/report/workflow.rst: it includes results/<name>/report/landing.rst
+# (written by the evaluate rule: the summary and the training status), so the first page of
+# the report shows the answer.
 
 
 report: "../report/workflow.rst"
+
+
+def get_histories():
+    """{"history_<model>": its history TSV} for every sequence model trained by epochs."""
+    return {f"history_{m}": f"{RUN}/models/{m}.history.tsv" for m in MODELS_S2F}
 
 
 rule figures:
@@ -12,6 +20,8 @@ rule figures:
         comparisons=f"{RUN}/evaluation/comparisons.parquet",
         predictions=f"{RUN}/evaluation/predictions.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
+        training=f"{RUN}/evaluation/training.csv",
+        **get_histories(),
     output:
         r_distributions=report(
             f"{RUN}/figures/r_distributions.png",
@@ -43,6 +53,12 @@ rule figures:
             category="Figures",
             labels={"figure": "5. best and worst genes"},
         ),
+        learning_curves=report(
+            f"{RUN}/figures/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Figures",
+            labels={"figure": "6. learning curves"},
+        ),
         svg=multiext(
             f"{RUN}/figures/",
             "r_distributions.svg",
@@ -50,10 +66,12 @@ rule figures:
             "direction_accuracy.svg",
             "cross_gene_contrast.svg",
             "gene_examples.svg",
+            "learning_curves.svg",
         ),
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
         normalization=config["expression"]["normalization"],
+        trained_models=MODELS_S2F,
     log:
         f"{LOGS}/figures.log",
     threads: 1

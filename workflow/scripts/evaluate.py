@@ -13,4 +13,6 @@ run_evaluate(
     dosages_path=snakemake.input.dosages,
     out_comparisons=snakemake.output.comparisons,
     out_comparisons_csv=snakemake.output.comparisons_csv,
+    out_training=snakemake.output.training,
+    out_landing=snakemake.output.landing,
 )

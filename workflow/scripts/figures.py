@@ -12,6 +12,9 @@ run_figures(
     dosages_path=snakemake.input.dosages,
     out_cross_gene_contrast=snakemake.output.cross_gene_contrast,
     out_gene_examples=snakemake.output.gene_examples,
+    training_path=snakemake.input.training,
+    history_paths={m: snakemake.input[f"history_{m}"] for m in snakemake.params.trained_models},
+    out_learning_curves=snakemake.output.learning_curves,
     evaluate=snakemake.params.evaluate,
     normalization=snakemake.params.normalization,
 )
