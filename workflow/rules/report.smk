@@ -8,11 +8,6 @@
 report: "../report/workflow.rst"
 
 
-def get_histories():
-    """{"history_<model>": its history TSV} for every sequence model trained by epochs."""
-    return {f"history_{m}": f"{RUN}/models/{m}.history.tsv" for m in MODELS_S2F}
-
-
 rule figures:
     input:
         metrics=f"{RUN}/evaluation/metrics.parquet",
