@@ -3,9 +3,12 @@
 A stub workflow includes the real ``common.smk``, ``evaluate.smk`` and ``report.smk`` and finds
 its inputs (phenotype tables, a variant store and four predictions tables, made here from a
 small synthetic cohort) already on disk, so only ``lead_eqtl``, ``evaluate`` and ``figures``
-run (the whole DAG, training included, is tested in ``test_workflow.py``). Then
+run (the whole DAG, training included, is tested in ``test_workflow.py``). The p-model's
+predictions carry a training record of a converged run, the r-model's one that the epoch
+ceiling ended (not converged), each with a history TSV for the learning curves. Then
 ``snakemake --report`` builds the one-page report and Chromium loads it: the page renders, its
-menu lists the result categories, and every figure embedded in it decodes to an image.
+first page shows the answer (the summary numbers and the convergence status), its menu lists
+the result categories, and every figure embedded in it decodes to an image.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+from ps2f.convergence import training_record, write_predictions
 from ps2f.genome.store import VariantStore
 from ps2f.schema import PREDICTION_COLUMNS
 
@@ -35,8 +39,9 @@ FIGURES = (
     "direction_accuracy",
     "cross_gene_contrast",
     "gene_examples",
+    "learning_curves",
 )
-TABLES = ("summary.csv", "comparisons.csv", "lead_eqtl.csv", "metrics.parquet")
+TABLES = ("summary.csv", "comparisons.csv", "lead_eqtl.csv", "metrics.parquet", "training.csv")
 CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -123,6 +128,25 @@ def write_inputs(root: Path, seed: int = 0) -> None:
     )
     long.to_parquet(run / "phenotypes" / "expression.parquet", index=False)
     quality = {"p_model": 0.6, "r_model": 0.1, "elastic_net": 0.9, "random_forest": 0.8}
+    (run / "models").mkdir()
+    records = {
+        "p_model": training_record("early_stopping", epochs_run=9, best_epoch=4, max_epochs=100,
+                                   patience=5, max_minutes=None, minutes=1.5),
+        "r_model": training_record("epochs", epochs_run=12, best_epoch=12, max_epochs=12,
+                                   patience=5, max_minutes=None, minutes=0.2),
+    }  # fmt: skip
+    for model, record in records.items():
+        epochs = np.arange(1, record["epochs_run"] + 1)
+        history = pd.DataFrame({"epoch": epochs, "loss": 1.0 / epochs, "best": 0.0})
+        if model == "p_model":
+            history["val_median_r"] = 0.5 - 0.02 * (epochs - 4) ** 2
+            history["val_median_r_validation_genes"] = 0.1 + 0.05 * np.sin(epochs)
+        else:
+            history["val_mse"] = 1.0 / epochs
+        history.loc[history["epoch"] == record["best_epoch"], "best"] = 1.0
+        history["stopped_by"] = None
+        history.loc[len(history) - 1, "stopped_by"] = record["stopped_by"]
+        history.to_csv(run / "models" / f"{model}.history.tsv", sep="\t", index=False)
     for model, q in quality.items():
         keep = genes["gene_set"].to_numpy() == "train" if model.endswith(("net", "forest")) else (
             np.ones(n_genes, dtype=bool)
@@ -130,7 +154,7 @@ def write_inputs(root: Path, seed: int = 0) -> None:
         g = gi[keep].ravel()
         i = ii[keep].ravel()
         pred = q * (y[g, i] - 5) + (1 - q) * rng.normal(size=g.size) + 5
-        pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "model": model,
                 "gene": genes["gene"].to_numpy()[g],
@@ -141,7 +165,8 @@ def write_inputs(root: Path, seed: int = 0) -> None:
                 "predicted": pred,
             },
             columns=list(PREDICTION_COLUMNS),
-        ).to_parquet(run / "predictions" / f"{model}.parquet", index=False)
+        )
+        write_predictions(frame, run / "predictions" / f"{model}.parquet", records.get(model))
 
 
 STUB_SNAKEFILE = """
@@ -224,6 +249,30 @@ def test_outputs_and_report_contents(report_run):
                 entry["data_uri"].startswith("data:image/png;") and ";base64," in entry["data_uri"]
             )
     assert set(_embedded(html, "categories")) == {"Figures", "Tables"}
+    # the training status travels from the predictions files into every table
+    training = pd.read_csv(ev / "training.csv").set_index("model")
+    assert training.loc["p_model", "status"] == "converged"
+    assert training.loc["r_model", "status"] == "not converged (epoch ceiling)"
+    assert training.loc["elastic_net", "status"] == "n/a (no epochs)"
+    assert training.loc["p_model", "best_epoch"] == 4 and training.loc["r_model", "epochs_run"] == 12
+    status = summary.groupby("model")["training"].unique()
+    assert status["r_model"].tolist() == ["not converged (epoch ceiling)"]
+    assert status["p_model"].tolist() == ["converged"]
+    assert set(comparisons.loc[comparisons["model"] == "r_model", "training"]) == {
+        "not converged (epoch ceiling)"
+    }
+    # the landing page (the workflow description) shows the answer: the summary numbers of
+    # every model in the honest cell, with CIs, and the convergence status
+    desc = html.split('<script id="workflow-desc">', 1)[1].split("</script>", 1)[0]
+    desc = json.loads(desc.split("var workflow_desc = ", 1)[1].rsplit(";", 1)[0])
+    assert "The answer" in desc and "system-message" not in desc
+    honest = summary.query("cell == 'heldout_genes|heldout_individuals'")
+    for model in ("p_model", "r_model"):
+        row = honest.query("model == @model and statistic == 'median_r'").iloc[0]
+        shown = f"{row.estimate:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}] (n={row.n_genes})"
+        assert shown in desc, (model, shown)
+    assert "r_model (not converged)" in desc and "p_model (not converged)" not in desc
+    assert "not converged (epoch ceiling)" in desc and "direction accuracy" in desc
     # captions are rendered with the run's settings
     da = next(v for k, v in results.items() if k.endswith("direction_accuracy.png"))
     assert "99 permutations" in da["caption"]
@@ -291,6 +340,9 @@ def test_report_renders_in_headless_chromium(report_run, tmp_path):
     check = json.loads(raw.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))
     # the app rendered its menu with both result categories
     assert "Figures" in check["menu"] and "Tables" in check["menu"]
+    # and the first page a user sees holds the answer and the convergence status
+    assert "The answer" in check["menu"] and "r_model (not converged)" in check["menu"]
+    assert "median r, held-out genes" in check["menu"] and "direction accuracy" in check["menu"]
     # every figure embedded in the report decodes to an image (no missing images)
     assert len(check["figures"]) == len(FIGURES)
     for key, (w, h) in check["figures"].items():

@@ -8,12 +8,15 @@ import pandas as pd
 import pytest
 from matplotlib.text import Text
 
+from ps2f.convergence import NO_EPOCHS
 from ps2f.evaluation import ALL_GENES, compare_models, summarize
 from ps2f.plots import (
     model_colors,
+    model_labels,
     plot_cross_gene_contrast,
     plot_direction_accuracy,
     plot_gene_examples,
+    plot_learning_curves,
     plot_r_distributions,
     plot_vs_elastic_net,
     save_figure,
@@ -291,3 +294,96 @@ def test_vs_elastic_net_with_comparisons_and_comparator_cells(tmp_path):
     no_ref.loc[no_ref["model"] == "elastic_net", "cell"] = TT  # training individuals only
     fig2 = plot_vs_elastic_net(no_ref, tmp_path / "n.png", dpi=DPI)
     assert "has no cell with held-out individuals" in _texts(fig2)
+
+
+# ------------------------------------------------------------------------------------------
+# Convergence in the figures: labels, learning curves
+
+_TRAINING = pd.DataFrame(
+    {
+        "model": ["sagenet", "enformer", "elastic_net", "rmodel"],
+        "status": [
+            "not converged (time ceiling)",
+            "converged",
+            NO_EPOCHS,
+            "convergence unknown (no validation)",
+        ],
+    }
+)
+
+
+def test_model_labels_mark_models_that_did_not_converge():
+    labels = model_labels(["sagenet", "enformer", "elastic_net", "rmodel", "other"], _TRAINING)
+    assert labels == {
+        "sagenet": "sagenet (not converged)",
+        "enformer": "enformer",
+        "elastic_net": "elastic_net",
+        "rmodel": "rmodel (convergence unknown)",
+        "other": "other",
+    }
+    assert model_labels(["sagenet"]) == {"sagenet": "sagenet"}
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda m, s, p: plot_r_distributions(m, p, dpi=DPI, training=_TRAINING),
+        lambda m, s, p: plot_vs_elastic_net(m, p, dpi=DPI, training=_TRAINING),
+        lambda m, s, p: plot_direction_accuracy(s, p, dpi=DPI, training=_TRAINING),
+        lambda m, s, p: plot_cross_gene_contrast(s, p, dpi=DPI, training=_TRAINING),
+    ],
+)
+def test_every_figure_labels_a_model_that_did_not_converge(tmp_path, draw):
+    met = _metrics(cells=(TH, HH))
+    fig = draw(met, summarize(met, n_boot=20), tmp_path / "f.png")
+    text = _texts(fig)
+    assert "sagenet (not converged)" in text
+    assert "enformer (not converged)" not in text and "elastic_net (not" not in text
+
+
+def _history(n: int, stopped_by: str | None, validation: bool = True) -> pd.DataFrame:
+    epoch = np.arange(1, n + 1)
+    h = pd.DataFrame({"epoch": epoch, "loss": 2.0 / epoch, "loss_mean": 1.0 / epoch,
+                      "loss_dev": 1.0 / epoch})  # fmt: skip
+    if validation:
+        h["val_median_r"] = 0.6 - 0.01 * (epoch - 3) ** 2
+        h["val_median_r_fit_genes"] = h["val_median_r"] + 0.02
+        h["val_median_r_validation_genes"] = 0.1 * np.sin(epoch)
+        h["best"] = (np.maximum.accumulate(h["val_median_r"]) == h["val_median_r"]).astype(float)
+    h["stopped_by"] = None
+    if stopped_by is not None:
+        h.loc[n - 1, "stopped_by"] = stopped_by
+    return h
+
+
+def test_learning_curves(tmp_path):
+    r_hist = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.8, 0.7], "val_mse": [0.6, 0.5, 0.55],
+                           "val_cross_gene_r": [0.1, 0.3, 0.2], "best": [1.0, 1.0, 0.0],
+                           "stopped_by": [None, None, "epochs"]})  # fmt: skip
+    fig = plot_learning_curves(
+        {"p_model": _history(8, "early_stopping"), "r_model": r_hist}, tmp_path / "lc.png", dpi=DPI
+    )
+    _check_png(tmp_path / "lc.png")
+    text = _texts(fig)
+    assert "p_model: converged; kept epoch 3 of 8" in text
+    assert "r_model: not converged (epoch ceiling); kept epoch 2 of 3" in text
+    assert "median r, validation genes\n(unseen in training)" in text
+    assert "median r, fit genes" in text
+    # the kept epoch is marked in both panels of each row (and the r-model's MSE gets its own axis)
+    kept = [ax for ax in fig.axes if any(np.allclose(ln.get_xdata(), 3) for ln in ax.lines)]
+    assert len(kept) == 2
+    assert any("validation MSE" in ax.get_ylabel() for ax in fig.axes)
+
+
+def test_learning_curves_without_validation_and_without_history(tmp_path):
+    fig = plot_learning_curves(
+        {"p_model": _history(4, "no_validation", validation=False)}, tmp_path / "a.png", dpi=DPI
+    )
+    _check_png(tmp_path / "a.png")
+    text = _texts(fig)
+    assert "convergence unknown (no validation); kept epoch 4 of 4" in text
+    assert "no validation metric" in text
+    fig = plot_learning_curves({}, tmp_path / "b.svg")
+    assert "no training history" in _texts(fig)
+    with pytest.raises(ValueError, match="history of p_model"):
+        plot_learning_curves({"p_model": pd.DataFrame({"epoch": [1]})}, tmp_path / "c.png")

@@ -601,3 +601,109 @@ def test_cuda_compile_amp_checkpoint_and_resume(source: SyntheticSource, tmp_pat
     )
     assert ran == [2] and next(model.parameters()).device.type == "cuda"
     assert all(np.isfinite(h["loss"]) for h in model.history)
+
+
+# ------------------------------------------------------------------------------------------
+# Why training stopped: the convergence record (ps2f.convergence)
+
+
+def _stop_run(source: SyntheticSource, cfg: TrainConfig, validation: bool = True, **kw) -> S2FCNN:
+    return train_p_model(
+        source,
+        source.items(GENES[:4], TRAIN_IND[:12]),
+        SMALL,
+        cfg,
+        validation_items=_validation_items(source) if validation else None,
+        **kw,
+    )
+
+
+_STOP_CFG = TrainConfig(
+    epochs=4, batch_size=16, seed=3, device="cpu", max_items_per_epoch=32, schedule="constant"
+)
+
+
+def test_early_stopping_is_recorded_as_converged(source: SyntheticSource) -> None:
+    # lr 0: the validation metric never improves after epoch 1, so patience 1 stops at epoch 2
+    model = _stop_run(source, dataclasses.replace(_STOP_CFG, lr=0.0, patience=1))
+    assert [h["epoch"] for h in model.history] == [1, 2]
+    assert model.history[-1]["stopped_by"] == "early_stopping"
+    assert "stopped_by" not in model.history[0]
+    assert model.convergence == {
+        "stopped_by": "early_stopping",
+        "converged": True,
+        "epochs_run": 2,
+        "best_epoch": 1,
+        "max_epochs": 4,
+        "patience": 1,
+        "max_minutes": None,
+        "minutes": model.convergence["minutes"],
+    }
+    assert model.convergence["minutes"] > 0
+
+
+def test_epoch_ceiling_is_recorded_as_not_converged(source: SyntheticSource, caplog) -> None:
+    model = _stop_run(source, dataclasses.replace(_STOP_CFG, epochs=2, patience=None))
+    assert len(model.history) == 2 and model.history[-1]["stopped_by"] == "epochs"
+    assert model.convergence["converged"] is False and model.convergence["epochs_run"] == 2
+    assert "epoch ceiling (2) ended training" in caplog.text
+
+
+def test_time_ceiling_stops_after_the_epoch_that_reaches_it(source: SyntheticSource) -> None:
+    model = _stop_run(source, dataclasses.replace(_STOP_CFG, max_minutes=1e-9, patience=None))
+    assert len(model.history) == 1  # checked after each epoch: the first one always runs
+    assert model.convergence["stopped_by"] == "minutes" and model.convergence["converged"] is False
+    assert model.convergence["max_minutes"] == 1e-9 and model.convergence["max_epochs"] == 4
+
+
+def test_no_validation_is_recorded_as_unknown(source: SyntheticSource) -> None:
+    model = _stop_run(source, dataclasses.replace(_STOP_CFG, epochs=2), validation=False)
+    assert model.convergence["stopped_by"] == "no_validation"
+    assert model.convergence["converged"] is None
+    assert model.best_epoch == 2  # the last epoch is kept
+
+
+def test_time_budget_counts_the_epochs_before_a_resume(source: SyntheticSource, tmp_path) -> None:
+    """A resumed run keeps the recorded time: a budget already spent ends it at once."""
+    ckpt = tmp_path / "p.ckpt"
+    cfg = dataclasses.replace(_STOP_CFG, patience=None)
+
+    def kill_after_first(epoch: int, record: dict) -> None:
+        if epoch == 1:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        _stop_run(source, cfg, checkpoint=ckpt, epoch_end=kill_after_first)
+    ran: list[int] = []
+    # max_minutes is not part of the run's fingerprint: the checkpoint is resumed under it
+    model = _stop_run(
+        source,
+        dataclasses.replace(cfg, max_minutes=1e-9),
+        checkpoint=ckpt,
+        epoch_end=lambda epoch, record: ran.append(epoch),
+    )
+    assert ran == [] and len(model.history) == 1
+    assert model.convergence["stopped_by"] == "minutes" and model.convergence["epochs_run"] == 1
+
+
+def test_training_record_survives_save_and_load(source: SyntheticSource, tmp_path) -> None:
+    model = _stop_run(source, dataclasses.replace(_STOP_CFG, epochs=1, patience=None))
+    save_model(model, tmp_path / "m.pt")
+    loaded = load_model(tmp_path / "m.pt")
+    assert loaded.convergence == model.convergence and loaded.convergence["stopped_by"] == "epochs"
+    # a version-2 file (before the record existed) loads with the record unknown
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    state["format_version"] = 2
+    del state["convergence"]
+    torch.save(state, tmp_path / "v2.pt")
+    assert load_model(tmp_path / "v2.pt").convergence is None
+    state["format_version"] = 1
+    torch.save(state, tmp_path / "v1.pt")
+    with pytest.raises(Exception, match="reads versions 2, 3"):
+        load_model(tmp_path / "v1.pt")
+
+
+def test_max_minutes_is_validated() -> None:
+    with pytest.raises(ValueError, match="max_minutes"):
+        TrainConfig(max_minutes=0).validate()
+    assert "max_minutes" not in TrainConfig(max_minutes=5).result_settings()

@@ -27,6 +27,7 @@ import torch
 from conftest import REPO, genotypes_params, phenotypes_params
 from snakemake.utils import validate
 
+from ps2f.convergence import read_training_record
 from ps2f.errors import ConfigError
 from ps2f.phenotypes import assign_split
 from ps2f.pipeline import run_genotypes, run_phenotypes, run_predict, run_simulate, run_train
@@ -183,7 +184,12 @@ def test_p_model_learns_the_planted_motif(cohort: Run) -> None:
         f"validation median r by epoch {history['val_median_r'].round(3).tolist()}"
     )
     assert r.median() >= 0.8
-    assert {"val_median_r", "lr", "items_per_s", "best"} <= set(history.columns)
+    assert {"val_median_r", "lr", "items_per_s", "best", "stopped_by"} <= set(history.columns)
+    # why training stopped travels from the model into the predictions file's metadata
+    record = read_training_record(cohort.root / "p_model.parquet")
+    assert record == load_model(model_path).convergence
+    assert record["stopped_by"] == history["stopped_by"].dropna().iloc[-1]
+    assert record["epochs_run"] == len(history) and record["max_epochs"] == 6
     # held-out genes are never fitted: the p-model's deviation head does not transfer to them
     assert set(pred.query("gene_set == 'heldout'")["gene"]).isdisjoint(set(r.index))
 

@@ -10,11 +10,16 @@ figures: colours are assigned in sorted model-name order.
 
 Every figure copes with 1 to 8 models (colours repeat beyond 8), with cells missing from the
 table, and with a model whose metrics are all NaN (drawn and annotated "no defined r").
+
+Every figure of model numbers takes the training table (``training``,
+:func:`ps2f.convergence.training_table`): a model whose training a ceiling ended is labelled
+"<model> (not converged)" in its legend, axis or panel label (:func:`model_labels`).
+:func:`plot_learning_curves` draws the sequence models' per-epoch histories.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -24,19 +29,23 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
+from ps2f.convergence import legend_suffix, status_label
 from ps2f.evaluation.tables import ALL_GENES
 from ps2f.schema import CELLS, METRIC_COLUMNS, SUMMARY_COLUMNS, cell_label
 
 __all__ = [
     "OKABE_ITO",
     "model_colors",
+    "model_labels",
     "save_figure",
     "plot_r_distributions",
     "plot_vs_elastic_net",
     "plot_direction_accuracy",
     "plot_cross_gene_contrast",
     "plot_gene_examples",
+    "plot_learning_curves",
     "plot_window_coverage",
 ]
 
@@ -70,6 +79,30 @@ def model_colors(models: Sequence[str]) -> dict[str, str]:
         Hex colour per distinct model.
     """
     return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(sorted(set(models)))}
+
+
+def model_labels(models: Sequence[str], training: pd.DataFrame | None = None) -> dict[str, str]:
+    """Display name of each model: its name, plus " (not converged)" when a ceiling ended its training.
+
+    Parameters
+    ----------
+    models : sequence of str
+        Model names.
+    training : pandas.DataFrame, optional
+        Training table (``model``, ``status``; :func:`ps2f.convergence.training_table`). None:
+        the names unchanged.
+
+    Returns
+    -------
+    dict of str to str
+        ``"p_model (not converged)"``, ``"p_model (convergence unknown)"`` or the plain name
+        (converged, or not trained by epochs) per distinct model.
+    """
+    status: dict[str, str] = {}
+    if training is not None:
+        _check_columns(training, ("model", "status"), "training table")
+        status = dict(zip(training["model"].astype(str), training["status"], strict=True))
+    return {m: m + legend_suffix(status.get(m)) for m in models}
 
 
 def _cell_title(cell: str) -> str:
@@ -143,7 +176,11 @@ _save = save_figure
 
 
 def plot_r_distributions(
-    metrics: pd.DataFrame, path: str | PathLike[str], dpi: int = 150, seed: int = 0
+    metrics: pd.DataFrame,
+    path: str | PathLike[str],
+    dpi: int = 150,
+    seed: int = 0,
+    training: pd.DataFrame | None = None,
 ) -> Figure:
     """Plot the distribution of per-gene Pearson r per model, one panel per cell present.
 
@@ -163,6 +200,8 @@ def plot_r_distributions(
         Resolution of the PNG.
     seed : int, default 0
         Seed of the horizontal jitter of the points.
+    training : pandas.DataFrame, optional
+        Training table: models that did not converge are labelled so (:func:`model_labels`).
 
     Returns
     -------
@@ -178,6 +217,7 @@ def plot_r_distributions(
     cells = _present_cells(r["cell"])
     models = sorted(r["model"].unique())
     colors = model_colors(models)
+    shown_as = model_labels(models, training)
     n_panels = max(1, len(cells))
     width = max(3.2, 0.75 * len(models) + 1.6)
     fig = Figure(figsize=(width * n_panels, 4.6), layout="constrained")
@@ -195,10 +235,10 @@ def plot_r_distributions(
             total = vals.size
             vals = vals[~np.isnan(vals)]
             if total == 0:
-                labels.append(f"{model}\n(not evaluated)")
+                labels.append(f"{shown_as[model]}\n(not evaluated)")
                 continue
             label = f"n={vals.size}" if vals.size == total else f"n={vals.size} of {total}"
-            labels.append(f"{model}\n({label} genes)")
+            labels.append(f"{shown_as[model]}\n({label} genes)")
             if vals.size == 0:
                 ax.text(x, 0.0, _NO_R, rotation=90, ha="center", va="center", fontsize=9)
                 continue
@@ -254,6 +294,7 @@ def plot_vs_elastic_net(
     comparator: str = "elastic_net",
     dpi: int = 150,
     comparisons: pd.DataFrame | None = None,
+    training: pd.DataFrame | None = None,
 ) -> Figure:
     """Scatter each model's per-gene r against a comparator model's r (ElasticNet by default) on the same genes.
 
@@ -280,6 +321,8 @@ def plot_vs_elastic_net(
         Comparisons table (:data:`ps2f.evaluation.COMPARISON_COLUMNS`); when given, each panel
         also shows the median paired difference of r with its CI and the Wilcoxon
         signed-rank p-value (statistic ``median_delta_r``).
+    training : pandas.DataFrame, optional
+        Training table: models that did not converge are labelled so (:func:`model_labels`).
 
     Returns
     -------
@@ -294,6 +337,7 @@ def plot_vs_elastic_net(
     r = _per_gene_r(metrics)
     models = sorted(r["model"].unique())
     colors = model_colors(models)
+    shown_as = model_labels([*models, comparator], training)
     paired = {}
     if comparisons is not None and len(comparisons):
         sel = comparisons.loc[
@@ -340,7 +384,7 @@ def plot_vs_elastic_net(
         tab = wide.loc[cell]
         for j, model in enumerate(others):
             ax = axes[i, j]
-            ax.set_title(f"{model}\n{_cell_title(cell)}", fontsize=9)
+            ax.set_title(f"{shown_as[model]}\n{_cell_title(cell)}", fontsize=9)
             if comparator not in present or model not in present:
                 missing = comparator if comparator not in present else model
                 _message(ax, f"{missing} not evaluated in this cell")
@@ -356,7 +400,7 @@ def plot_vs_elastic_net(
                 continue
             x = pair[comparator].to_numpy()
             y = pair[model].to_numpy()
-            _r_vs_r_axes(ax, comparator, model)
+            _r_vs_r_axes(ax, shown_as[comparator], shown_as[model])
             ax.scatter(x, y, s=8, color=colors[model], alpha=0.7, linewidths=0)
             ax.text(
                 0.03, 0.97, _corr_text(x, y) + _paired_text(paired.get((model, cell))),
@@ -367,7 +411,10 @@ def plot_vs_elastic_net(
 
 
 def _r_vs_r_axes(ax: Axes, comparator: str, model: str) -> None:
-    """Axes of a model-vs-comparator scatter of per-gene r: y = x, zero lines, r limits."""
+    """Axes of a model-vs-comparator scatter of per-gene r: y = x, zero lines, r limits.
+
+    ``comparator`` and ``model`` are the labels shown (:func:`model_labels`).
+    """
     ax.plot([-1, 1], [-1, 1], color="0.3", linestyle="--", linewidth=0.8)
     ax.axhline(0.0, color="0.7", linewidth=0.6)
     ax.axvline(0.0, color="0.7", linewidth=0.6)
@@ -378,6 +425,8 @@ def _r_vs_r_axes(ax: Axes, comparator: str, model: str) -> None:
     ax.set_aspect("equal")
     ax.set_xlabel(f"{comparator} per-gene r (unitless)")
     ax.set_ylabel(f"{model} per-gene r (unitless)")
+
+
 
 
 def _direction_panels(
@@ -426,6 +475,7 @@ def plot_direction_accuracy(
     alpha: float = 0.05,
     fdr: float = 0.05,
     set_r_threshold: float = 0.2,
+    training: pd.DataFrame | None = None,
 ) -> Figure:
     """Bar charts of direction accuracy per model and cell, both definitions, with CIs.
 
@@ -452,6 +502,8 @@ def plot_direction_accuracy(
         Resolution of a PNG.
     alpha, fdr, set_r_threshold : float
         Thresholds the summary was computed with (for the panel titles only).
+    training : pandas.DataFrame, optional
+        Training table: models that did not converge are labelled so (:func:`model_labels`).
 
     Returns
     -------
@@ -512,7 +564,10 @@ def plot_direction_accuracy(
     legend_ax = axes[-1]
     legend_ax.set_axis_off()
     if models:
-        handles = [Patch(facecolor=colors[m], edgecolor="black", label=m) for m in models]
+        shown_as = model_labels(models, training)
+        handles = [
+            Patch(facecolor=colors[m], edgecolor="black", label=shown_as[m]) for m in models
+        ]
         handles.append(Line2D([], [], color="0.3", linestyle="--", label="coin flip (0.5)"))
         legend_ax.legend(
             handles=handles, loc="center", frameon=False,
@@ -529,7 +584,10 @@ _CONTRAST = (
 
 
 def plot_cross_gene_contrast(
-    summary: pd.DataFrame, path: str | PathLike[str], dpi: int = 150
+    summary: pd.DataFrame,
+    path: str | PathLike[str],
+    dpi: int = 150,
+    training: pd.DataFrame | None = None,
 ) -> Figure:
     """Contrast cross-gene r with the median per-gene (cross-individual) r, per model and cell.
 
@@ -547,6 +605,8 @@ def plot_cross_gene_contrast(
         File to write, PNG or SVG by its suffix.
     dpi : int, default 150
         Resolution of a PNG.
+    training : pandas.DataFrame, optional
+        Training table: models that did not converge are labelled so (:func:`model_labels`).
 
     Returns
     -------
@@ -563,6 +623,7 @@ def plot_cross_gene_contrast(
     cells = _present_cells(tab["cell"])
     models = sorted(tab["model"].unique())
     colors = model_colors(models)
+    shown_as = model_labels(models, training)
     n_panels = max(1, len(cells))
     width = max(3.0, 0.7 * len(models) + 1.4)
     fig = Figure(figsize=(width * n_panels, 4.4), layout="constrained")
@@ -599,7 +660,11 @@ def plot_cross_gene_contrast(
                 if (model, cell, "median_r") in by.index
                 else 0
             )
-            labels.append(f"{model}\n(n={int(n)} genes)" if points else f"{model}\n(not evaluated)")
+            labels.append(
+                f"{shown_as[model]}\n(n={int(n)} genes)"
+                if points
+                else f"{shown_as[model]}\n(not evaluated)"
+            )
         ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8)
         ax.set_xticks(range(len(models)))
         ax.set_xticklabels(labels, fontsize=7, rotation=30 if len(models) > 3 else 0)
@@ -660,6 +725,7 @@ def plot_gene_examples(
     n_worst: int = 2,
     observed_units: str = "normalized",
     dpi: int = 150,
+    training: pd.DataFrame | None = None,
 ) -> Figure:
     """Predicted vs observed expression per individual for each model's best and worst genes.
 
@@ -688,6 +754,8 @@ def plot_gene_examples(
         Units of the observed expression, for the x-axis label (e.g. "log1p RPKM").
     dpi : int, default 150
         Resolution of a PNG.
+    training : pandas.DataFrame, optional
+        Training table: models that did not converge are labelled so (:func:`model_labels`).
 
     Returns
     -------
@@ -704,6 +772,7 @@ def plot_gene_examples(
     _check_columns(predictions, PREDICTION_COLUMNS, "predictions table")
     r = _per_gene_r(metrics)
     models = sorted(r["model"].unique())
+    shown_as = model_labels(models, training)
     n_cols = max(1, n_best + n_worst)
     fig = Figure(figsize=(2.9 * n_cols, 2.7 * max(1, len(models)) + 0.5), layout="constrained")
     axes = fig.subplots(max(1, len(models)), n_cols, squeeze=False)
@@ -723,7 +792,7 @@ def plot_gene_examples(
         for j in range(n_cols):
             ax = axes[i, j]
             if j >= len(picks):
-                _message(ax, f"{model}: fewer than {j + 1} genes with a defined r")
+                _message(ax, f"{shown_as[model]}: fewer than {j + 1} genes with a defined r")
                 continue
             label, gene, rv = picks[j]
             pts = pred.loc[
@@ -752,7 +821,9 @@ def plot_gene_examples(
             ax.ticklabel_format(axis="both", style="plain", useOffset=False)
             ax.set_xlabel(f"observed expression ({observed_units})", fontsize=7)
             if j == 0:
-                ax.set_ylabel(f"{model}\n{_cell_title(cell)}\npredicted (model units)", fontsize=7)
+                ax.set_ylabel(
+                    f"{shown_as[model]}\n{_cell_title(cell)}\npredicted (model units)", fontsize=7
+                )
             else:
                 ax.set_ylabel("predicted (model units)", fontsize=7)
     handles = [
@@ -762,6 +833,135 @@ def plot_gene_examples(
     ]  # fmt: skip
     handles.append(Line2D([], [], marker="x", color="0.6", linestyle="", label="no lead eQTL"))
     fig.legend(handles=handles, loc="outside upper center", ncol=4, frameon=False, fontsize=8)
+    return _save(fig, path, dpi)
+
+
+#: Validation series of a training history: column -> (legend label, axis: "r" or "mse").
+_VALIDATION_SERIES = {
+    "val_median_r": ("median r, fit + validation genes\n(p-model's early-stopping metric)", "r"),
+    "val_median_r_fit_genes": ("median r, fit genes", "r"),
+    "val_median_r_validation_genes": ("median r, validation genes\n(unseen in training)", "r"),
+    "val_cross_gene_r": ("cross-gene r, validation genes", "r"),
+    "val_mse": ("MSE of gene means, validation genes\n(r-model's early-stopping metric)", "mse"),
+}
+_LOSS_SERIES = {
+    "loss": ("total loss", "-"),
+    "loss_mean": ("gene-mean MSE", "--"),
+    "loss_dev": ("deviation MSE", ":"),
+}
+
+
+def _kept_epoch(history: pd.DataFrame) -> int | None:
+    """The epoch whose weights were kept: the last one flagged ``best``, else the last epoch."""
+    if history.empty:
+        return None
+    if "best" in history.columns:
+        best = history.loc[history["best"].fillna(0).astype(float) > 0, "epoch"]
+        if len(best):
+            return int(best.iloc[-1])
+    return int(history["epoch"].iloc[-1])
+
+
+def plot_learning_curves(
+    histories: Mapping[str, pd.DataFrame], path: str | PathLike[str], dpi: int = 150
+) -> Figure:
+    """Training loss and validation metrics per epoch, one row per trained model.
+
+    Left panel: the training loss per epoch (total, and for the p-model its gene-mean and
+    deviation MSE terms; log scale when positive). Right panel: the validation metrics per
+    epoch: for the p-model the median per-gene r across the validation individuals over all
+    training genes (the early-stopping metric) and separately over fit genes and validation
+    genes (genes never trained on: the unseen-gene signal during training); for the r-model
+    the MSE of the validation genes' means (its early-stopping metric, right axis) and their
+    cross-gene r. A dotted vertical line marks the kept (best) epoch. The row title gives the
+    training status from the last row's ``stopped_by`` (:func:`ps2f.convergence.status_label`):
+    "not converged" when a ceiling ended training.
+
+    Parameters
+    ----------
+    histories : mapping of str to pandas.DataFrame
+        Model name -> its history table (``models/<model>.history.tsv``: ``epoch``, ``loss``,
+        optional ``loss_mean``, ``loss_dev``, validation columns ``val_*``, ``best``,
+        ``stopped_by``). A history without validation columns gets a right panel that says so.
+    path : str or path-like
+        File to write, PNG or SVG by its suffix.
+    dpi : int, default 150
+        Resolution of a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure written to ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a history lacks ``epoch`` or ``loss``.
+    """
+    models = sorted(histories)
+    colors = model_colors(models)
+    fig = Figure(figsize=(11.0, 3.4 * max(1, len(models)) + 0.3), layout="constrained")
+    axes = fig.subplots(max(1, len(models)), 2, squeeze=False)
+    if not models:
+        _message(axes[0, 0], "no training history")
+        axes[0, 1].set_axis_off()
+        return _save(fig, path, dpi)
+    for row, model in enumerate(models):
+        hist = histories[model]
+        _check_columns(hist, ("epoch", "loss"), f"history of {model}")
+        hist = hist.sort_values("epoch")
+        epoch = hist["epoch"].to_numpy(float)
+        stop = None
+        if "stopped_by" in hist.columns and hist["stopped_by"].notna().any():
+            stop = str(hist["stopped_by"].dropna().iloc[-1])
+        status = status_label(stop) if stop is not None else "training status not recorded"
+        kept = _kept_epoch(hist)
+        ax_loss, ax_val = axes[row]
+        for ax in (ax_loss, ax_val):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for col, (label, style) in _LOSS_SERIES.items():
+            if col in hist.columns and hist[col].abs().sum() > 0:
+                ax_loss.plot(epoch, hist[col], style, color=colors[model], label=label,
+                             marker="o", markersize=3)  # fmt: skip
+        if (hist["loss"] > 0).all():
+            ax_loss.set_yscale("log")
+        ax_loss.set_xlabel("epoch")
+        ax_loss.set_ylabel("training loss (MSE, log scale)", fontsize=8)
+        ax_loss.legend(fontsize=7, frameon=False)
+        title = f"{model}: {status}"
+        if kept is not None:
+            title += f"; kept epoch {kept} of {int(epoch[-1])}"
+        ax_loss.set_title(title, fontsize=9, loc="left")
+        series = [c for c in _VALIDATION_SERIES if c in hist.columns and hist[c].notna().any()]
+        if not series:
+            _message(ax_val, "no validation metric: every epoch ran, the last was kept\n"
+                     "(convergence unknown)")  # fmt: skip
+        else:
+            r_cols = [c for c in series if _VALIDATION_SERIES[c][1] == "r"]
+            mse_cols = [c for c in series if _VALIDATION_SERIES[c][1] == "mse"]
+            ax_r = ax_val
+            ax_m = ax_val.twinx() if (r_cols and mse_cols) else ax_val
+            styles = ("-", "--", ":", "-.")
+            handles = []
+            for k, col in enumerate(r_cols):
+                (line,) = ax_r.plot(epoch, hist[col], styles[k % 4], color=colors[model],
+                                    marker="o", markersize=3, label=_VALIDATION_SERIES[col][0])  # fmt: skip
+                handles.append(line)
+            for col in mse_cols:
+                (line,) = ax_m.plot(epoch, hist[col], "-", color="0.35", marker="s",
+                                    markersize=3, label=_VALIDATION_SERIES[col][0])  # fmt: skip
+                handles.append(line)
+            if r_cols:
+                ax_r.axhline(0.0, color="0.6", linewidth=0.6)
+                ax_r.set_ylabel("validation r (unitless)", fontsize=8)
+            if mse_cols:
+                ax_m.set_ylabel("validation MSE (expression units²)", fontsize=8)
+            ax_val.legend(handles=handles, fontsize=7, frameon=False, loc="best")
+        ax_val.set_xlabel("epoch")
+        ax_val.set_title("validation, after each epoch", fontsize=9, loc="left")
+        for ax in (ax_loss, ax_val):
+            if kept is not None:
+                ax.axvline(kept, color="black", linestyle=":", linewidth=1.0)
     return _save(fig, path, dpi)
 
 
@@ -786,6 +986,7 @@ def plot_window_coverage(
     path: str | PathLike[str],
     comparator: str = "elastic_net",
     dpi: int = 150,
+    training: pd.DataFrame | None = None,
 ) -> Figure:
     """Tell "cannot see" from "did not learn": a sequence model's r vs the ElasticNet's, by window coverage.
 
@@ -812,6 +1013,8 @@ def plot_window_coverage(
         panel that says so.
     dpi : int, default 150
         Resolution of the PNG.
+    training : pandas.DataFrame, optional
+        Training table: models that did not converge are labelled so (:func:`model_labels`).
 
     Returns
     -------
@@ -841,6 +1044,7 @@ def plot_window_coverage(
         _message(fig.subplots(), problem)
         return _save(fig, path, dpi)
 
+    shown_as = model_labels([*seq_models, comparator], training)
     wide = r.pivot(index=["cell", "gene"], columns="model", values="value")
     fig = Figure(figsize=(3.9 * len(cells), 4.0 * len(seq_models) + 0.4), layout="constrained")
     axes = fig.subplots(len(seq_models), len(cells), squeeze=False)
@@ -849,7 +1053,7 @@ def plot_window_coverage(
         window = int(mcov["window_bp"].iloc[0]) if len(mcov) else 0
         for j, cell in enumerate(cells):
             ax = axes[i, j]
-            ax.set_title(f"{model} ({window:,}-bp window)\n{_cell_title(cell)}", fontsize=9)
+            ax.set_title(f"{shown_as[model]} ({window:,}-bp window)\n{_cell_title(cell)}", fontsize=9)
             tab = wide.loc[cell]
             if model not in tab.columns:
                 _message(ax, f"{model} not evaluated in this cell")
@@ -863,7 +1067,7 @@ def plot_window_coverage(
             cat = _coverage_category(gcov["lead_eqtl_in_window"], gcov["egene"])
             x = pair[comparator].to_numpy()
             y = pair[model].to_numpy()
-            _r_vs_r_axes(ax, comparator, model)
+            _r_vs_r_axes(ax, shown_as[comparator], shown_as[model])
             lines = []
             for k in (2, 1, 0):  # grey first, so the eGenes are drawn on top
                 label, color, marker = _COVERAGE_STYLE[k]

@@ -251,6 +251,11 @@ def get_baseline_stores(wildcards=None):
     return get_variant_stores()
 
 
+def get_histories():
+    """{"history_<model>": its history TSV} for every sequence model trained by epochs."""
+    return {f"history_{m}": f"{RUN}/models/{m}.history.tsv" for m in MODELS_S2F}
+
+
 def get_predictions(wildcards=None):
     return expand(f"{RUN}/predictions/{{model}}.parquet", model=MODELS + list(SCORERS))
 

@@ -2,7 +2,9 @@
 # how much of each gene's cis signal lies inside each sequence model's window (needs no
 # trained model: `snakemake window_coverage` before training helps choose s2f.window_bp),
 # then per-gene metrics in each (gene set x individual set) cell, permutation FDR, summaries
-# with bootstrap CIs and model-vs-model tests.
+# with bootstrap CIs and model-vs-model tests. Each model's training status (converged or
+# not, from its predictions file's metadata) goes into training.csv and beside its numbers in
+# the summary and comparisons tables; landing.rst is the report's first-page table.
 
 
 rule lead_eqtl:
@@ -91,6 +93,13 @@ rule evaluate:
             category="Tables",
             labels={"table": "model vs model"},
         ),
+        training=report(
+            f"{RUN}/evaluation/training.csv",
+            caption="../report/training_table.rst",
+            category="Tables",
+            labels={"table": "training status (convergence)"},
+        ),
+        landing=f"{RUN}/report/landing.rst",
     params:
         evaluate=config_subset(
             config["evaluate"],

@@ -1,5 +1,8 @@
 # Figures from the evaluation tables only; each PNG is flagged for `snakemake --report` (an SVG
-# copy is written beside it). The report's landing page text is workflow/report/workflow.rst.
+# copy is written beside it), and the learning curves from the training histories. The report's
+# landing page is workflow/report/workflow.rst: it includes results/<name>/report/landing.rst
+# (written by the evaluate rule: the summary and the training status), so the first page of
+# the report shows the answer.
 
 
 report: "../report/workflow.rst"
@@ -13,6 +16,8 @@ rule figures:
         predictions=f"{RUN}/evaluation/predictions.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",
+        training=f"{RUN}/evaluation/training.csv",
+        **get_histories(),
     output:
         r_distributions=report(
             f"{RUN}/figures/r_distributions.png",
@@ -50,6 +55,12 @@ rule figures:
             category="Figures",
             labels={"figure": "6. cannot see or did not learn: r by window coverage"},
         ),
+        learning_curves=report(
+            f"{RUN}/figures/learning_curves.png",
+            caption="../report/learning_curves.rst",
+            category="Figures",
+            labels={"figure": "7. learning curves"},
+        ),
         svg=multiext(
             f"{RUN}/figures/",
             "r_distributions.svg",
@@ -58,10 +69,12 @@ rule figures:
             "cross_gene_contrast.svg",
             "gene_examples.svg",
             "window_coverage.svg",
+            "learning_curves.svg",
         ),
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
         normalization=config["expression"]["normalization"],
+        trained_models=MODELS_S2F,
     log:
         f"{LOGS}/figures.log",
     threads: 1

@@ -14,4 +14,6 @@ run_evaluate(
     out_comparisons=snakemake.output.comparisons,
     out_comparisons_csv=snakemake.output.comparisons_csv,
     coverage_path=snakemake.input.coverage,
+    out_training=snakemake.output.training,
+    out_landing=snakemake.output.landing,
 )

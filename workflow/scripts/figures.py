@@ -14,6 +14,9 @@ run_figures(
     out_gene_examples=snakemake.output.gene_examples,
     coverage_path=snakemake.input.coverage,
     out_window_coverage=snakemake.output.window_coverage,
+    training_path=snakemake.input.training,
+    history_paths={m: snakemake.input[f"history_{m}"] for m in snakemake.params.trained_models},
+    out_learning_curves=snakemake.output.learning_curves,
     evaluate=snakemake.params.evaluate,
     normalization=snakemake.params.normalization,
 )

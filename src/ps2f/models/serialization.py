@@ -18,11 +18,15 @@ from ps2f.models.config import CNNConfig
 __all__ = ["save_model", "load_model"]
 
 _CHECKPOINT_FORMAT = "ps2f.S2FCNN"
-_CHECKPOINT_VERSION = 2  # 2: shared dense layer ``fc``, head_input and contrastive in the config
+# 2: shared dense layer ``fc``, head_input and contrastive in the config
+# 3: ``convergence``, the record of why training stopped (:mod:`ps2f.convergence`); version 2
+#    files are read with ``convergence = None`` (unknown)
+_CHECKPOINT_VERSION = 3
+_READABLE_VERSIONS = (2, 3)
 
 
 def save_model(model: S2FCNN, path: str | Path) -> None:
-    """Write the final model: config, weights, history, kind and kept epoch, as plain containers.
+    """Write the final model: config, weights, history, kind, kept epoch and training record.
 
     Parameters
     ----------
@@ -41,6 +45,7 @@ def save_model(model: S2FCNN, path: str | Path) -> None:
             "history": [dict(r) for r in model.history],
             "trained_as": model.trained_as,
             "best_epoch": getattr(model, "best_epoch", None),
+            "convergence": getattr(model, "convergence", None),
         },
         path,
     )
@@ -58,7 +63,8 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> S2
     Returns
     -------
     S2FCNN
-        In eval mode, with ``history``, ``trained_as`` and ``best_epoch`` restored.
+        In eval mode, with ``history``, ``trained_as``, ``best_epoch`` and ``convergence``
+        (why training stopped, :mod:`ps2f.convergence`; None in a version-2 file) restored.
 
     Raises
     ------
@@ -68,10 +74,11 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> S2
     state = torch.load(Path(path), map_location=map_location, weights_only=True)
     if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
         raise InputError(f"{path}: not a ps2f model checkpoint (written by ps2f.models.save_model)")
-    if state.get("format_version") != _CHECKPOINT_VERSION:
+    if state.get("format_version") not in _READABLE_VERSIONS:
         raise InputError(
             f"{path}: checkpoint format_version {state.get('format_version')!r}; "
-            f"this ps2f reads version {_CHECKPOINT_VERSION}"
+            f"this ps2f reads versions {', '.join(map(str, _READABLE_VERSIONS))}: re-run the "
+            "training rule to write it again"
         )
     try:
         config = CNNConfig.from_dict(state["cnn_config"])
@@ -82,6 +89,7 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> S2
     model.history = list(state.get("history", []))
     model.trained_as = state.get("trained_as")
     model.best_epoch = state.get("best_epoch")
+    model.convergence = state.get("convergence")
     model.to(map_location)
     model.eval()
     return model

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ps2f.pipeline.common import load_inputs, log, write_table
+from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
 
 __all__ = ["run_lead_eqtl", "run_window_coverage", "run_evaluate"]
 
@@ -155,6 +155,8 @@ def run_evaluate(
     out_comparisons: str | None = None,
     out_comparisons_csv: str | None = None,
     coverage_path: str | None = None,
+    out_training: str | None = None,
+    out_landing: str | None = None,
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
@@ -164,7 +166,15 @@ def run_evaluate(
     (rule ``window_coverage``), each sequence model's per-gene coverage joins the metrics
     (:func:`ps2f.evaluation.coverage.coverage_metrics`) and its summary rows the summary
     (:func:`ps2f.evaluation.coverage.summarize_coverage`).
+
+    Every model's training status is read from its predictions file's metadata
+    (:func:`ps2f.convergence.training_table`) and shown beside its numbers: column
+    ``training`` of the summary table (after ``model``) and the comparisons table (after
+    ``model``; ``comparator_training`` after ``comparator``). ``out_training`` (CSV) gets the
+    training table, ``out_landing`` the report's landing-page section
+    (:func:`ps2f.evaluation.landing.landing_rst`).
     """
+    from ps2f.convergence import add_training_column, training_table
     from ps2f.evaluation import (
         compare_models,
         cross_gene_metrics,
@@ -176,6 +186,7 @@ def run_evaluate(
     )
 
     preds = read_predictions(list(prediction_paths))
+    training = training_table(list(prediction_paths))
     parts = [
         per_gene_metrics(preds, min_individuals=evaluate["min_individuals"], log=log),
         permutation_metrics(
@@ -222,6 +233,7 @@ def run_evaluate(
         if len(extra):
             summary = pd.concat([summary, extra], ignore_index=True)
             summary = sort_keys(summary, ["model", "cell"]).reset_index(drop=True)
+    summary = add_training_column(summary, training)
     write_table(preds, out_predictions)
     write_table(metrics, out_metrics)
     write_table(metrics, out_metrics_csv)
@@ -229,8 +241,20 @@ def run_evaluate(
     write_table(summary, out_summary_csv)
     if out_comparisons is not None:
         comparisons = compare_models(metrics, n_boot=evaluate["n_boot"], seed=evaluate["seed"])
+        comparisons = add_training_column(comparisons, training)
+        comparisons = add_training_column(
+            comparisons, training, model_column="comparator", name="comparator_training"
+        )
         write_table(comparisons, out_comparisons)
         if out_comparisons_csv is not None:
             write_table(comparisons, out_comparisons_csv)
+    if out_training is not None:
+        write_table(training, out_training)
+    if out_landing is not None:
+        from ps2f.evaluation.landing import landing_rst
+
+        with atomic_path(out_landing) as tmp:
+            tmp.write_text(landing_rst(summary, training), encoding="utf-8")
     with pd.option_context("display.width", 200, "display.max_rows", 500):
+        log.info("training:\n%s", training.to_string(index=False))
         log.info("summary:\n%s", summary.to_string(index=False))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ps2f.pipeline.common import atomic_path
+from ps2f.pipeline.common import atomic_path, read_table
 
 __all__ = ["run_figures"]
 
@@ -28,6 +28,9 @@ def run_figures(
     out_gene_examples: str | None = None,
     coverage_path: str | None = None,
     out_window_coverage: str | None = None,
+    training_path: str | None = None,
+    history_paths: Mapping[str, str] | None = None,
+    out_learning_curves: str | None = None,
     *,
     evaluate: Mapping,
     normalization: str,
@@ -40,11 +43,16 @@ def run_figures(
     (``log1p`` or ``none``: the units of the observed axis). With ``coverage_path`` (the
     window-coverage table) and ``out_window_coverage``, also each sequence model's r against
     the ElasticNet's coloured by window coverage (:func:`ps2f.plots.plot_window_coverage`).
+    With ``training_path`` (the training table, ``evaluation/training.csv``) models that did
+    not converge are labelled "(not converged)" in every figure; ``history_paths`` (model
+    name -> its history TSV) and ``out_learning_curves`` draw
+    :func:`ps2f.plots.plot_learning_curves`.
     """
     from ps2f.plots import (
         plot_cross_gene_contrast,
         plot_direction_accuracy,
         plot_gene_examples,
+        plot_learning_curves,
         plot_r_distributions,
         plot_vs_elastic_net,
         save_figure,
@@ -54,12 +62,13 @@ def run_figures(
     metrics = pd.read_parquet(metrics_path)
     summary = pd.read_parquet(summary_path)
     comparisons = pd.read_parquet(comparisons_path) if comparisons_path else None
+    training = pd.read_csv(training_path) if training_path else None
     jobs = [
-        (out_r_distributions, lambda p: plot_r_distributions(metrics, p)),
+        (out_r_distributions, lambda p: plot_r_distributions(metrics, p, training=training)),
         (
             out_vs_elastic_net,
             lambda p: plot_vs_elastic_net(
-                metrics, p, comparator="elastic_net", comparisons=comparisons
+                metrics, p, comparator="elastic_net", comparisons=comparisons, training=training
             ),
         ),
         (
@@ -70,11 +79,17 @@ def run_figures(
                 alpha=evaluate["alpha"],
                 fdr=evaluate["fdr"],
                 set_r_threshold=evaluate["set_r_threshold"],
+                training=training,
             ),
         ),
     ]
     if out_cross_gene_contrast is not None:
-        jobs.append((out_cross_gene_contrast, lambda p: plot_cross_gene_contrast(summary, p)))
+        jobs.append(
+            (
+                out_cross_gene_contrast,
+                lambda p: plot_cross_gene_contrast(summary, p, training=training),
+            )
+        )
     if out_gene_examples is not None:
         if predictions_path is None:
             raise ValueError("the gene examples figure needs predictions_path")
@@ -84,7 +99,7 @@ def run_figures(
             (
                 out_gene_examples,
                 lambda p: plot_gene_examples(
-                    preds, metrics, dosages, p, observed_units=observed_units
+                    preds, metrics, dosages, p, observed_units=observed_units, training=training
                 ),
             )
         )
@@ -94,7 +109,15 @@ def run_figures(
         if coverage_path is None:
             raise ValueError("the window coverage figure needs coverage_path")
         coverage = pd.read_parquet(coverage_path)
-        jobs.append((out_window_coverage, lambda p: plot_window_coverage(metrics, coverage, p)))
+        jobs.append(
+            (
+                out_window_coverage,
+                lambda p: plot_window_coverage(metrics, coverage, p, training=training),
+            )
+        )
+    if out_learning_curves is not None:
+        histories = {m: read_table(h) for m, h in (history_paths or {}).items()}
+        jobs.append((out_learning_curves, lambda p: plot_learning_curves(histories, p)))
     for out, draw in jobs:
         with atomic_path(out) as tmp:
             fig = draw(tmp)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ps2f.convergence import status_label, write_predictions
 from ps2f.errors import InputError
 
 __all__ = ["s2f_builder", "run_train", "run_predict"]
@@ -184,7 +185,8 @@ def run_train(
         Torch intra-op threads; also the DataLoader workers on CUDA when
         ``s2f.train.num_workers`` is null.
     out_model, out_history : str
-        The model (``.pt``) and the per-epoch history (TSV).
+        The model (``.pt``, with its convergence record, :mod:`ps2f.convergence`) and the
+        per-epoch history (TSV; the last row's ``stopped_by`` says why training stopped).
     init_model : str, optional
         A trained r-model (``r_model.pt``) initialising the p-model's trunk and mean head
         (``s2f.train.init_from_r_model``).
@@ -310,7 +312,15 @@ def run_train(
         save_model(model, tmp)
     write_table(pd.DataFrame(model.history), out_history)
     checkpoint.unlink(missing_ok=True)
-    log.info("%s-model written to %s (epoch %s kept)", kind, out_model, model.best_epoch)
+    log.info(
+        "%s-model written to %s (epoch %s of %s kept; stopped by %s: %s)",
+        kind,
+        out_model,
+        model.best_epoch,
+        model.convergence["epochs_run"],
+        model.convergence["stopped_by"],
+        status_label(model.convergence["stopped_by"]),
+    )
 
 
 def run_predict(
@@ -344,7 +354,9 @@ def run_predict(
     threads : int
         Torch intra-op threads.
     out_predictions : str
-        Predictions table (parquet, :data:`ps2f.schema.PREDICTION_COLUMNS`).
+        Predictions table (parquet, :data:`ps2f.schema.PREDICTION_COLUMNS`), with the model's
+        convergence record as file-level metadata
+        (:data:`ps2f.convergence.TRAINING_METADATA_KEY`; none for a model saved without one).
 
     Raises
     ------
@@ -382,7 +394,12 @@ def run_predict(
         batch_size_key="s2f.predict_batch_size",
     )
     name = "p_model" if mode == "p" else "r_model"
-    write_table(
-        predictions_frame(name, genes, individuals, s2f_idx[gi], ii, observed, pred),
+    frame = predictions_frame(name, genes, individuals, s2f_idx[gi], ii, observed, pred)
+    with atomic_path(out_predictions) as tmp:
+        write_predictions(frame, tmp, model.convergence)
+    log.info(
+        "%s predictions written to %s; training: %s",
+        name,
         out_predictions,
+        status_label(model.convergence["stopped_by"]) if model.convergence else "no record",
     )

@@ -23,8 +23,10 @@ __all__ = [
 ]
 
 SCHEDULES = ("cyclic", "onecycle", "cosine", "constant")
-#: TrainConfig fields that do not change what a run computes (left out of its fingerprint).
-_NOT_RESULT_AFFECTING = ("device", "num_workers", "compile")
+#: TrainConfig fields left out of a run's fingerprint: they do not change what an epoch computes
+#: (device, workers, compile), or change only when training stops (max_minutes: a resumed run
+#: continues under the time budget of the config it is resumed with).
+_NOT_RESULT_AFFECTING = ("device", "num_workers", "compile", "max_minutes")
 
 #: Config key named by the out-of-memory error of a training step.
 TRAIN_BATCH_KEY = "s2f.train.batch_size"
@@ -71,7 +73,8 @@ class TrainConfig:
     ----------
     epochs : int
         Maximum passes over the (possibly subsampled, see ``max_items_per_epoch``) training
-        items (SAGE-net: 10).
+        items: the epoch ceiling (SAGE-net: 10). When it, not early stopping, ends training,
+        the run is recorded as not converged (:mod:`ps2f.convergence`).
     batch_size : int
         Items per optimiser step (an item of the p-model carries two haplotypes).
     lr : float
@@ -109,6 +112,11 @@ class TrainConfig:
         5); ``None`` runs every epoch. The best epoch's weights are kept either way.
     compile : {"auto", True, False}
         ``torch.compile`` the training forward pass; ``"auto"`` = on CUDA only.
+    max_minutes : float or None
+        Wall-clock ceiling in minutes, checked after each epoch against the time recorded in
+        the history (training steps plus validation passes, summed over a resume); training
+        stops once it is reached and the run is recorded as not converged. ``None``: no
+        ceiling.
     """
 
     epochs: int = 10
@@ -128,6 +136,7 @@ class TrainConfig:
     cycle_steps: int = 2000
     patience: int | None = 5
     compile: str | bool = "auto"
+    max_minutes: float | None = None
 
     def validate(self) -> TrainConfig:
         """Check the settings and return ``self``.
@@ -152,6 +161,10 @@ class TrainConfig:
         for key in ("lr", "weight_decay", "lambda_mean", "lambda_dev"):
             if not float(getattr(self, key)) >= 0:
                 raise ValueError(f"TrainConfig.{key} must be >= 0, got {getattr(self, key)!r}")
+        if self.max_minutes is not None and not float(self.max_minutes) > 0:
+            raise ValueError(
+                f"TrainConfig.max_minutes must be None or > 0, got {self.max_minutes!r}"
+            )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be None or > 0, got {self.grad_clip!r}")
         if self.schedule not in SCHEDULES:
@@ -166,6 +179,6 @@ class TrainConfig:
         return self
 
     def result_settings(self) -> dict[str, Any]:
-        """The settings that determine a run's result (all but device, workers and compile)."""
+        """The settings in a run's fingerprint (all but device, workers, compile, max_minutes)."""
         values = dataclasses.asdict(self)
         return {k: v for k, v in values.items() if k not in _NOT_RESULT_AFFECTING}

@@ -9,11 +9,15 @@ Optimisation
     (``TrainConfig.schedule``); the mean head's bias starts at the mean target. Loss
     ``lambda_mean * MSE(mean) + lambda_dev * MSE(deviation)``, or the mean head's MSE alone when
     there is no deviation target (r-model).
-Early stopping
+Early stopping and ceilings
     After every epoch the validation metric is computed; the run stops after ``patience``
     epochs without improvement and the best epoch's weights are returned. An undefined
     (NaN) metric neither improves nor counts towards the patience. Without validation items
-    every epoch runs and the last epoch is kept.
+    every epoch runs and the last epoch is kept. Two ceilings end a run that has not
+    converged: ``epochs`` and ``max_minutes`` (wall clock, checked after each epoch against
+    the training and validation time recorded in the history, so a resumed run continues
+    the budget it had). Why the run stopped (:data:`ps2f.convergence.STOP_REASONS`) is
+    written to the last history record (``stopped_by``) and to ``model.convergence``.
 Devices
     CUDA when available (``device="auto"``): bf16 autocast for the training forward pass,
     pinned host memory, optional ``torch.compile``. CPU: float32, bitwise reproducible for a
@@ -46,6 +50,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 
+from ps2f.convergence import training_minutes, training_record
 from ps2f.genome.encoding import one_hot
 from ps2f.models.cnn import S2FCNN
 from ps2f.models.config import CNNConfig
@@ -146,8 +151,9 @@ def fit(
     -------
     S2FCNN
         In eval mode, on the training device, holding the best epoch's weights (the last
-        epoch's without validation), with ``history``, ``best_epoch`` and ``trained_as ==
-        task.kind``.
+        epoch's without validation), with ``history`` (the last record's ``stopped_by`` says
+        why training stopped), ``best_epoch``, ``trained_as == task.kind`` and ``convergence``
+        (:func:`ps2f.convergence.training_record`).
 
     Raises
     ------
@@ -185,7 +191,7 @@ def fit(
             cfg.patience if validation is not None else None,
             validation.higher_is_better if validation is not None else True,
         )
-        history: list[dict[str, float]] = []
+        history: list[dict[str, Any]] = []
         start = 1
         resumed = (
             load_resume_state(checkpoint, task.fingerprint, log) if checkpoint is not None else None
@@ -215,8 +221,9 @@ def fit(
             if cuda
             else contextlib.nullcontext
         )
+        budget_s = math.inf if cfg.max_minutes is None else 60.0 * float(cfg.max_minutes)
         for epoch in range(start, cfg.epochs + 1):
-            if stopper.stopped:
+            if stopper.stopped or 60.0 * training_minutes(history) >= budget_s:
                 break
             t0 = time.perf_counter()
             loader = epoch_loader(task.fetch, targets, cfg, epoch, n_epoch, pin_memory=cuda)
@@ -337,6 +344,26 @@ def fit(
                     stopper.bad_epochs,
                     validation.metric if validation is not None else "metric",
                 )
+        stopped_by = _stop_reason(stopper, history, cfg.epochs, validation is not None)
+        if history:
+            history[-1]["stopped_by"] = stopped_by
+        if stopped_by == "minutes":
+            log.info(
+                "%s-model: stopping after epoch %d of %d: the time ceiling "
+                "s2f.train.max_minutes=%g was reached (%.1f min recorded); not converged",
+                kind,
+                len(history),
+                cfg.epochs,
+                cfg.max_minutes,
+                training_minutes(history),
+            )
+        elif stopped_by == "epochs":
+            log.warning(
+                "%s-model: the epoch ceiling (%d) ended training before early stopping did: "
+                "not converged; raise the ceiling to train to convergence",
+                kind,
+                cfg.epochs,
+            )
         if stopper.best_state is not None:
             model.load_state_dict(stopper.best_state)
             log.info(
@@ -350,7 +377,31 @@ def fit(
     model.history = history
     model.trained_as = kind
     model.best_epoch = stopper.best_epoch or (int(history[-1]["epoch"]) if history else None)
+    model.convergence = training_record(
+        stopped_by,
+        epochs_run=int(history[-1]["epoch"]) if history else 0,
+        best_epoch=model.best_epoch,
+        max_epochs=cfg.epochs,
+        patience=cfg.patience,
+        max_minutes=cfg.max_minutes,
+        minutes=training_minutes(history),
+    )
     return model
+
+
+def _stop_reason(
+    stopper: _EarlyStopping, history: list[dict[str, Any]], max_epochs: int, validated: bool
+) -> str:
+    """Why the loop of :func:`fit` ended (see :mod:`ps2f.convergence`).
+
+    Early stopping wins over a ceiling reached in the same epoch; the loop ends before the
+    epoch ceiling only by early stopping or the time budget.
+    """
+    if stopper.stopped:
+        return "early_stopping"
+    if history and int(history[-1]["epoch"]) < max_epochs:
+        return "minutes"
+    return "epochs" if validated else "no_validation"
 
 
 def _init_from_model(model: S2FCNN, source: S2FCNN, log: logging.Logger) -> None:
