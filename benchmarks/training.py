@@ -82,6 +82,7 @@ from ps2f.training.data import (  # noqa: E402
     fetch_contrastive,
     fetch_haplotypes,
 )
+from ps2f.training.engine import _deterministic  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GEUVADIS = yaml.safe_load((REPO / "config/geuvadis_chr22.yaml").read_text())["s2f"]
@@ -380,7 +381,7 @@ def bench_steps(builder, items, cnn: CNNConfig, cfg: TrainConfig, device, args) 
         states.append((model, opt))
     wall = {v[0]: [] for v in variants}
     cpu = {v[0]: [] for v in variants}
-    with _deterministic():
+    with _deterministic(True):  # the settings fit trains under on CPU
         for _ in range(args.rounds):
             for (name, step, batches, _), (model, opt) in zip(variants, states, strict=True):
                 _sync(device)
@@ -395,20 +396,6 @@ def bench_steps(builder, items, cnn: CNNConfig, cfg: TrainConfig, device, args) 
         (name, float(np.median(wall[name])), float(np.median(cpu[name])), distinct, cpu[name])
         for name, _, _, distinct in variants
     ]
-
-
-@contextlib.contextmanager
-def _deterministic():
-    """The settings ``fit`` trains under on CPU (deterministic algorithms, no NaN fill)."""
-    prev = torch.are_deterministic_algorithms_enabled()
-    prev_fill = torch.utils.deterministic.fill_uninitialized_memory
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(prev)
-        torch.utils.deterministic.fill_uninitialized_memory = prev_fill
 
 
 def bench_both(builder, items, cnn, cfg: TrainConfig, n_items: int) -> tuple[float, float, float]:
