@@ -25,6 +25,7 @@ import functools
 import torch
 from torch import nn
 
+from ps2f.models._stem_kernels import kmer_codes, stem_backward, stem_forward
 from ps2f.models.config import CNNConfig
 
 __all__ = ["CNNConfig", "S2FCNN"]
@@ -100,8 +101,6 @@ class _CodeStemFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, tables, bias, kmer, m: int, pool: int, length: int):  # type: ignore[override]
-        from ps2f.models._stem_kernels import stem_forward
-
         n, channels = kmer.shape[0], tables.shape[2]
         out = torch.empty(n, channels, length // pool)
         peak = torch.empty(n, length // pool, channels)
@@ -120,8 +119,6 @@ class _CodeStemFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        from ps2f.models._stem_kernels import stem_backward
-
         tables, bias, kmer, peak = ctx.saved_tensors
         grad_tables = torch.zeros_like(tables)
         grad_bias = torch.zeros_like(bias)
@@ -132,7 +129,7 @@ class _CodeStemFunction(torch.autograd.Function):
             ctx.m,
             ctx.pool,
             peak.numpy(),
-            grad.transpose(1, 2).contiguous().numpy(),
+            grad.contiguous().numpy(),
             grad_tables.numpy(),
             grad_bias.numpy(),
         )
@@ -179,11 +176,8 @@ def _code_stem(stem: nn.Sequential, codes: torch.Tensor) -> torch.Tensor:
     length = codes.shape[1]
     left = (kernel - 1) // 2  # the padding of _SameConv1d (odd: "same"; even: explicit)
     right = chunks * m - 1 - left  # K - 1 - left, plus the zero offsets of the last chunk
-    padded = nn.functional.pad(codes.long(), (left, right), value=4)
-    span = length + (chunks - 1) * m
-    kmer = padded[:, :span].clone()
-    for t in range(1, m):
-        kmer = kmer * 5 + padded[:, t : t + span]
+    padded = nn.functional.pad(codes, (left, right), value=4)
+    kmer = torch.from_numpy(kmer_codes(padded.numpy(), m, length + (chunks - 1) * m))
     w = nn.functional.pad(weight, (0, chunks * m - kernel))  # zero offsets past K
     w = w.reshape(channels, 4, chunks, m).permute(2, 3, 1, 0).reshape(chunks, 4 * m, channels)
     tables = (_kmer_digits(m) @ w).contiguous()  # (J, 5**m, C)
