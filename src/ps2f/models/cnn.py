@@ -16,6 +16,11 @@ SAGE-net's own ``pool=10, n_blocks=5`` needs a window that is a multiple of 100,
 (SAGE-net pools with ``ceil_mode`` instead); at the default 40,960 bp window the closest
 SAGE-net-sized trunk is ``first_filters=900, n_blocks=5, block_filters=256, pool=4, dense=256``
 (total stride 1,024: 40 positions, averaged by the global pooling).
+
+Inputs are one-hot floats or uint8 codes. Codes take the CPU fast path (issue 17): the stem as
+m-mer table look-ups with its ReLU and max-pool in one numba pass (:func:`_code_stem`), and each
+distinct sequence of a batch through the trunk once, BatchNorm weighted by multiplicity
+(:meth:`S2FCNN.embed_unique`); the result equals the one-hot path's up to float rounding.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ class _Block(nn.Module):
         self.pool = nn.AvgPool1d(pool)
 
     def forward(self, x: torch.Tensor, counts: torch.Tensor | None = None) -> torch.Tensor:
-        """``counts``: each sequence's multiplicity in the batch (see :func:`_weighted_batch_norm`)."""
+        """``counts``: each row's multiplicity in the batch (:func:`_weighted_batch_norm`)."""
         norm = self.norm(x) if counts is None else _weighted_batch_norm(self.norm, x, counts)
         y = torch.relu(self.conv(norm))
         if self.residual:
@@ -86,7 +91,7 @@ class _MaxPool(nn.Module):
 
 @functools.lru_cache(maxsize=8)
 def _kmer_digits(m: int) -> torch.Tensor:
-    """``(5**m, 4 * m)`` float32 0/1 matrix: row ``k`` one-hot encodes the m-mer of base-5 code ``k``.
+    """``(5**m, 4 * m)`` float32 0/1 matrix; row ``k`` one-hot encodes the m-mer coded ``k``.
 
     Column ``t * 4 + b`` is 1 when base ``t`` (most significant first) of the m-mer is ``b``
     (``A, C, G, T``); ``N`` (digit 4) sets no column, as its one-hot is all zeros.
@@ -346,7 +351,7 @@ class S2FCNN(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor, shape (n, 4, length) float32 one-hot in ACGT order, or (n, length) uint8 codes
+        x : torch.Tensor, shape (n, 4, length) float32 one-hot ACGT, or (n, length) uint8 codes
             Codes (``A=0, C=1, G=2, T=3, N=4``, :mod:`ps2f.genome.encoding`) take the fast stem
             (:func:`_code_stem`: the first convolution as table look-ups), whose output equals
             the one-hot path's up to float summation order; one-hot (or any float ``(n, 4,
@@ -409,7 +414,7 @@ class S2FCNN(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor, shape (batch, haplotypes, 4, length) float32 one-hot in ACGT order, or (batch, haplotypes, length) uint8 codes
+        x : torch.Tensor, shape (batch, haplotypes, 4, length) float32 one-hot ACGT, or (batch, haplotypes, length) uint8 codes
             ``haplotypes`` is 1 for a single sequence (the reference, for the r-model) and 2 for
             an individual's two haplotypes; ``length`` must equal ``config.window_bp``. Codes
             run the trunk once per distinct sequence of the batch (:meth:`embed_unique`): the
