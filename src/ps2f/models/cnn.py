@@ -30,6 +30,7 @@ import functools
 import torch
 from torch import nn
 
+from ps2f.genome.encoding import N_CODE
 from ps2f.models._stem_kernels import kmer_codes, stem_backward, stem_forward
 from ps2f.models.config import CNNConfig
 
@@ -181,7 +182,9 @@ def _code_stem(stem: nn.Sequential, codes: torch.Tensor) -> torch.Tensor:
     length = codes.shape[1]
     left = (kernel - 1) // 2  # the padding of _SameConv1d (odd: "same"; even: explicit)
     right = chunks * m - 1 - left  # K - 1 - left, plus the zero offsets of the last chunk
-    padded = nn.functional.pad(codes, (left, right), value=4)
+    padded = nn.functional.pad(
+        codes, (left, right), value=N_CODE
+    )  # N: one-hot zeros, as the padding
     kmer = torch.from_numpy(kmer_codes(padded.numpy(), m, length + (chunks - 1) * m))
     w = nn.functional.pad(weight, (0, chunks * m - kernel))  # zero offsets past K
     w = w.reshape(channels, 4, chunks, m).permute(2, 3, 1, 0).reshape(chunks, 4 * m, channels)
