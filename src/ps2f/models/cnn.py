@@ -182,9 +182,7 @@ def _code_stem(stem: nn.Sequential, codes: torch.Tensor) -> torch.Tensor:
     length = codes.shape[1]
     left = (kernel - 1) // 2  # the padding of _SameConv1d (odd: "same"; even: explicit)
     right = chunks * m - 1 - left  # K - 1 - left, plus the zero offsets of the last chunk
-    padded = nn.functional.pad(
-        codes, (left, right), value=N_CODE
-    )  # N: one-hot zeros, as the padding
+    padded = nn.functional.pad(codes, (left, right), value=N_CODE)  # N: zeros, as the padding
     kmer = torch.from_numpy(kmer_codes(padded.numpy(), m, length + (chunks - 1) * m))
     w = nn.functional.pad(weight, (0, chunks * m - kernel))  # zero offsets past K
     w = w.reshape(channels, 4, chunks, m).permute(2, 3, 1, 0).reshape(chunks, 4 * m, channels)
