@@ -11,6 +11,7 @@ import torch
 
 from ps2f.genome.encoding import encode, one_hot
 from ps2f.models import S2FCNN, CNNConfig, load_model, save_model
+from ps2f.models.cnn import _code_stem
 from ps2f.training import (
     HaplotypeSource,
     TrainConfig,
@@ -21,6 +22,7 @@ from ps2f.training import (
     train_r_model,
 )
 from ps2f.training.augment import augment_codes, batch_rng, shift_codes
+from ps2f.training.data import epoch_order
 
 WINDOW = 256
 MOTIF = encode("TGACGTCA")  # CRE, its own reverse complement
@@ -707,3 +709,142 @@ def test_max_minutes_is_validated() -> None:
     with pytest.raises(ValueError, match="max_minutes"):
         TrainConfig(max_minutes=0).validate()
     assert "max_minutes" not in TrainConfig(max_minutes=5).result_settings()
+
+
+# ----------------------------------------------------------------------------------------------
+# the CPU fast path (issue 17): codes, the stem as table look-ups, distinct sequences once
+
+
+def _stem_and_grad(model: S2FCNN, x: torch.Tensor, upstream: torch.Tensor):
+    model.zero_grad()
+    out = model.stem(x) if x.dtype != torch.uint8 else _code_stem(model.stem, x)
+    (out * upstream).sum().backward()
+    return out.detach(), model.stem[0].weight.grad.clone(), model.stem[0].bias.grad.clone()
+
+
+@pytest.mark.parametrize(("kernel", "stem_pool"), [(10, 4), (7, 1), (3, 2), (12, 4)])
+def test_code_stem_equals_the_convolution_on_one_hot(kernel: int, stem_pool: int) -> None:
+    """Output and weight gradient of the m-mer-table stem match the conv (float rounding).
+
+    The homopolymer puts exact ties in max-pool windows: the gradient matches only if they
+    share it as ``torch.amax`` does (giving it all to one position fails this test).
+    """
+    cfg = dataclasses.replace(SMALL, first_kernel=kernel, stem_pool=stem_pool, pool=2)
+    torch.manual_seed(3)
+    model = S2FCNN(cfg)
+    codes = torch.from_numpy(np.random.default_rng(4).integers(0, 5, (6, WINDOW), np.uint8))
+    codes[0, 40:80] = 0  # a homopolymer: identical m-mers, so exact ties inside pool windows
+    codes[1, :30] = 4  # N at the edge, next to the zero padding
+    upstream = torch.randn(6, cfg.first_filters, WINDOW // stem_pool)
+    want = _stem_and_grad(model, one_hot(codes), upstream)
+    got = _stem_and_grad(model, codes, upstream)
+    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+    for g, w in zip(got[1:], want[1:], strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+
+
+def test_weighted_batch_norm_is_batch_norm_on_the_repeated_batch() -> None:
+    from ps2f.models.cnn import _weighted_batch_norm
+
+    torch.manual_seed(5)
+    x = torch.randn(5, 3, 7)
+    counts = torch.tensor([1, 3, 1, 2, 4])
+    index = torch.repeat_interleave(torch.arange(5), counts)
+    bn_w, bn_r = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        for bn in (bn_w, bn_r):
+            bn.weight.copy_(torch.tensor([0.5, 1.5, -1.0]))
+            bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    xw, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+    upstream = torch.randn(int(counts.sum()), 3, 7)
+    yw = _weighted_batch_norm(bn_w, xw, counts)[index]
+    yr = bn_r(xr[index])
+    torch.testing.assert_close(yw, yr, rtol=1e-5, atol=1e-5)
+    (yw * upstream).sum().backward()
+    (yr * upstream).sum().backward()
+    torch.testing.assert_close(xw.grad, xr.grad, rtol=1e-4, atol=1e-5)
+    for a, b in ((bn_w.weight, bn_r.weight), (bn_w.bias, bn_r.bias)):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(bn_w, name), getattr(bn_r, name))
+    bn_w.eval()  # eval: the running statistics, whatever the counts
+    torch.testing.assert_close(_weighted_batch_norm(bn_w, x, counts), bn_w(x))
+
+
+def test_code_step_equals_the_one_hot_step_for_a_seed(source: SyntheticSource) -> None:
+    """Only speed: five optimizer steps on codes (distinct sequences once) = on one-hot input.
+
+    Batches of four genes x four individuals share references and haplotypes. Tolerance: the
+    two paths sum in other orders (float32 rounding, ~1e-6 relative per step, compounded by
+    Adam over the steps; a max-pool window whose two largest values differ by less than the
+    rounding may pick another position, rare at these sizes).
+    """
+    cfg = dataclasses.replace(SMALL, stem_pool=2, first_kernel=9, dropout=0.2)
+    genes = np.repeat([0, 1, 2, 3], 4)
+    inds = np.tile([0, 1, 2, 0], 4)  # a repeated individual: identical items in a batch
+    codes = torch.from_numpy(
+        np.concatenate([source.reference(genes)[:, None], source.haplotypes(genes, inds)], 1)
+    )
+    target = torch.from_numpy(source.expression[genes, inds]).float()
+    runs = []
+    for x in (one_hot(codes), codes):
+        torch.manual_seed(0)
+        model = S2FCNN(cfg).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        losses = []
+        for _ in range(5):
+            mean, dev = model(x[:, 1:], x[:, 0])
+            loss = ((mean - target) ** 2).mean() + ((dev - target) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        runs.append((losses, model.state_dict()))
+    (want_loss, want), (got_loss, got) = runs
+    assert len(torch.unique(codes.flatten(0, 1), dim=0)) < codes.shape[0] * 3  # dedup happened
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
+    for key in want:
+        torch.testing.assert_close(got[key], want[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_training_on_cpu_reads_codes(source: SyntheticSource, monkeypatch) -> None:
+    """fit's CPU step hands the model uint8 codes (the fast path), not one-hot floats."""
+    seen = []
+    forward = S2FCNN.forward
+
+    def spy(self, x, reference=None):
+        seen.append(x.dtype)
+        return forward(self, x, reference)
+
+    monkeypatch.setattr(S2FCNN, "forward", spy)
+    cfg = dataclasses.replace(FAST, epochs=1, max_items_per_epoch=32)
+    train_p_model(source, source.items(GENES, TRAIN_IND), SMALL, cfg)
+    assert seen and set(seen) == {torch.uint8}
+
+
+def test_epoch_order_groups_individuals_of_a_gene() -> None:
+    groups = np.repeat(np.arange(10), 13)  # 10 genes x 13 individuals
+    plain = TrainConfig(seed=3)
+    got = epoch_order(len(groups), plain, 2, 100, groups)
+    np.testing.assert_array_equal(got, np.random.default_rng([3, 2]).permutation(130)[:100])
+    k4 = dataclasses.replace(plain, individuals_per_gene=4)
+    order = epoch_order(len(groups), k4, 2, len(groups), groups)
+    np.testing.assert_array_equal(np.sort(order), np.arange(130))  # every item once
+    gene = groups[order]
+    runs = np.split(gene, np.flatnonzero(np.diff(gene)) + 1)
+    # runs of 4 (13 = 3 * 4 + 1: one short run per gene); two runs of a gene may meet
+    assert all(len(r) % 4 in (0, 1, 2) or len(r) > 4 for r in runs)
+    assert np.mean([len(r) >= 4 for r in runs]) > 0.7
+    assert not np.array_equal(order, epoch_order(len(groups), k4, 3, len(groups), groups))
+    np.testing.assert_array_equal(order[:50], epoch_order(len(groups), k4, 2, 50, groups))
+
+
+def test_individuals_per_gene_changes_batches_and_is_validated(source) -> None:
+    items = source.items(GENES, TRAIN_IND)
+    cfg = dataclasses.replace(FAST, epochs=1, max_items_per_epoch=64)
+    a = train_p_model(source, items, SMALL, cfg)
+    b = train_p_model(source, items, SMALL, dataclasses.replace(cfg, individuals_per_gene=4))
+    assert a.history[0]["loss"] != b.history[0]["loss"]
+    assert "individuals_per_gene" in cfg.result_settings()  # part of the run's fingerprint
+    with pytest.raises(ValueError, match="individuals_per_gene"):
+        TrainConfig(individuals_per_gene=0).validate()

@@ -117,6 +117,13 @@ class TrainConfig:
         the history (training steps plus validation passes, summed over a resume); training
         stops once it is reached and the run is recorded as not converged. ``None``: no
         ceiling.
+    individuals_per_gene : int
+        p-model only: each batch is made of runs of this many items (individuals) of one gene
+        (:func:`ps2f.training.data.epoch_order`), so that the gene's reference and shared
+        haplotypes run through the trunk once per batch (the trunk embeds each distinct
+        sequence of a batch once). 1 = items in plain random order. Changes what is computed
+        (batch composition enters BatchNorm's statistics and each step's gradient), not only
+        its speed.
     """
 
     epochs: int = 10
@@ -137,6 +144,7 @@ class TrainConfig:
     patience: int | None = 5
     compile: str | bool = "auto"
     max_minutes: float | None = None
+    individuals_per_gene: int = 1
 
     def validate(self) -> TrainConfig:
         """Check the settings and return ``self``.
@@ -148,7 +156,7 @@ class TrainConfig:
             setting is unknown, or the device string is not understood; the message names the
             key.
         """
-        for key in ("epochs", "batch_size", "cycle_steps"):
+        for key in ("epochs", "batch_size", "cycle_steps", "individuals_per_gene"):
             if int(getattr(self, key)) < 1:
                 raise ValueError(f"TrainConfig.{key} must be >= 1, got {getattr(self, key)!r}")
         for key in ("num_workers", "max_shift_bp", "seed"):

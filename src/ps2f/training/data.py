@@ -29,6 +29,7 @@ __all__ = [
     "HaplotypeSource",
     "check_window",
     "epoch_loader",
+    "epoch_order",
     "fetch_contrastive",
     "fetch_haplotypes",
     "fetch_reference",
@@ -326,6 +327,50 @@ def _seed_worker(worker_id: int) -> None:
         np.random.seed(info.seed % 2**32)
 
 
+def epoch_order(
+    n_items: int,
+    cfg: TrainConfig,
+    epoch: int,
+    n_epoch: int,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """The items of one epoch, in the order they are batched.
+
+    Parameters
+    ----------
+    n_items : int
+        Items ``0 .. n_items - 1``.
+    cfg : TrainConfig
+        Supplies ``seed`` and ``individuals_per_gene`` (``k``).
+    epoch : int
+        1-based; with ``cfg.seed`` it seeds the order (``numpy.random.default_rng([seed,
+        epoch])``), so a resumed run visits the items an uninterrupted one would.
+    n_epoch : int
+        Items per epoch (``max_items_per_epoch``): the first ``n_epoch`` of the order.
+    groups : numpy.ndarray, shape (n_items,), int, optional
+        The gene of each item. With ``k > 1`` the random permutation is regrouped: each gene's
+        items (in permutation order) are cut into runs of ``k`` (the last run of a gene may be
+        shorter), and the runs are shuffled, so that a batch of ``batch_size`` items holds
+        about ``batch_size / k`` genes with ``k`` individuals each. ``None`` or ``k = 1``: the
+        permutation itself.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_epoch,), int64
+    """
+    rng = np.random.default_rng([cfg.seed, epoch])
+    order = rng.permutation(n_items)
+    k = cfg.individuals_per_gene
+    if k > 1 and groups is not None:
+        by_gene = order[np.argsort(np.asarray(groups)[order], kind="stable")]
+        gene = np.asarray(groups)[by_gene]
+        first = np.flatnonzero(np.r_[True, gene[1:] != gene[:-1]])  # each gene's first row
+        rank = np.arange(n_items) - np.repeat(first, np.diff(np.r_[first, n_items]))
+        runs = np.split(by_gene, np.flatnonzero(rank % k == 0)[1:])
+        order = np.concatenate([runs[i] for i in rng.permutation(len(runs))])
+    return order[:n_epoch].astype(np.int64)
+
+
 def epoch_loader(
     fetch: Fetch,
     targets: tuple[np.ndarray, ...],
@@ -333,6 +378,7 @@ def epoch_loader(
     epoch: int,
     n_epoch: int,
     pin_memory: bool,
+    groups: np.ndarray | None = None,
 ) -> DataLoader:
     """The DataLoader of one epoch: a seeded random order of the items, in whole batches.
 
@@ -342,11 +388,8 @@ def epoch_loader(
         As in :class:`Batches`; ``len(targets[0])`` is the number of items.
     cfg : TrainConfig
         Supplies ``seed``, ``batch_size``, ``num_workers`` and the augmentation settings.
-    epoch : int
-        1-based; with ``cfg.seed`` it seeds the item order (``numpy.random.default_rng([seed,
-        epoch])``), so a resumed run visits the items an uninterrupted one would.
-    n_epoch : int
-        Items per epoch: the first ``n_epoch`` of the permutation (``max_items_per_epoch``).
+    epoch, n_epoch, groups
+        The epoch's items and their order (:func:`epoch_order`).
     pin_memory : bool
         Pin the host memory of each batch (on CUDA).
 
@@ -355,8 +398,7 @@ def epoch_loader(
     torch.utils.data.DataLoader
         Yields ``(codes, *targets)`` per batch: uint8 ``(B, H, L)`` and float32 ``(B,)``.
     """
-    n_items = len(targets[0])
-    order = np.random.default_rng([cfg.seed, epoch]).permutation(n_items)[:n_epoch]
+    order = epoch_order(len(targets[0]), cfg, epoch, n_epoch, groups)
     plan = [order[s : s + cfg.batch_size] for s in range(0, len(order), cfg.batch_size)]
     return DataLoader(
         Batches(

@@ -106,6 +106,9 @@ class FitTask:
         Scores the model after each epoch; ``None`` runs every epoch and keeps the last.
     init_from : S2FCNN or None
         A trained model whose trunk and mean head initialise the model (same architecture).
+    groups : numpy.ndarray, shape (n_items,), int, or None
+        The gene of each item, for ``TrainConfig.individuals_per_gene`` batches (p-model);
+        ``None``: plain random batches.
     """
 
     kind: str
@@ -116,6 +119,7 @@ class FitTask:
     with_reference: bool = False
     validation: Validation | None = None
     init_from: S2FCNN | None = None
+    groups: np.ndarray | None = None
 
 
 def fit(
@@ -216,6 +220,10 @@ def fit(
         step_model: torch.nn.Module = model
         if _use_compile(cfg.compile, cuda) and start <= cfg.epochs and not stopper.stopped:
             step_model = torch.compile(model)
+        # on CPU the model reads uint8 codes: the stem as table look-ups and each distinct
+        # sequence of a batch embedded once (S2FCNN.forward), the same result up to float
+        # rounding; CUDA (and a compiled model) keep the one-hot convolution
+        as_codes = not cuda and step_model is model
         autocast = (
             functools.partial(torch.autocast, device_type="cuda", dtype=torch.bfloat16)
             if cuda
@@ -226,7 +234,9 @@ def fit(
             if stopper.stopped or 60.0 * training_minutes(history) >= budget_s:
                 break
             t0 = time.perf_counter()
-            loader = epoch_loader(task.fetch, targets, cfg, epoch, n_epoch, pin_memory=cuda)
+            loader = epoch_loader(
+                task.fetch, targets, cfg, epoch, n_epoch, pin_memory=cuda, groups=task.groups
+            )
             model.train()
             sums = torch.zeros(2, dtype=torch.float64, device=device)
             bar = tqdm(
@@ -241,7 +251,8 @@ def fit(
             done = 0
             try:
                 for step, (codes, *tgt) in enumerate(loader):
-                    x = one_hot(codes.to(device, non_blocking=True))
+                    x = codes.to(device, non_blocking=True)
+                    x = x if as_codes else one_hot(x)
                     tgt = [t.to(device, non_blocking=True) for t in tgt]
                     with autocast():  # contrastive p-model: x = [reference, hap1, hap2]
                         mean, dev = (

@@ -259,6 +259,7 @@ def train_p_model(
         with_reference=cnn_config.contrastive,
         validation=validation,
         init_from=init_from,
+        groups=genes,
     )
     return fit(
         task,

@@ -22,7 +22,6 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from ps2f.genome.encoding import one_hot
 from ps2f.models.cnn import S2FCNN
 from ps2f.training.config import out_of_memory_error
 from ps2f.training.data import (
@@ -132,11 +131,11 @@ def predict_individuals(
                 codes = codes.pin_memory()
             # Individuals share most haplotypes (common variants) and every item of a gene
             # its reference: embed each distinct sequence once. Exact in eval mode, where the
-            # trunk is a per-sequence function.
+            # trunk is a per-sequence function. The trunk reads codes (S2FCNN.embed).
             flat = codes.reshape(len(idx) * per_item, length)
             unique, inverse = torch.unique(flat, dim=0, return_inverse=True)
-            x = one_hot(unique.to(device, non_blocking=True))
-            emb = model.embed(x)[inverse.to(device)].reshape(len(idx), per_item, -1)
+            emb = model.embed(unique.to(device, non_blocking=True))
+            emb = emb[inverse.to(device)].reshape(len(idx), per_item, -1)
             if contrastive:
                 mean, dev = model.heads(emb[:, 1:].mean(dim=1), emb[:, 0])
                 pred = mean + dev
@@ -191,6 +190,6 @@ def predict_reference(
         for start in range(0, len(gene_index), batch_size):
             idx = np.arange(start, min(start + batch_size, len(gene_index)))
             codes = torch.from_numpy(np.ascontiguousarray(fetch_reference(source, gene_index, idx)))
-            mean, _ = model(one_hot(codes.to(device)))
+            mean, _ = model(codes.to(device))  # uint8 codes (S2FCNN.forward)
             out[idx] = mean.double().cpu().numpy()
     return out
