@@ -28,6 +28,12 @@ from conftest import REPO
 
 from ps2f.convergence import training_record, write_predictions
 from ps2f.genome.store import VariantStore
+from ps2f.io.predictdb import (
+    EXTRA_COLUMNS,
+    predictdb_var_ids,
+    write_covariances,
+    write_predictdb,
+)
 from ps2f.schema import PREDICTION_COLUMNS
 
 pytestmark = pytest.mark.workflow
@@ -40,6 +46,7 @@ FIGURES = (
     "cross_gene_contrast",
     "gene_examples",
     "learning_curves",
+    "window_coverage",
 )
 TABLES = ("summary.csv", "comparisons.csv", "lead_eqtl.csv", "metrics.parquet", "training.csv")
 CHROMIUM_FLAGS = (
@@ -147,6 +154,26 @@ def write_inputs(root: Path, seed: int = 0) -> None:
         history["stopped_by"] = None
         history.loc[len(history) - 1, "stopped_by"] = record["stopped_by"]
         history.to_csv(run / "models" / f"{model}.history.tsv", sep="\t", index=False)
+    # the ElasticNet's PredictDB outputs, read by the window_coverage rule: each training gene
+    # weighs its planted variant (the third of its eight, 200 bp upstream of the TSS)
+    fitted = genes.loc[genes["gene_set"] == "train", "gene"].to_numpy()
+    lead = 8 * np.arange(len(fitted)) + 2
+    var_ids = predictdb_var_ids("c1", pos[lead], ["A"] * len(lead), ["G"] * len(lead))
+    weights = pd.DataFrame(
+        {"gene": fitted, "rsid": var_ids, "varID": var_ids, "ref_allele": "A",
+         "eff_allele": "G", "weight": effect[: len(fitted)]}
+    )  # fmt: skip
+    extra = pd.DataFrame({c: np.nan for c in EXTRA_COLUMNS}, index=range(len(fitted)))
+    extra = extra.assign(gene=fitted, genename=fitted, gene_type="protein_coding", alpha=0.5,
+                         n_snps_in_window=n_var, **{"n.snps.in.model": 1})  # fmt: skip
+    write_predictdb(run / "models" / "elastic_net.db", weights, extra, n_ind, NAME)
+    write_covariances(
+        run / "models" / "elastic_net.covariances.txt.gz",
+        [
+            (g, v, v, float(np.var(dose[k, 2])))
+            for k, (g, v) in enumerate(zip(fitted, var_ids, strict=True))
+        ],
+    )
     for model, q in quality.items():
         keep = genes["gene_set"].to_numpy() == "train" if model.endswith(("net", "forest")) else (
             np.ones(n_genes, dtype=bool)
