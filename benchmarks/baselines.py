@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from ps2f.baselines import ElasticNetConfig, fit_elastic_net, fit_genes
     from ps2f.baselines.elastic_net import predictdb_folds
     from ps2f.baselines.gene_fit import prepare_gene
+
     sys.path.insert(0, str(REPO / "tests"))  # the R glmnet oracle lives with the tests
     from _oracles.rglmnet import RGlmnetGene, glmnet_available, run_r_glmnet
 

@@ -56,8 +56,22 @@ CELLS = {
 CEILING = "truth ceiling"
 
 
-def run_config(scenario: str, seed: int, rundir: Path) -> tuple[dict, Path]:
+def run_config(
+    scenario: str, seed: int, rundir: Path, overrides: dict | None = None
+) -> tuple[dict, Path]:
     """Write the scenario's config with ``simulate.seed = seed`` into ``rundir``.
+
+    Parameters
+    ----------
+    scenario : str
+        One of :data:`SCENARIOS` (``config/scenarios/<scenario>.yaml``).
+    seed : int
+        The simulation seed (cohort and grammar).
+    rundir : Path
+        The run folder (created).
+    overrides : dict, optional
+        Dotted config keys and their values, e.g. ``{"s2f.train.lr": 0.002}``, set after the seed
+        (intermediate sections are created if the scenario config lacks them).
 
     Returns
     -------
@@ -68,6 +82,12 @@ def run_config(scenario: str, seed: int, rundir: Path) -> tuple[dict, Path]:
     """
     cfg = yaml.safe_load((REPO / "config" / "scenarios" / f"{scenario}.yaml").read_text())
     cfg["simulate"]["seed"] = seed
+    for key, value in (overrides or {}).items():
+        *sections, leaf = key.split(".")
+        node = cfg
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[leaf] = value
     rundir.mkdir(parents=True, exist_ok=True)
     path = rundir / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
