@@ -142,7 +142,71 @@ def read_run(summary_path: Path, truth_genes: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(values: pd.Series) -> str:
+def p_model_epochs(rundir: Path, name: str) -> int | None:
+    """Epochs the p-model ran (``evaluation/training.csv``), or None without that table."""
+    path = rundir / "results" / name / "evaluation" / "training.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path).set_index("model")
+    return int(table.loc["p_model", "epochs_run"]) if "p_model" in table.index else None
+
+
+def run_grid(
+    runs: list[tuple[str, str, int, dict]], workdir: Path | None, keep: bool, cores: int
+) -> tuple[pd.DataFrame | None, list[str]]:
+    """Run the workflow once per ``(run name, scenario, seed, overrides)``; their numbers.
+
+    Each run gets its own folder ``<root>/<run name>`` under a fresh temporary ``root`` (in
+    ``workdir`` when given; removed at the end unless ``keep``) and its config from
+    :func:`run_config`.
+
+    Returns
+    -------
+    per_seed : pandas.DataFrame or None
+        Columns ``run, scenario, grammar_weight, seed, epochs, model, gene_set, median_r``
+        (:func:`read_run`'s rows; ``epochs``: the p-model's, :func:`p_model_epochs`), or None
+        when no run succeeded.
+    failed : list of str
+        The names of the runs that failed (their log's tail is printed).
+    """
+    if workdir:
+        workdir.mkdir(parents=True, exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="ps2f-scenarios-", dir=workdir))
+    rows, failed = [], []
+    try:
+        for name, scenario, seed, overrides in runs:
+            rundir = root / name
+            cfg, configfile = run_config(scenario, seed, rundir, overrides)
+            print(f"running {name} in {rundir}", flush=True)
+            summary = run_workflow(cfg, configfile, rundir, cores)
+            if summary is None:
+                failed.append(name)
+                continue
+            sim = rundir / "results" / cfg["name"] / "simulated"
+            grammar = json.loads((sim / "grammar.json").read_text())
+            print(f"  grammar: {len(grammar['motifs'])} motifs {grammar['roles']}", flush=True)
+            rows.append(
+                read_run(summary, sim / "truth_genes.parquet").assign(
+                    run=name,
+                    scenario=scenario,
+                    grammar_weight=float(cfg["simulate"]["grammar_weight"]),
+                    seed=seed,
+                    epochs=p_model_epochs(rundir, cfg["name"]),
+                )
+            )
+    finally:
+        if keep:
+            print(f"run folders kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    if not rows:
+        return None, failed
+    columns = ["run", "scenario", "grammar_weight", "seed", "epochs", "model", "gene_set"]
+    return pd.concat(rows, ignore_index=True)[[*columns, "median_r"]], failed
+
+
+def fmt_range(values: pd.Series) -> str:
+    """``median [min, max]`` of ``values``, 3 decimals."""
     return f"{values.median():6.3f} [{values.min():6.3f}, {values.max():6.3f}]"
 
 
@@ -153,7 +217,7 @@ def print_tables(per_seed: pd.DataFrame) -> bool:
     print(f"\nmedian r on held-out individuals: median [min, max] over seeds {seeds}\n")
     table = (
         per_seed.groupby(["scenario", "grammar_weight", "model", "gene_set"])["median_r"]
-        .agg(_fmt)
+        .agg(fmt_range)
         .rename("median [min, max]")
         .reset_index()
     )
@@ -193,39 +257,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="write the per-seed numbers to this TSV")
     args = ap.parse_args(argv)
 
-    if args.workdir:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="ps2f-scenarios-", dir=args.workdir))
-    rows, failed = [], []
-    try:
-        for scenario in args.scenarios:
-            for seed in args.seeds:
-                rundir = root / f"{scenario}_seed{seed}"
-                cfg, configfile = run_config(scenario, seed, rundir)
-                print(f"running {scenario} seed {seed} in {rundir}", flush=True)
-                summary = run_workflow(cfg, configfile, rundir, args.cores)
-                if summary is None:
-                    failed.append((scenario, seed))
-                    continue
-                sim = rundir / "results" / cfg["name"] / "simulated"
-                grammar = json.loads((sim / "grammar.json").read_text())
-                print(f"  grammar: {len(grammar['motifs'])} motifs {grammar['roles']}", flush=True)
-                rows.append(
-                    read_run(summary, sim / "truth_genes.parquet").assign(
-                        scenario=scenario,
-                        grammar_weight=float(cfg["simulate"]["grammar_weight"]),
-                        seed=seed,
-                    )
-                )
-    finally:
-        if args.keep:
-            print(f"run folders kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    if rows:
-        per_seed = pd.concat(rows, ignore_index=True)[
-            ["scenario", "grammar_weight", "seed", "model", "gene_set", "median_r"]
-        ]
+    runs = [
+        (f"{scenario}_seed{seed}", scenario, seed, {})
+        for scenario in args.scenarios
+        for seed in args.seeds
+    ]
+    per_seed, failed = run_grid(runs, args.workdir, args.keep, args.cores)
+    if per_seed is not None:
+        per_seed = per_seed.drop(columns=["run", "epochs"])
         if args.out:
             per_seed.to_csv(args.out, sep="\t", index=False, float_format="%.4f")
         print_tables(per_seed)

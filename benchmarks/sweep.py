@@ -31,13 +31,11 @@ Two variants, one seed::
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
-from scenarios import SCENARIOS, read_run, run_config, run_workflow
+from scenarios import SCENARIOS, fmt_range, run_grid
 
 #: name -> dotted config keys set on top of the scenario config (empty: the shipped settings).
 VARIANTS: dict[str, dict] = {
@@ -53,19 +51,6 @@ VARIANTS: dict[str, dict] = {
     "window 1,280 bp": {"s2f.window_bp": 1280},
 }
 GENE_SETS = ("training genes", "held-out genes")
-
-
-def _epochs(rundir: Path, name: str) -> int | None:
-    """Epochs the p-model ran (``evaluation/training.csv``), or None without that table."""
-    path = rundir / "results" / name / "evaluation" / "training.csv"
-    if not path.exists():
-        return None
-    table = pd.read_csv(path).set_index("model")
-    return int(table.loc["p_model", "epochs_run"]) if "p_model" in table.index else None
-
-
-def _fmt(values: pd.Series) -> str:
-    return f"{values.median():6.3f} [{values.min():6.3f}, {values.max():6.3f}]"
 
 
 def choose(per_seed: pd.DataFrame, tolerance: float) -> str:
@@ -108,40 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     if set(args.seeds) & set(range(5)):
         ap.error("seeds 0-4 are the scenario table's; sweep on other seeds")
 
-    if args.workdir:
-        args.workdir.mkdir(parents=True, exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="ps2f-sweep-", dir=args.workdir))
-    rows, failed = [], []
-    try:
-        for seed in args.seeds:
-            for variant in args.variants:
-                rundir = root / f"{variant.replace(' ', '_').replace(',', '')}_seed{seed}"
-                cfg, configfile = run_config(args.scenario, seed, rundir, VARIANTS[variant])
-                print(f"running {variant!r} seed {seed} in {rundir}", flush=True)
-                summary = run_workflow(cfg, configfile, rundir, args.cores)
-                if summary is None:
-                    failed.append((variant, seed))
-                    continue
-                sim = rundir / "results" / cfg["name"] / "simulated"
-                rows.append(
-                    read_run(summary, sim / "truth_genes.parquet").assign(
-                        variant=variant, seed=seed, epochs=_epochs(rundir, cfg["name"])
-                    )
-                )
-    finally:
-        if args.keep:
-            print(f"run folders kept in {root}")
-        else:
-            shutil.rmtree(root, ignore_errors=True)
-    if rows:
-        per_seed = pd.concat(rows, ignore_index=True)[
+    runs, variant_of = [], {}
+    for seed in args.seeds:
+        for variant in args.variants:
+            name = f"{variant.replace(' ', '_').replace(',', '')}_seed{seed}"
+            runs.append((name, args.scenario, seed, VARIANTS[variant]))
+            variant_of[name] = variant
+    per_seed, failed = run_grid(runs, args.workdir, args.keep, args.cores)
+    if per_seed is not None:
+        per_seed = per_seed.assign(variant=per_seed["run"].map(variant_of))[
             ["variant", "seed", "model", "gene_set", "median_r", "epochs"]
         ]
         if args.out:
             per_seed.to_csv(args.out, sep="\t", index=False, float_format="%.4f")
         p = per_seed[per_seed["model"] == "p_model"]
         table = p.pivot_table(
-            index="variant", columns="gene_set", values="median_r", aggfunc=_fmt
+            index="variant", columns="gene_set", values="median_r", aggfunc=fmt_range
         ).reindex(columns=list(GENE_SETS))
         table["epochs"] = p.groupby("variant")["epochs"].agg(
             lambda e: "/".join(str(int(x)) for x in e.dropna().unique())
@@ -149,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         ceiling = per_seed[per_seed["model"] == "truth ceiling"]["median_r"]
         print(
             f"\np-model on {args.scenario}, median r on held-out individuals, "
-            f"median [min, max] over seeds {args.seeds}; truth ceiling {_fmt(ceiling)}\n"
+            f"median [min, max] over seeds {args.seeds}; truth ceiling {fmt_range(ceiling)}\n"
         )
         print(table.reindex([v for v in args.variants if v in table.index]).to_string())
         print(f"\nchosen (tolerance {args.tolerance}): {choose(per_seed, args.tolerance)}")
