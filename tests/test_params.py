@@ -60,6 +60,12 @@ CASES = [
     ("s2f.train.max_minutes", 30, {"train_r", "train_p"}, S2F),
     # batch composition of the p-model only: the r-model's items are genes
     ("s2f.train.individuals_per_gene", 4, {"train_p"}, {"train_p", "predict_p"} | EVALUATION),
+    (
+        "s2f.train.early_stopping_genes",
+        "validation",
+        {"train_p"},
+        {"train_p", "predict_p"} | EVALUATION,
+    ),
     ("s2f.r_model_epochs", 3, {"train_r"}, {"train_r", "score_reference"} | EVALUATION),
     ("s2f.predict_batch_size", 64, {"predict_p", "score_reference"}, S2F - {"train_r", "train_p"}),
     # an input of train_p (r_model.pt), not a setting of any training

@@ -848,3 +848,43 @@ def test_individuals_per_gene_changes_batches_and_is_validated(source) -> None:
     assert "individuals_per_gene" in cfg.result_settings()  # part of the run's fingerprint
     with pytest.raises(ValueError, match="individuals_per_gene"):
         TrainConfig(individuals_per_gene=0).validate()
+
+
+def _items_with_roles(source: SyntheticSource) -> pd.DataFrame:
+    """Validation items flagged by gene: the genes the stop runs do not fit are validation genes."""
+    items = _validation_items(source)
+    return items.assign(validation_gene=~items["gene_index"].isin(range(4)))
+
+
+@pytest.mark.parametrize(
+    ("genes", "metric"),
+    [("all", "val_median_r"), ("validation", "val_median_r_validation_genes")],
+)
+def test_early_stopping_genes_choose_the_kept_epoch(
+    source: SyntheticSource, genes: str, metric: str
+) -> None:
+    cfg = dataclasses.replace(_STOP_CFG, patience=None, early_stopping_genes=genes)
+    model = train_p_model(
+        source,
+        source.items(GENES[:4], TRAIN_IND[:12]),
+        SMALL,
+        cfg,
+        validation_items=_items_with_roles(source),
+    )
+    followed = [h[metric] for h in model.history]
+    assert len(followed) == 4 and all(np.isfinite(followed))
+    assert model.best_epoch == int(np.argmax(followed)) + 1
+    # each epoch's "best" flag: a new maximum of the followed metric
+    new_max = [float(x > max(followed[:i], default=-np.inf)) for i, x in enumerate(followed)]
+    assert [h["best"] for h in model.history] == new_max
+
+
+def test_early_stopping_on_validation_genes_needs_them(source: SyntheticSource) -> None:
+    cfg = dataclasses.replace(_STOP_CFG, early_stopping_genes="validation")
+    fit = source.items(GENES[:4], TRAIN_IND[:12])
+    with pytest.raises(ValueError, match="no validation gene.*validation_gene_fraction"):
+        train_p_model(source, fit, SMALL, cfg, validation_items=_validation_items(source))
+    with pytest.raises(ValueError, match="none, but s2f.train.early_stopping_genes"):
+        train_p_model(source, fit, SMALL, cfg, validation_items=None)
+    with pytest.raises(ValueError, match="early_stopping_genes must be one of"):
+        dataclasses.replace(_STOP_CFG, early_stopping_genes="heldout").validate()

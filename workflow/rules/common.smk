@@ -181,13 +181,14 @@ def get_s2f_settings(rule_name):
 
     Training reads the window, the CNN and every train setting but init_from_r_model (which
     decides train_p's `init` input instead); train_r also reads r_model_epochs, but not the
-    p-model's individuals_per_gene. Prediction reads
-    the window, the batch size and the device.
+    p-model's individuals_per_gene and early_stopping_genes. Prediction reads the window, the
+    batch size and the device.
     """
     s2f = config["s2f"]
     if rule_name in ("predict_p", "score_reference"):
         return config_subset(s2f, "window_bp", "predict_batch_size", "train.device")
-    skip = {"init_from_r_model"} | ({"individuals_per_gene"} if rule_name == "train_r" else set())
+    p_only = {"individuals_per_gene", "early_stopping_genes"}
+    skip = {"init_from_r_model"} | (p_only if rule_name == "train_r" else set())
     train = [f"train.{key}" for key in s2f["train"] if key not in skip]
     epochs = ["r_model_epochs"] if rule_name == "train_r" else []
     return config_subset(s2f, "window_bp", "model", *train, *epochs)

@@ -14,6 +14,7 @@ from ps2f.errors import ConfigError
 from ps2f.models.device import resolve_device
 
 __all__ = [
+    "EARLY_STOPPING_GENES",
     "SCHEDULES",
     "TRAIN_BATCH_KEY",
     "TrainConfig",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 SCHEDULES = ("cyclic", "onecycle", "cosine", "constant")
+#: Which training genes' validation r early stopping watches (p-model): see TrainConfig.
+EARLY_STOPPING_GENES = ("all", "validation")
 #: TrainConfig fields left out of a run's fingerprint: they do not change what an epoch computes
 #: (device, workers, compile), or change only when training stops (max_minutes: a resumed run
 #: continues under the time budget of the config it is resumed with).
@@ -124,6 +127,13 @@ class TrainConfig:
         sequence of a batch once). 1 = items in plain random order. Changes what is computed
         (batch composition enters BatchNorm's statistics and each step's gradient), not only
         its speed.
+    early_stopping_genes : {"all", "validation"}
+        p-model only: the genes whose median validation r (across the validation individuals)
+        early stopping and the kept epoch follow. ``"all"``: every training gene, fit and
+        validation genes (SAGE-net's cell: how well the model ranks unseen individuals of the
+        genes it trains on; many genes, a stable signal). ``"validation"``: the validation
+        genes only, which the model never trains on (the unseen-gene signal; few genes, a
+        noisy one: give it enough validation genes). Needs validation genes.
     """
 
     epochs: int = 10
@@ -145,6 +155,7 @@ class TrainConfig:
     compile: str | bool = "auto"
     max_minutes: float | None = None
     individuals_per_gene: int = 1
+    early_stopping_genes: str = "all"
 
     def validate(self) -> TrainConfig:
         """Check the settings and return ``self``.
@@ -152,8 +163,8 @@ class TrainConfig:
         Raises
         ------
         ValueError
-            If a count is not positive, a weight or rate is negative, the schedule or compile
-            setting is unknown, or the device string is not understood; the message names the
+            If a count is not positive, a weight or rate is negative, the schedule, early-stopping
+            genes or compile setting is unknown, or the device string is not understood; the message names the
             key.
         """
         for key in ("epochs", "batch_size", "cycle_steps", "individuals_per_gene"):
@@ -178,6 +189,11 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"TrainConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+            )
+        if self.early_stopping_genes not in EARLY_STOPPING_GENES:
+            raise ValueError(
+                f"TrainConfig.early_stopping_genes must be one of {EARLY_STOPPING_GENES}, "
+                f"got {self.early_stopping_genes!r}"
             )
         if self.compile not in ("auto", True, False):
             raise ValueError(

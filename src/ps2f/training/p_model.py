@@ -14,7 +14,9 @@ Validation metric (early stopping, kept epoch): the median over genes of the per
 between prediction (mean + deviation head) and observed expression across the *validation
 individuals*, over every gene of ``validation_items`` (fit genes and validation genes; each
 part's median is logged too). SAGE-net monitors the same cell (training genes x validation
-individuals) with a loss instead of r.
+individuals) with a loss instead of r. With ``TrainConfig.early_stopping_genes="validation"``
+the median over the validation genes alone is followed instead (the genes the model never
+trains on).
 """
 
 from __future__ import annotations
@@ -116,11 +118,20 @@ def median_gene_r(
 
 
 def _p_validation(
-    source: HaplotypeSource, validation_items: pd.DataFrame | None, batch_size: int
+    source: HaplotypeSource,
+    validation_items: pd.DataFrame | None,
+    batch_size: int,
+    early_stopping_genes: str = "all",
 ) -> Validation | None:
-    if validation_items is None or len(validation_items) == 0:
-        return None
     what = "train_p_model validation_items"
+    if validation_items is None or len(validation_items) == 0:
+        if early_stopping_genes == "validation":
+            raise ValueError(
+                f"{what}: none, but s2f.train.early_stopping_genes is 'validation': set "
+                "split.validation_gene_fraction (or validation_chromosomes) and "
+                "split.validation_individual_fraction above 0"
+            )
+        return None
     require_columns(validation_items, _ITEM_COLUMNS, what)
     genes, inds, obs = item_arrays(validation_items, _ITEM_COLUMNS, what)
     role = (
@@ -128,6 +139,11 @@ def _p_validation(
         if "validation_gene" in validation_items.columns
         else None
     )
+    if early_stopping_genes == "validation" and (role is None or not role.any()):
+        raise ValueError(
+            f"{what}: no validation gene, but s2f.train.early_stopping_genes is 'validation': "
+            "set split.validation_gene_fraction (or validation_chromosomes) above 0"
+        )
 
     def evaluate(model: S2FCNN) -> dict[str, float]:
         pred = predict_individuals(
@@ -145,7 +161,10 @@ def _p_validation(
                 )
         return out
 
-    return Validation(evaluate, "val_median_r", higher_is_better=True)
+    metric = (
+        "val_median_r_validation_genes" if early_stopping_genes == "validation" else "val_median_r"
+    )
+    return Validation(evaluate, metric, higher_is_better=True)
 
 
 def train_p_model(
@@ -178,9 +197,10 @@ def train_p_model(
     validation_items : pandas.DataFrame, optional
         (gene, validation individual) rows scored after every epoch: ``gene_index``,
         ``individual_index``, ``observed``, and optionally ``validation_gene`` (bool: the row's
-        gene is a validation gene, not a fit gene; used only to log each part's median r).
-        They drive early stopping and the kept epoch (see the module docstring). None: every
-        epoch runs, the last is kept.
+        gene is a validation gene, not a fit gene; each part's median r is logged, and
+        ``train_config.early_stopping_genes="validation"`` follows the validation genes'). They
+        drive early stopping and the kept epoch (see the module docstring). None: every epoch
+        runs, the last is kept.
     init_from : S2FCNN, optional
         A trained model (the r-model) of the same architecture whose trunk and mean head
         initialise the p-model; the deviation head starts fresh (SAGE-net's
@@ -208,7 +228,8 @@ def train_p_model(
     ------
     ValueError
         If ``items`` lacks a column, has non-finite ``observed``, repeats a (gene, individual)
-        pair, or the window lengths disagree; or a configuration is invalid.
+        pair, or the window lengths disagree; or a configuration is invalid; or
+        ``train_config.early_stopping_genes`` is ``"validation"`` without a validation gene.
     ps2f.errors.ConfigError
         Out of GPU memory in a training step or a validation pass: the message names
         ``s2f.train.batch_size`` (``train_config.batch_size``), the setting to lower.
@@ -228,7 +249,9 @@ def train_p_model(
         raise ValueError(f"{what}: repeated (gene_index, individual_index) pairs")
     frame = pd.DataFrame({"gene_index": genes, "observed": observed})
     target_mean, target_dev = p_model_targets(frame)
-    validation = _p_validation(source, validation_items, 2 * train_config.batch_size)
+    validation = _p_validation(
+        source, validation_items, 2 * train_config.batch_size, train_config.early_stopping_genes
+    )
     fetch = functools.partial(
         fetch_contrastive if cnn_config.contrastive else fetch_haplotypes,
         source,
