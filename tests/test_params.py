@@ -31,7 +31,9 @@ BASELINES = {"elastic_net", "random_forest"}
 S2F = {"train_r", "train_p", "predict_p", "score_reference"} | EVALUATION
 # window_coverage reads the lead eQTLs and the ElasticNet's .db, not the sequence models
 COVERAGE = {"window_coverage"}
-AFTER_GENOTYPES = {"genotypes", "lead_eqtl"} | BASELINES | COVERAGE | S2F
+# cis_heritability reads the same cis-window variants as lead_eqtl
+EQTL = {"lead_eqtl", "cis_heritability"}
+AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | COVERAGE | S2F
 AFTER_PHENOTYPES = {"phenotypes"} | AFTER_GENOTYPES
 EVERY_JOB = {"simulate"} | AFTER_PHENOTYPES
 
@@ -77,7 +79,7 @@ CASES = [
     ("baselines.predictdb.min_rho", 0.2, {"elastic_net"}, {"elastic_net"} | COVERAGE | EVALUATION),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
-    ("evaluate.eqtl_min_maf", 0.1, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
+    ("evaluate.eqtl_min_maf", 0.1, EQTL, EQTL | COVERAGE | EVALUATION),
     # the eGene threshold: lead_eqtl logs the eGenes, window_coverage flags them
     ("evaluate.eqtl_alpha", 0.01, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
     # surprising but real: the split check needs evaluate.min_individuals per individual set

@@ -300,6 +300,7 @@ def test_outputs_and_report_contents(report_run):
         assert shown in desc, (model, shown)
     assert "r_model (not converged)" in desc and "p_model (not converged)" not in desc
     assert "not converged (epoch ceiling)" in desc and "direction accuracy" in desc
+    assert "fraction of the cis-h2 ceiling" in desc
     # captions are rendered with the run's settings
     da = next(v for k, v in results.items() if k.endswith("direction_accuracy.png"))
     assert "99 permutations" in da["caption"]

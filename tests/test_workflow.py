@@ -67,6 +67,12 @@ def check_outputs(run: Path, models: set[str]) -> pd.DataFrame:
     assert {"frac_egenes_lead_eqtl_in_window", "median_elastic_net_share_in_window"} <= set(
         summary["statistic"]
     )
+    # the cis-heritability ceiling: a table per gene, each model's fraction of it beside its r
+    h2 = pd.read_parquet(run / "evaluation" / "cis_heritability.parquet")
+    assert len(h2) == h2["gene"].nunique() and h2["cis_h2"].notna().any()
+    frac = metrics.query("metric == 'fraction_of_ceiling'")
+    assert set(frac.dropna(subset=["value"])["model"]) == models
+    assert "median_fraction_of_ceiling" in set(summary["statistic"])
     html = (run / "report.html").read_text(errors="replace")
     assert "r_distributions.png" in html and "direction_accuracy.png" in html
     # sequence models predict the sequence-model genes only; baselines every gene
@@ -99,6 +105,13 @@ def test_workflow_on_simulated_cohort(tmp_path):
         "and statistic == 'median_r'"
     )["estimate"].item()
     assert en > 0.4
+    # the cis-h2 estimate (training individuals) against the planted truth: within 2 jackknife
+    # SE on most genes
+    h2 = pd.read_parquet(tmp_path / "results" / "tiny" / "evaluation" / "cis_heritability.parquet")
+    truth = pd.read_parquet(tmp_path / "results" / "tiny" / "simulated" / "truth_genes.parquet")
+    both = h2.merge(truth, on="gene").dropna(subset=["cis_h2"])
+    assert len(both) >= 8
+    assert ((both["cis_h2"] - both["h2_adjusted"]).abs() < 2 * both["cis_h2_se"]).mean() >= 0.7
 
 
 @pytest.mark.shared

@@ -1,4 +1,5 @@
-# Evaluation from tables only: each gene's lead cis-eQTL (for the variant-level direction),
+# Evaluation from tables only: each gene's lead cis-eQTL (for the variant-level direction) and
+# cis-heritability (HE regression: the ceiling on any model's r),
 # how much of each gene's cis signal lies inside each sequence model's window (needs no
 # trained model: `snakemake window_coverage` before training helps choose s2f.window_bp),
 # then per-gene metrics in each (gene set x individual set) cell, permutation FDR, summaries
@@ -33,6 +34,33 @@ rule lead_eqtl:
         "../../envs/ps2f.yaml"
     script:
         "../scripts/lead_eqtl.py"
+
+
+rule cis_heritability:
+    input:
+        **PHENOTYPES,
+        stores=get_variant_stores(),
+    output:
+        table=f"{RUN}/evaluation/cis_heritability.parquet",
+        table_csv=report(
+            f"{RUN}/evaluation/cis_heritability.csv",
+            caption="../report/cis_heritability_table.rst",
+            category="Tables",
+            labels={"table": "cis-heritability per gene"},
+        ),
+    params:
+        cis_window_bp=config["baselines"]["cis_window_bp"],
+        evaluate=config_subset(config["evaluate"], "eqtl_min_maf"),
+    log:
+        f"{LOGS}/cis_heritability.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/cis_heritability.py"
 
 
 rule window_coverage:
@@ -70,6 +98,7 @@ rule evaluate:
         lead=f"{RUN}/evaluation/lead_eqtl.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",
+        heritability=f"{RUN}/evaluation/cis_heritability.parquet",
     output:
         predictions=f"{RUN}/evaluation/predictions.parquet",
         metrics=report(

@@ -22,7 +22,7 @@ Two steps, each from tables only (no torch):
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,7 @@ __all__ = [
     "DOSAGE_COLUMNS",
     "VARIANT_METRICS",
     "marginal_ols",
+    "cis_window_dosages",
     "lead_eqtls",
     "variant_direction_metrics",
 ]
@@ -138,6 +139,84 @@ def marginal_ols(
     return beta, se, t, np.clip(p, 0.0, 1.0)
 
 
+
+def cis_window_dosages(
+    genes: pd.DataFrame,
+    individuals: pd.DataFrame,
+    observed: np.ndarray,
+    stores: Mapping[str, object],
+    cis_window_bp: int,
+    min_maf: float,
+    snv_only: bool = True,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield each gene's cis-window variants that are polymorphic in its training individuals.
+
+    The variants of the TSS-anchored cis-window ``[tss0 - cis_window_bp, tss0 + cis_window_bp +
+    1)`` (:func:`ps2f.genome.windows.cis_windows`, ``anchor="tss"``), SNVs only by default, whose
+    minor-allele frequency in the gene's *fitting individuals* (training individuals with finite
+    expression) is at least ``min_maf`` (and > 0). The variant set of :func:`lead_eqtls` and
+    :func:`ps2f.evaluation.heritability.cis_heritability`.
+
+    Parameters
+    ----------
+    genes, individuals, observed, stores, cis_window_bp, min_maf, snv_only
+        As :func:`lead_eqtls`.
+
+    Yields
+    ------
+    tuple
+        ``g`` (int, row of ``genes``), ``idx`` (numpy.ndarray, shape (p,), int64: rows of the
+        contig's store), ``dosages`` (numpy.ndarray, shape (p, n_individuals), ALT dosages in
+        {0, 1, 2} of every individual, ``individuals`` order; the store's dtype) and ``use``
+        (numpy.ndarray, shape (n_individuals,), bool: the fitting individuals). ``p`` may be 0.
+
+    Raises
+    ------
+    ValueError
+        If ``observed`` does not match the tables, a gene's contig has no store, an individual
+        is missing from a store, or an argument is out of range.
+    """
+    if observed.shape != (len(genes), len(individuals)):
+        raise ValueError(
+            f"observed has shape {observed.shape}, expected ({len(genes)}, {len(individuals)})"
+        )
+    if cis_window_bp < 0:
+        raise ValueError(f"cis_window_bp must be >= 0, got {cis_window_bp}")
+    if not 0.0 <= min_maf <= 0.5:
+        raise ValueError(f"min_maf must be in [0, 0.5], got {min_maf}")
+    missing = sorted(set(genes["chrom"].astype(str)) - set(stores))
+    if missing:
+        raise ValueError(f"no variant store for contig(s) {missing}; stores: {sorted(stores)}")
+    ind_ids = individuals["individual"].astype(str).to_numpy()
+    train = (individuals["individual_set"].astype(str) == "train").to_numpy()
+    columns = {}
+    snv = {chrom: store.is_snv() for chrom, store in stores.items()}
+    for chrom, store in stores.items():
+        col = pd.Index(np.asarray(store.samples).astype(str)).get_indexer(ind_ids)
+        if (col < 0).any():
+            absent = ind_ids[col < 0]
+            raise ValueError(
+                f"variant store {chrom!r}: {absent.size} individual(s) absent, e.g. {absent[0]!r}"
+            )
+        columns[chrom] = col
+
+    starts, ends = cis_windows(genes, cis_window_bp, anchor="tss")
+    for g in range(len(genes)):
+        chrom = str(genes["chrom"].iloc[g])
+        store = stores[chrom]
+        sl = store.region(int(starts[g]), int(ends[g]))
+        idx = np.arange(sl.start, sl.stop)
+        if snv_only and idx.size:
+            idx = idx[snv[chrom][sl]]
+        use = train & np.isfinite(observed[g])
+        n_ind = observed.shape[1]
+        dose_all = store.dosages(idx)[:, columns[chrom]] if idx.size else np.zeros((0, n_ind))
+        if idx.size and use.any():
+            af = dose_all[:, use].astype(np.float64).mean(axis=1) / 2.0
+            keep = np.minimum(af, 1.0 - af) >= max(min_maf, 1e-12)
+            idx, dose_all = idx[keep], dose_all[keep]
+        yield g, idx, dose_all, use
+
 def lead_eqtls(
     genes: pd.DataFrame,
     individuals: pd.DataFrame,
@@ -203,51 +282,19 @@ def lead_eqtls(
         is missing from a store, or an argument is out of range.
     """
     log = _LOG if log is None else log
-    if observed.shape != (len(genes), len(individuals)):
-        raise ValueError(
-            f"observed has shape {observed.shape}, expected ({len(genes)}, {len(individuals)})"
-        )
-    if cis_window_bp < 0:
-        raise ValueError(f"cis_window_bp must be >= 0, got {cis_window_bp}")
-    if not 0.0 <= min_maf <= 0.5:
-        raise ValueError(f"min_maf must be in [0, 0.5], got {min_maf}")
-    missing = sorted(set(genes["chrom"].astype(str)) - set(stores))
-    if missing:
-        raise ValueError(f"no variant store for contig(s) {missing}; stores: {sorted(stores)}")
     ind_ids = individuals["individual"].astype(str).to_numpy()
-    train = (individuals["individual_set"].astype(str) == "train").to_numpy()
-    columns = {}
-    snv = {chrom: store.is_snv() for chrom, store in stores.items()}
-    for chrom, store in stores.items():
-        col = pd.Index(np.asarray(store.samples).astype(str)).get_indexer(ind_ids)
-        if (col < 0).any():
-            absent = ind_ids[col < 0]
-            raise ValueError(
-                f"variant store {chrom!r}: {absent.size} individual(s) absent, e.g. {absent[0]!r}"
-            )
-        columns[chrom] = col
-
-    starts, ends = cis_windows(genes, cis_window_bp, anchor="tss")
     rows = []
     dose_frames = []
     no_variant = 0
-    for g in range(len(genes)):
+    for g, idx, dose_all, use in cis_window_dosages(
+        genes, individuals, observed, stores, cis_window_bp, min_maf, snv_only
+    ):
         gene = str(genes["gene"].iloc[g])
         chrom = str(genes["chrom"].iloc[g])
         store = stores[chrom]
-        sl = store.region(int(starts[g]), int(ends[g]))
-        idx = np.arange(sl.start, sl.stop)
-        if snv_only and idx.size:
-            idx = idx[snv[chrom][sl]]
         y = observed[g]
-        use = train & np.isfinite(y)
-        dose_all = store.dosages(idx)[:, columns[chrom]] if idx.size else np.zeros((0, y.size))
         d = dose_all[:, use].astype(np.float64)
         n = int(use.sum())
-        if idx.size and n:
-            af = d.mean(axis=1) / 2.0
-            keep = np.minimum(af, 1.0 - af) >= max(min_maf, 1e-12)
-            idx, d, dose_all = idx[keep], d[keep], dose_all[keep]
         beta, se, t, p = marginal_ols(d, y[use]) if idx.size and n >= 3 else (np.zeros(0),) * 4
         tested = np.isfinite(t) if idx.size and n >= 3 else np.zeros(0, dtype=bool)
         n_tested = int(tested.sum())

@@ -1,8 +1,9 @@
 """The answer at a glance: the table on the report's landing page (no torch).
 
 :func:`headline_table` condenses the summary table (:func:`ps2f.evaluation.summarize`) to one
-row per model: the median per-gene r and the gene-level direction accuracy with their 95% CIs
-on held-out individuals, of training genes and of held-out genes, the model named with its
+row per model: the median per-gene r, the gene-level direction accuracy and the median fraction
+of the cis-heritability ceiling (:mod:`ps2f.evaluation.heritability`) with their 95% CIs on
+held-out individuals, of training genes and of held-out genes, the model named with its
 training status (:mod:`ps2f.convergence`); the full table is one click away.
 :func:`landing_rst` writes it, with the training table, as reStructuredText that the report's
 workflow description (``workflow/report/workflow.rst``) includes, so the first page of
@@ -27,7 +28,11 @@ HEADLINE_CELLS: tuple[tuple[str, str], ...] = (
     (cell_label("heldout", "heldout"), "held-out genes"),
 )
 #: Statistic of each value column, by its header prefix.
-_SHOWN = (("median r", "median_r"), ("direction accuracy", "direction_accuracy_nominal"))
+_SHOWN = (
+    ("median r", "median_r"),
+    ("direction accuracy", "direction_accuracy_nominal"),
+    ("fraction of the cis-h2 ceiling", "median_fraction_of_ceiling"),
+)
 #: Columns of :func:`headline_table`.
 HEADLINE_COLUMNS: tuple[str, ...] = (
     "model",
@@ -61,8 +66,9 @@ def headline_table(summary: pd.DataFrame, training: pd.DataFrame | None = None) 
     pandas.DataFrame
         :data:`HEADLINE_COLUMNS`, all str, one row per model (sorted by name): for the cells
         of :data:`HEADLINE_CELLS` (held-out individuals of training genes and of held-out
-        genes) the ``median_r`` and the gene-level ``direction_accuracy_nominal`` (among genes
-        with nominal p < alpha, the fraction with r > 0), each as
+        genes) the ``median_r``, the gene-level ``direction_accuracy_nominal`` (among genes
+        with nominal p < alpha, the fraction with r > 0) and the
+        ``median_fraction_of_ceiling`` (r / sqrt(cis-h2)), each as
         ``"estimate [ci_low, ci_high] (n=genes)"``; ``"–"`` when undefined or not evaluated
         (e.g. a baseline fitted on training genes only).
 
@@ -159,8 +165,10 @@ def landing_rst(summary: pd.DataFrame, training: pd.DataFrame) -> str:
         "----------",
         "",
         "On **held-out individuals**: the median per-gene Pearson r (predicted vs observed) "
-        "and the direction accuracy (fraction of nominally significant genes with r > 0), "
-        "with 95% bootstrap CIs over genes and the number of genes.",
+        "the direction accuracy (fraction of nominally significant genes with r > 0) and the "
+        "median fraction of the ceiling (r / sqrt(cis-h2), genes with cis-h2 > 0: the share of "
+        "what the cis genotypes could explain), with 95% bootstrap CIs over genes and the number "
+        "of genes.",
         "",
         *_list_table(head),
     ]

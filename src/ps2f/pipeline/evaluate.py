@@ -8,7 +8,8 @@ import pandas as pd
 
 from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
 
-__all__ = ["run_lead_eqtl", "run_window_coverage", "run_evaluate"]
+__all__ = ["run_lead_eqtl", "run_cis_heritability", "run_window_coverage", "run_evaluate"]
+
 
 def run_lead_eqtl(
     genes_path: str,
@@ -67,6 +68,64 @@ def run_lead_eqtl(
     write_table(lead, out_lead)
     write_table(lead, out_lead_csv)
     write_table(dosages, out_dosages)
+
+
+
+def run_cis_heritability(
+    genes_path: str,
+    individuals_path: str,
+    expression_path: str,
+    store_paths: Sequence[str],
+    cis_window_bp: int,
+    evaluate: Mapping,
+    out_table: str,
+    out_csv: str,
+) -> None:
+    """Rule ``cis_heritability``: each gene's cis-h2 in training individuals (HE regression).
+
+    See :func:`ps2f.evaluation.heritability.cis_heritability`; the variants are those of the
+    lead-eQTL scan (rule ``lead_eqtl``).
+
+    Parameters
+    ----------
+    genes_path, individuals_path, expression_path : str
+        The phenotypes tables.
+    store_paths : sequence of str
+        Variant stores, one ``<contig>.npz`` per contig.
+    cis_window_bp : int
+        Config ``baselines.cis_window_bp``: variants within this many bp of the TSS.
+    evaluate : mapping
+        Config ``evaluate`` key ``eqtl_min_maf`` (the variants' MAF filter).
+    out_table, out_csv : str
+        The per-gene table (parquet, and the same as CSV).
+    """
+    import numpy as np
+
+    from ps2f.evaluation.heritability import cis_heritability
+    from ps2f.genome.store import load_stores
+
+    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    table = cis_heritability(
+        genes,
+        individuals,
+        observed,
+        load_stores(store_paths),
+        cis_window_bp=cis_window_bp,
+        min_maf=evaluate["eqtl_min_maf"],
+        log=log,
+    )
+    h2 = table["cis_h2"].to_numpy(np.float64)
+    se = table["cis_h2_se"].to_numpy(np.float64)
+    log.info(
+        "cis-heritability (HE regression): %d genes, %d with an estimate, median cis_h2 %.3f; "
+        "%d with cis_h2 > 2 jackknife SE",
+        len(table),
+        int(np.isfinite(h2).sum()),
+        float(np.nanmedian(h2)) if np.isfinite(h2).any() else float("nan"),
+        int((h2 > 2 * se).sum()),
+    )
+    write_table(table, out_table)
+    write_table(table, out_csv)
 
 
 def run_window_coverage(
@@ -157,6 +216,7 @@ def run_evaluate(
     coverage_path: str | None = None,
     out_training: str | None = None,
     out_landing: str | None = None,
+    heritability_path: str | None = None,
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
@@ -172,7 +232,10 @@ def run_evaluate(
     ``training`` of the summary table (after ``model``) and the comparisons table (after
     ``model``; ``comparator_training`` after ``comparator``). ``out_training`` (CSV) gets the
     training table, ``out_landing`` the report's landing-page section
-    (:func:`ps2f.evaluation.landing.landing_rst`).
+    (:func:`ps2f.evaluation.landing.landing_rst`). With a cis-heritability table (rule
+    ``cis_heritability``), every per-gene r gets its gene's ``cis_h2`` and
+    ``fraction_of_ceiling`` (:func:`ps2f.evaluation.heritability.ceiling_metrics`) and every
+    (model, cell) their medians (:func:`ps2f.evaluation.heritability.summarize_ceiling`).
     """
     from ps2f.convergence import add_training_column, training_table
     from ps2f.evaluation import (
@@ -184,6 +247,7 @@ def run_evaluate(
         summarize,
         variant_direction_metrics,
     )
+    from ps2f.evaluation.tables import sort_keys
 
     preds = read_predictions(list(prediction_paths))
     training = training_table(list(prediction_paths))
@@ -214,6 +278,12 @@ def run_evaluate(
         from ps2f.evaluation.coverage import coverage_metrics
 
         parts.append(coverage_metrics(pd.concat(parts, ignore_index=True), coverage))
+    if heritability_path is not None:
+        from ps2f.evaluation.heritability import ceiling_metrics
+
+        parts.append(
+            ceiling_metrics(pd.concat(parts, ignore_index=True), pd.read_parquet(heritability_path))
+        )
     metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
     summary = summarize(
         metrics,
@@ -225,11 +295,17 @@ def run_evaluate(
     )
     if coverage is not None:
         from ps2f.evaluation.coverage import summarize_coverage
-        from ps2f.evaluation.tables import sort_keys
 
         extra = summarize_coverage(
             metrics, coverage, n_boot=evaluate["n_boot"], seed=evaluate["seed"]
         )
+        if len(extra):
+            summary = pd.concat([summary, extra], ignore_index=True)
+            summary = sort_keys(summary, ["model", "cell"]).reset_index(drop=True)
+    if heritability_path is not None:
+        from ps2f.evaluation.heritability import summarize_ceiling
+
+        extra = summarize_ceiling(metrics, n_boot=evaluate["n_boot"], seed=evaluate["seed"])
         if len(extra):
             summary = pd.concat([summary, extra], ignore_index=True)
             summary = sort_keys(summary, ["model", "cell"]).reset_index(drop=True)
