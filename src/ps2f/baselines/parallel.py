@@ -6,6 +6,7 @@ parallelism is over genes only and the results do not depend on the number of wo
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from contextlib import nullcontext
 
@@ -17,6 +18,7 @@ from ps2f.baselines.elastic_net import ElasticNetConfig, fit_elastic_net
 from ps2f.baselines.gene_fit import GeneFit
 from ps2f.baselines.random_forest import RandomForestConfig, fit_random_forest
 from ps2f.errors import ConfigError
+from ps2f.progress import ProgressLog
 
 __all__ = ["METHODS", "fit_genes"]
 
@@ -30,6 +32,8 @@ def fit_genes(
     config: ElasticNetConfig | RandomForestConfig | None = None,
     n_jobs: int = 1,
     backend: str = "loky",
+    log: logging.Logger | None = None,
+    total: int | None = None,
 ) -> list[GeneFit]:
     """Fit one baseline per gene, in parallel over genes.
 
@@ -50,6 +54,11 @@ def fit_genes(
         the results do not depend on ``n_jobs``.
     backend : str
         joblib backend, ``"loky"`` (processes, default) or ``"threading"``.
+    log : logging.Logger, optional
+        With ``total``: progress lines (genes done / ``total``, rate, time left) at most every
+        30 s, as genes finish (:class:`ps2f.progress.ProgressLog`).
+    total : int, optional
+        Number of genes in ``gene_inputs`` (a generator has no length).
 
     Returns
     -------
@@ -76,8 +85,15 @@ def fit_genes(
     # when genes run in threads of this one (threadpoolctl's limits are process-wide)
     in_process = backend == "threading" or n_jobs == 1
     jobs = (delayed(_fit_one)(method, config, item, not in_process) for item in gene_inputs)
+    progress = ProgressLog(method, total, log) if log is not None and total is not None else None
+    fits = []
     with threadpool_limits(limits=1) if in_process else nullcontext():
-        return list(Parallel(n_jobs=n_jobs, backend=backend)(jobs))
+        # results come back in input order as they finish, so progress can be logged
+        for fit in Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(jobs):
+            fits.append(fit)
+            if progress is not None:
+                progress.update()
+    return fits
 
 
 # ----------------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ import pandas as pd
 from ps2f.evaluation.eqtl import cis_window_dosages
 from ps2f.evaluation.resampling import bootstrap, percentile_ci, seeded_rng
 from ps2f.evaluation.tables import empty_metrics, long_metrics, sort_keys
+from ps2f.progress import ProgressLog
 from ps2f.schema import SUMMARY_COLUMNS
 
 __all__ = [
@@ -186,9 +187,11 @@ def cis_heritability(
     """
     log = _LOG if log is None else log
     rows = []
+    progress = ProgressLog("cis_heritability", len(genes), log)
     for g, idx, dose_all, use in cis_window_dosages(
         genes, individuals, observed, stores, cis_window_bp, min_maf
     ):
+        progress.update()
         n = int(use.sum())
         if idx.size and n:
             h2, se, se_ols = he_regression(dose_all[:, use].T, observed[g][use])

@@ -202,7 +202,7 @@ def run_baseline(
         threads,
     )
     t0 = time.perf_counter()
-    fits = fit_genes(inputs, method, cfg, n_jobs=threads)
+    fits = fit_genes(inputs, method, cfg, n_jobs=threads, log=log, total=int(fit_idx.size))
     wall = time.perf_counter() - t0
     log.info(
         "%s: fitted %d genes in %.1f s wall (%.2f s per gene per worker)",
