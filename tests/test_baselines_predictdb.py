@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import sqlite3
 
@@ -12,6 +13,8 @@ from scipy import stats
 
 from ps2f.baselines import ElasticNetConfig, fit_elastic_net
 from ps2f.baselines.variant_filters import strand_ambiguous
+from ps2f.evaluation.coverage import window_coverage
+from ps2f.evaluation.eqtl import LEAD_EQTL_COLUMNS
 from ps2f.genome.store import VariantStore
 from ps2f.genome.windows import cis_windows
 from ps2f.io.predictdb import (
@@ -20,6 +23,7 @@ from ps2f.io.predictdb import (
     bh_qvalues,
     filter_models,
     predictdb_var_ids,
+    read_covariances,
     read_predictdb,
     write_predictdb,
 )
@@ -131,6 +135,7 @@ def run_dir(tmp_path_factory):
                 "population": "",
                 "max_pval": 0.05,
                 "min_rho": 0.1,
+                "variant_key": "rsid",
             },
         },
     }
@@ -231,6 +236,43 @@ def test_covariance_file_and_filtered_db(run_dir):
     np.testing.assert_allclose(
         extra["pred.perf.qval"], bh_qvalues(extra["pred.perf.pval"].to_numpy())
     )
+
+
+def test_covariances_keyed_by_varid(run_dir, tmp_path):
+    """predictdb.variant_key: varID keys the covariance file as MetaXcan's --model_db_snp_key
+    varID reads it; the window-coverage share finds the key by itself."""
+    d, store, dos, genes, individuals, config = run_dir
+    cfg = copy.deepcopy(config)
+    cfg["baselines"]["predictdb"]["variant_key"] = "varID"
+    run_baseline(
+        "elastic_net",
+        **_baseline_inputs(d, cfg),
+        out_predictions=str(tmp_path / "en.parquet"),
+        out_summary=str(tmp_path / "en.summary.tsv"),
+        out_db=str(tmp_path / "en.db"),
+        out_covariances=str(tmp_path / "en.cov.txt.gz"),
+    )
+    weights, _ = read_predictdb(tmp_path / "en.db")
+    by_rsid = read_covariances(d / "en.cov.txt.gz")
+    by_varid = read_covariances(tmp_path / "en.cov.txt.gz")
+    to_varid = dict(zip(weights["rsid"], weights["varID"], strict=True))
+    renamed = by_rsid.assign(
+        RSID1=by_rsid["RSID1"].map(to_varid), RSID2=by_rsid["RSID2"].map(to_varid)
+    )
+    pd.testing.assert_frame_equal(renamed, by_varid)
+    assert by_varid["RSID1"].str.endswith("_b37").all()
+    shares = [
+        window_coverage(
+            genes,
+            pd.DataFrame(columns=LEAD_EQTL_COLUMNS),
+            {"m": 2000},
+            elastic_net_weights=weights,
+            elastic_net_covariances=cov,
+        )["elastic_net_share_in_window"].to_numpy()
+        for cov in (by_rsid, by_varid)
+    ]
+    np.testing.assert_array_equal(shares[0], shares[1])
+    assert np.isfinite(shares[0]).any()
 
 
 def test_predictions_and_summaries(run_dir):

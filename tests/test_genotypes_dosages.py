@@ -197,6 +197,7 @@ def test_baselines_fit_a_dosage_store_as_the_phased_store(tmp_path):
                 "population": "",
                 "max_pval": 0.05,
                 "min_rho": 0.1,
+                "variant_key": "rsid",
             },
         },
     }

@@ -77,6 +77,12 @@ CASES = [
     ("baselines.drop_ambiguous_strand", False, BASELINES, BASELINES | COVERAGE | EVALUATION),
     ("baselines.random_forest.n_estimators", 5, {"random_forest"}, {"random_forest"} | EVALUATION),
     ("baselines.predictdb.min_rho", 0.2, {"elastic_net"}, {"elastic_net"} | COVERAGE | EVALUATION),
+    (
+        "baselines.predictdb.variant_key",
+        "varID",
+        {"elastic_net"},
+        {"elastic_net"} | COVERAGE | EVALUATION,
+    ),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
     ("evaluate.eqtl_min_maf", 0.1, EQTL, EQTL | COVERAGE | EVALUATION),

@@ -124,6 +124,22 @@ def _in_windows(
     return (pos0 >= start) & (pos0 < end)
 
 
+def _covariance_key(weights: pd.DataFrame, covariances: pd.DataFrame) -> str:
+    """The weights column the covariance file is keyed by: ``rsid`` or ``varID``.
+
+    ``rsid`` is PredictDB's default, ``varID`` that of ``baselines.predictdb.variant_key:
+    varID``; the column that holds the file's first IDs is the key.
+    """
+    if covariances.empty or weights.empty:
+        return "rsid"
+    first = set(covariances["RSID1"].astype(str).head(100))
+    if first <= set(weights["varID"].astype(str)) and not first <= set(
+        weights["rsid"].astype(str)
+    ):
+        return "varID"
+    return "rsid"
+
+
 def _gene_covariance(gene: str, rsids: np.ndarray, cov: pd.DataFrame, source: str) -> np.ndarray:
     """The (k, k) dosage covariance of a gene's model variants, from its covariance rows."""
     index = pd.Index(rsids)
@@ -215,9 +231,10 @@ def elastic_net_window_shares(
     tss = genes["tss0"].to_numpy(np.int64)
     strand = genes["strand"].astype(str).to_numpy()
     repeated = []
+    key = _covariance_key(w, covariances)
     for gene, sub in w.groupby("gene", sort=False):
         g = int(row_of.get_loc(str(gene)))
-        rsids = sub["rsid"].astype(str).to_numpy()
+        rsids = sub[key].astype(str).to_numpy()
         coef = sub["weight"].to_numpy(np.float64)
         pos = var_id_positions(sub["varID"].astype(str).tolist())
         n_var[g] = coef.size

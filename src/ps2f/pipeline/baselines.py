@@ -318,8 +318,11 @@ def _write_predictdb_outputs(
         )
         iu, ju = np.triu_indices(len(rows))
         cov = f.covariance
+        # the covariance file is keyed like the .db column MetaXcan joins on
+        # (--model_db_snp_key): rsid by default, varID with predictdb.variant_key: varID
+        key = rsid if pdb["variant_key"] == "rsid" else weight_frames[-1]["varID"].to_numpy()
         cov_rows.extend(
-            (f.gene, rsid[i], rsid[j], float(cov[i, j])) for i, j in zip(iu, ju, strict=True)
+            (f.gene, key[i], key[j], float(cov[i, j])) for i, j in zip(iu, ju, strict=True)
         )
     weights = (
         pd.concat(weight_frames, ignore_index=True)
