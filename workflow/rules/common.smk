@@ -96,6 +96,23 @@ def get_covariates_input():
     return {"covariates": path} if path else {}
 
 
+def get_population_input():
+    """{"populations": sample table} when split.population.sample_table is set, else {}."""
+    path = config["split"]["population"]["sample_table"]
+    return {"populations": path} if path else {}
+
+
+def get_population_settings():
+    """split.population's columns and populations when a sample table is set, else {}.
+
+    Read only with a table, so that these keys change nothing in a random-split run.
+    """
+    pop = config["split"]["population"]
+    if not pop["sample_table"]:
+        return {}
+    return {k: pop[k] for k in ("sample_column", "population_column", "train", "heldout")}
+
+
 def get_store_settings():
     """The settings of the genotypes job: run_genotypes' keyword arguments, by name.
 
