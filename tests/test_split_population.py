@@ -239,6 +239,15 @@ def test_baselines_never_fit_the_heldout_population(simulated, method):
     assert metrics.loc[metrics["cell"].isin(own), "gene"].nunique() == pred["gene"].nunique()
     summary = summarize(metrics, n_boot=0)
     assert own <= set(summary.query("statistic == 'median_r'")["cell"])
+    # the report's landing page shows the held-out population beside the random held-out cells
+    from ps2f.evaluation.landing import headline_table
+
+    head = headline_table(summary)
+    col = "median r, training genes, held-out population"
+    expected = summary.query(
+        f"statistic == 'median_r' and cell == '{cell_label('train', HELDOUT_POPULATION)}'"
+    )["estimate"].iloc[0]
+    assert head[col].iloc[0].startswith(f"{expected:.2f}")
     per_cell = metrics.query("metric == 'n'").groupby("cell")["value"].max()
     assert per_cell.loc[list(own)].max() == len(away)
 
