@@ -16,4 +16,5 @@ run_evaluate(
     coverage_path=snakemake.input.coverage,
     out_training=snakemake.output.training,
     out_landing=snakemake.output.landing,
+    nonlinear_path=snakemake.input.nonlinear,
 )
