@@ -99,11 +99,12 @@ CASES = [
     # read only with split.population.sample_table set: a random-split run ignores them
     ("split.population.heldout", ["POP2"], set(), set()),
     ("split.population.population_column", "pop", set(), set()),
-    # a sample table (written by the complete_run fixture) turns the population split on
+    # a sample table (written by the complete_run fixture) turns the population split on: a
+    # new input of phenotypes (Snakemake names that reason, not its params, as for covariates)
     (
         "split.population",
         {"sample_table": "populations.tsv", "heldout": ["POP2"]},
-        {"phenotypes"},
+        set(),
         AFTER_PHENOTYPES,
     ),
     ("evaluate.eqtl_min_maf", 0.1, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
