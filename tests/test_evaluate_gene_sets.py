@@ -129,7 +129,11 @@ def test_gene_set_cells_are_the_statistics_of_those_genes():
     assert set(subset["cell"]) == {subset_cell(TH, NONLINEAR), subset_cell(HH, NONLINEAR)}
     assert set(subset["gene"]) == set(chosen)
     both = pd.concat([met, subset], ignore_index=True)
-    s = summarize(both, n_boot=0).set_index(["model", "cell", "statistic"])
+    s = summarize(both, n_boot=0)
+    # report order: the cells, then each cell's subset in the cells' order
+    subsets = [subset_cell(TH, NONLINEAR), subset_cell(HH, NONLINEAR)]
+    assert list(dict.fromkeys(s["cell"])) == [TH, HH, *subsets]
+    s = s.set_index(["model", "cell", "statistic"])
     for model in ("random_forest", "elastic_net"):
         r = met.query("model == @model and cell == @TH and metric == 'pearson_r'")
         want = r.loc[r["gene"].isin(chosen), "value"].median()

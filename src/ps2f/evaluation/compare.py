@@ -45,8 +45,8 @@ from scipy import stats
 from scipy.stats.contingency import odds_ratio
 
 from ps2f.evaluation.resampling import bootstrap, percentile_ci, seeded_rng
-from ps2f.evaluation.tables import ALL_GENES
-from ps2f.schema import CELLS, METRIC_COLUMNS
+from ps2f.evaluation.tables import ALL_GENES, cell_order
+from ps2f.schema import METRIC_COLUMNS
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -165,7 +165,7 @@ def compare_models(
         ``ci_low``, ``ci_high`` (unitless r difference, fraction, or odds ratio), ``p_value``
         (float64; NaN when undefined), ``test`` (``"wilcoxon_signed_rank"``, ``"sign_test"``,
         ``"fisher_exact"``), ``n_genes`` (int64, shared genes used). Sorted by model,
-        comparator, cell (in :data:`ps2f.schema.CELLS` order), statistic.
+        comparator, cell (:func:`ps2f.evaluation.tables.cell_order`), statistic.
 
     Raises
     ------
@@ -191,7 +191,7 @@ def compare_models(
             index=["cell", "gene"], columns=["metric", "model"], values="value", dropna=False
         )
         present = set(met["cell"])
-        for cell in [c for c in CELLS if c in present] + sorted(present - set(CELLS)):
+        for cell in cell_order(present):
             sub = wide.loc[cell]
             present_metrics = set(sub.columns.get_level_values(0))
             r_tab = sub["pearson_r"] if "pearson_r" in present_metrics else None
@@ -216,7 +216,7 @@ def compare_models(
     if out.empty:
         return out
     stat = pd.Categorical(out["statistic"], categories=COMPARISON_STATISTICS, ordered=True)
-    cells = list(CELLS) + sorted(set(out["cell"]) - set(CELLS))
+    cells = cell_order(out["cell"])
     out = out.assign(_s=stat, _c=pd.Categorical(out["cell"], categories=cells, ordered=True))
     out = out.sort_values(["model", "comparator", "_c", "_s"], kind="stable")
     return out.drop(columns=["_s", "_c"]).reset_index(drop=True)
