@@ -262,3 +262,38 @@ def test_workflow_config_population_keys_validate():
         "train": [],
         "heldout": ["YRI"],
     }
+
+
+@pytest.mark.workflow
+def test_phenotypes_rule_reads_the_sample_table(tmp_path):
+    """The workflow's phenotypes rule: the table is an input, the keys reach the split."""
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO
+    from test_faults import TINY, _python_env
+
+    def snakemake(*targets: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+             str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "1",
+             *targets],
+            capture_output=True, text=True, env=_python_env(REPO / "src"),
+        )  # fmt: skip
+
+    cfg = {**TINY, "split": {"population": {"sample_table": "pops.tsv", "heldout": ["B"]}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    bed = "results/tiny/simulated/expression.bed.gz"
+    proc = snakemake(bed)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    samples = pd.read_csv(tmp_path / bed, sep="\t", nrows=0).columns[6:].tolist()
+    _table(tmp_path / "pops.tsv", [(s, "B" if i < 15 else "A", "X") for i, s in
+                                   enumerate(samples)], header=("sample", "population", "x"))
+    proc = snakemake("results/tiny/phenotypes/individuals.tsv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ind = read_table(tmp_path / "results/tiny/phenotypes/individuals.tsv").set_index("individual")
+    away = ind["individual_set"] == HELDOUT_POPULATION
+    assert sorted(ind.index[away]) == sorted(samples[:15])
+    assert (ind.loc[away, "population"] == "B").all()
+    assert set(ind.loc[~away, "individual_set"]) == {"train", "heldout"}

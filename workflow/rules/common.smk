@@ -102,15 +102,16 @@ def get_population_input():
     return {"populations": path} if path else {}
 
 
-def get_population_settings():
-    """split.population's columns and populations when a sample table is set, else {}.
+def get_population_params():
+    """{"population": split.population's columns and populations} with a sample table, else {}.
 
     Read only with a table, so that these keys change nothing in a random-split run.
     """
     pop = config["split"]["population"]
     if not pop["sample_table"]:
         return {}
-    return {k: pop[k] for k in ("sample_column", "population_column", "train", "heldout")}
+    keys = ("sample_column", "population_column", "train", "heldout")
+    return {"population": {k: pop[k] for k in keys}}
 
 
 def get_store_settings():

@@ -34,7 +34,8 @@ rule phenotypes:
             "seed",
             "min_individuals",
         ),
-        population=get_population_settings(),
+        # only with a sample table: without one, these keys are read by no rule
+        **get_population_params(),
         genes=config["genes"],
         annotation=config["annotation"],
         contigs=CONTIGS,

@@ -19,5 +19,5 @@ run_phenotypes(
     reference=snakemake.input.get("reference"),
     dosages=snakemake.input.get("dosages"),
     populations=snakemake.input.get("populations"),
-    population=snakemake.params.population,
+    population=snakemake.params.get("population"),
 )
