@@ -116,9 +116,14 @@ def _cell_title(cell: str) -> str:
 
 
 def _present_cells(cells: pd.Series) -> list[str]:
-    """Cells present, in :data:`ps2f.schema.CELLS` order (unknown labels last, sorted)."""
+    """Cells present, in :data:`ps2f.schema.CELLS` order (unknown labels last, sorted).
+
+    Cells restricted to a gene set (``"<cell>|nonlinear_genes"``, in the summary and
+    comparisons tables) are left out of the figures; the tables report them.
+    """
     present = set(cells.astype(str))
-    return [c for c in CELLS if c in present] + sorted(present - set(CELLS))
+    subsets = {c for c in present if any(c.startswith(base + "|") for base in CELLS)}
+    return [c for c in CELLS if c in present] + sorted(present - set(CELLS) - subsets)
 
 
 def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
