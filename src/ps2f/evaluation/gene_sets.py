@@ -12,12 +12,13 @@ Nonlinear genes (Shen et al. 2026)
       folds of the Pearson r of held-out-fold predictions; ``PredictDb-nextflow``).
 
     ``margin = oob_r - rho_avg``; the ``top_n`` genes with the largest positive margin form the
-    set. Choosing the set on the held-out individuals' r, as a set picked on the test data,
-    would make every model's numbers on it optimistic for RandomForest and pessimistic for
-    ElasticNet by construction (selection on the evaluation data; regression to the mean);
-    the training individuals' in-sample r would pick genes where RandomForest overfits most
-    (its in-sample r is near 1). The two estimators differ (out-of-bag vs nested K-fold), so
-    the margin is a ranking device, not a test.
+    set. Chosen on the held-out individuals' r, the set would favour RandomForest over
+    ElasticNet on those same individuals by construction (selection on the evaluation data:
+    the chance part of the margin does not repeat); chosen on the training individuals'
+    in-sample r, it would pick the genes where RandomForest overfits most (its in-sample r is
+    near 1). The two estimators differ (out-of-bag vs nested K-fold), so the margin is a
+    ranking device, not a test. A positive margin does not say that RandomForest predicts
+    well: where ElasticNet's r is near zero or negative, a small forest r ranks high.
 
 The set enters the evaluation as cells of their own: each cell's per-gene metrics of the set's
 genes under the label :func:`subset_cell` (e.g.
