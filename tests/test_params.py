@@ -28,12 +28,14 @@ pytestmark = pytest.mark.workflow
 # The jobs of the tiny run (one contig, no external scorer, no dosage VCF) by what they follow.
 EVALUATION = {"evaluate", "figures", "all"}
 BASELINES = {"elastic_net", "random_forest"}
+# the nonlinear genes are chosen from the baselines' out-of-sample estimates (their summaries)
+NONLINEAR = {"nonlinear_genes"}
 S2F = {"train_r", "train_p", "predict_p", "score_reference"} | EVALUATION
 # window_coverage reads the lead eQTLs and the ElasticNet's .db, not the sequence models
 COVERAGE = {"window_coverage"}
 # cis_heritability reads the same cis-window variants as lead_eqtl
 EQTL = {"lead_eqtl", "cis_heritability"}
-AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | COVERAGE | S2F
+AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | NONLINEAR | COVERAGE | S2F
 AFTER_PHENOTYPES = {"phenotypes"} | AFTER_GENOTYPES
 EVERY_JOB = {"simulate"} | AFTER_PHENOTYPES
 
@@ -74,17 +76,45 @@ CASES = [
     ("s2f.train.init_from_r_model", True, set(), {"train_p", "predict_p"} | EVALUATION),
     ("s2f.window_bp", 1024, {"genotypes"}, AFTER_GENOTYPES),
     ("baselines.cis_window_bp", 2000, {"genotypes"}, AFTER_GENOTYPES),
-    ("baselines.drop_ambiguous_strand", False, BASELINES, BASELINES | COVERAGE | EVALUATION),
-    ("baselines.random_forest.n_estimators", 5, {"random_forest"}, {"random_forest"} | EVALUATION),
-    ("baselines.predictdb.min_rho", 0.2, {"elastic_net"}, {"elastic_net"} | COVERAGE | EVALUATION),
+    (
+        "baselines.drop_ambiguous_strand",
+        False,
+        BASELINES,
+        BASELINES | NONLINEAR | COVERAGE | EVALUATION,
+    ),
+    (
+        "baselines.random_forest.n_estimators",
+        5,
+        {"random_forest"},
+        {"random_forest"} | NONLINEAR | EVALUATION,
+    ),
+    (
+        "baselines.predictdb.min_rho",
+        0.2,
+        {"elastic_net"},
+        {"elastic_net"} | NONLINEAR | COVERAGE | EVALUATION,
+    ),
     (
         "baselines.predictdb.variant_key",
         "varID",
         {"elastic_net"},
-        {"elastic_net"} | COVERAGE | EVALUATION,
+        {"elastic_net"} | NONLINEAR | COVERAGE | EVALUATION,
     ),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
+    # the gene-level direction odds ratio reads it too (inside evaluate)
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
+    ("evaluate.nonlinear_top_n", 2, NONLINEAR, NONLINEAR | EVALUATION),
+    # read only with split.population.sample_table set: a random-split run ignores them
+    ("split.population.heldout", ["POP2"], set(), set()),
+    ("split.population.population_column", "pop", set(), set()),
+    # a sample table (written by the complete_run fixture) turns the population split on: a
+    # new input of phenotypes (Snakemake names that reason, not its params, as for covariates)
+    (
+        "split.population",
+        {"sample_table": "populations.tsv", "heldout": ["POP2"]},
+        set(),
+        AFTER_PHENOTYPES,
+    ),
     ("evaluate.eqtl_min_maf", 0.1, EQTL, EQTL | COVERAGE | EVALUATION),
     # the eGene threshold: lead_eqtl logs the eGenes, window_coverage flags them
     ("evaluate.eqtl_alpha", 0.01, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
@@ -149,6 +179,7 @@ def complete_run(tmp_path_factory) -> Path:
     configfile.write_text(yaml.safe_dump(TINY))
     proc = _snakemake(workdir, configfile)
     assert proc.returncode == 0, proc.stderr[-4000:]
+    (workdir / "populations.tsv").write_text("sample\tpopulation\n")  # read by no dry run
     return workdir
 
 

@@ -387,3 +387,15 @@ def test_learning_curves_without_validation_and_without_history(tmp_path):
     assert "no training history" in _texts(fig)
     with pytest.raises(ValueError, match="history of p_model"):
         plot_learning_curves({"p_model": pd.DataFrame({"epoch": [1]})}, tmp_path / "c.png")
+
+
+def test_direction_accuracy_leaves_gene_set_cells_to_the_tables(tmp_path):
+    from ps2f.evaluation.gene_sets import NONLINEAR, gene_set_metrics
+
+    met = _metrics(models=("elastic_net", "enformer"), cells=(TT, HH))
+    met = pd.concat([met, gene_set_metrics(met, ["g0", "g1", "g2"], NONLINEAR)])
+    summ = summarize(met, n_boot=0)
+    assert summ["cell"].nunique() == 4
+    fig = plot_direction_accuracy(summ, tmp_path / "d.png", dpi=DPI)
+    assert len(fig.axes[0].patches) == 4  # 2 models x the 2 cells, no nonlinear-gene cells
+    assert "nonlinear" not in _texts(fig)

@@ -28,6 +28,7 @@ import pandas as pd
 from ps2f.errors import ConfigError, InputError
 from ps2f.io.contigs import candidate_names
 from ps2f.io.tables import read_covariates, read_expression_bed, read_tss_table
+from ps2f.schema import HELDOUT_POPULATION
 
 __all__ = [
     "PhenotypeConfig",
@@ -36,6 +37,7 @@ __all__ = [
     "EXPRESSION_PC_PATTERN",
     "normalize",
     "assign_split",
+    "population_split",
     "select_covariates",
     "residualize",
     "build_phenotypes",
@@ -96,6 +98,14 @@ class PhenotypeConfig:
     genotype_pc_pattern, expression_pc_pattern : str
         Regular expressions recognising the two kinds of PCs by row name (see
         :data:`GENOTYPE_PC_PATTERN`).
+    population_table : str or None
+        Held-out ancestry (config ``split.population``): a sample table (TSV with a header,
+        e.g. 1000 Genomes' ``integrated_call_samples*.panel``) giving each individual's
+        population; None = no population split. See :func:`population_split`.
+    sample_column, population_column : str
+        Its columns of sample IDs and population labels.
+    train_populations, heldout_populations : tuple of str
+        Populations trained on (empty: every population not held out) and held out whole.
     """
 
     normalization: str = "log1p"
@@ -113,6 +123,11 @@ class PhenotypeConfig:
     extra_covariates: tuple[str, ...] = ()
     genotype_pc_pattern: str = GENOTYPE_PC_PATTERN
     expression_pc_pattern: str = EXPRESSION_PC_PATTERN
+    population_table: str | None = None
+    sample_column: str = "sample"
+    population_column: str = "population"
+    train_populations: tuple[str, ...] = ()
+    heldout_populations: tuple[str, ...] = ()
 
 
 @dataclass
@@ -127,7 +142,8 @@ class Phenotypes:
         0-based half-open bp; the TSS base when the annotation has no body), ``s2f`` (bool:
         sequence models use this gene), ``gene_set`` ("train" | "heldout").
     individuals : pandas.DataFrame
-        ``individual``, ``individual_set`` ("train" | "heldout").
+        ``individual``, ``individual_set`` ("train" | "heldout" | "heldout_population"), and
+        ``population`` (str) with a population split.
     expression : pandas.DataFrame
         Long: ``gene``, ``individual``, ``observed`` (float64, normalized and, with
         covariates, residualized with the training mean added back).
@@ -231,6 +247,116 @@ def assign_split(
     out = np.full(n, "train", dtype=object)
     out[order[perm[:n_out]]] = "heldout"
     return out.astype(str)
+
+
+def population_split(
+    samples: Sequence[str],
+    table_path: str,
+    sample_column: str,
+    population_column: str,
+    train_populations: Sequence[str],
+    heldout_populations: Sequence[str],
+) -> pd.Series:
+    """Each individual's population and its role in a held-out-ancestry split.
+
+    Held-out ancestry (Rastogi et al., Genome Biology 2026, evaluate fine-tuned Enformer on
+    held-out populations of Geuvadis): individuals are split by a population label instead of
+    at random, so a model trained on some populations is tested on another. Individuals of a
+    held-out population are never trained on (nor used to fit covariates, choose epochs or
+    pick gene sets); their predictions form cells of their own (individual set
+    :data:`ps2f.schema.HELDOUT_POPULATION`).
+
+    Parameters
+    ----------
+    samples : sequence of str
+        Individuals with expression and genotypes.
+    table_path : str
+        Sample table: tab-separated, one header line, one row per sample (extra rows and
+        columns are ignored), e.g. 1000 Genomes' ``integrated_call_samples_v3.20130502.ALL.panel``
+        (``sample pop super_pop gender``) or ``*.samples.tsv`` (``sample family population
+        gender``).
+    sample_column, population_column : str
+        Header names of the sample-ID and population columns.
+    train_populations : sequence of str
+        Populations whose individuals may be trained on (then split at random into training
+        and held-out individuals as without this option); empty = every population that is
+        not held out.
+    heldout_populations : sequence of str
+        Populations held out whole (at least one).
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by the kept samples (input order), values their population (str). Samples
+        whose population is neither trained on nor held out, and samples absent from the table,
+        are left out: a documented policy, counted in the log by the caller.
+
+    Raises
+    ------
+    InputError
+        The table cannot be read, lacks a named column, repeats a sample with two populations,
+        or names none of ``samples``.
+    ConfigError
+        No held-out population; a population both trained on and held out; a named
+        population absent from the table (the error lists those present).
+    """
+    heldout = [str(p) for p in heldout_populations]
+    train = [str(p) for p in train_populations]
+    if not heldout:
+        raise ConfigError(
+            f"split.population.sample_table {table_path} is set but "
+            "split.population.heldout is empty; name the population(s) to hold out (e.g. "
+            "[YRI]) or set sample_table to '' for a random split only."
+        )
+    both = sorted(set(train) & set(heldout))
+    if both:
+        raise ConfigError(
+            f"split.population: {both} both trained on (train) and held out (heldout); a "
+            "population is one or the other."
+        )
+    try:
+        table = pd.read_csv(table_path, sep="\t", dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise InputError(
+            f"{table_path}: cannot read the sample table of split.population ({e}); it must "
+            "be a tab-separated file with a header line."
+        ) from e
+    table.columns = [str(c).strip().lstrip("#") for c in table.columns]
+    absent = [c for c in (sample_column, population_column) if c not in table.columns]
+    if absent:
+        raise InputError(
+            f"{table_path}: no column {absent} (columns: {list(table.columns)[:10]}); set "
+            "split.population.sample_column / population_column to the header names (1000 "
+            "Genomes .panel files: 'sample' and 'pop')."
+        )
+    table = table[[sample_column, population_column]].apply(lambda c: c.str.strip())
+    table = table.drop_duplicates()
+    dup = table[sample_column].duplicated(keep=False)
+    if dup.any():
+        rows = table.loc[dup].head(4).to_numpy().tolist()
+        raise InputError(
+            f"{table_path}: {int(dup.sum())} rows give one sample two populations, e.g. {rows}; "
+            "keep one row per sample."
+        )
+    pop_of = table.set_index(sample_column)[population_column]
+    present = pop_of.value_counts()
+    unknown = [p for p in [*train, *heldout] if p not in present.index]
+    if unknown:
+        raise ConfigError(
+            f"split.population: population(s) {unknown} are not in column "
+            f"'{population_column}' of {table_path}; it has "
+            f"{', '.join(f'{k} ({v})' for k, v in present.items())}."
+        )
+    known = [s for s in samples if s in pop_of.index]
+    if not known:
+        raise InputError(
+            f"{table_path}: none of the {len(samples)} individuals (e.g. {list(samples[:3])}) "
+            f"is in column '{sample_column}' (e.g. {pop_of.index[:3].tolist()}); the table "
+            "must name samples as the VCF does."
+        )
+    pops = pop_of.loc[known]
+    keep = pops.isin(heldout) | (pops.isin(train) if train else ~pops.isin(heldout))
+    return pops.loc[keep].astype(str)
 
 
 def select_covariates(
@@ -539,6 +665,31 @@ def build_phenotypes(
         len(genotyped_samples),
         len(samples),
     )
+    population = None
+    if config.population_table:
+        population = population_split(
+            samples,
+            config.population_table,
+            config.sample_column,
+            config.population_column,
+            config.train_populations,
+            config.heldout_populations,
+        )
+        dropped = [s for s in samples if s not in population.index]
+        if dropped:
+            log.warning(
+                "split.population: %d of %d individuals are in neither the training nor the "
+                "held-out populations (or absent from %s) and are not analysed, e.g. %s",
+                len(dropped),
+                len(samples),
+                config.population_table,
+                dropped[:3],
+            )
+        samples = [s for s in samples if s in population.index]
+        log.info(
+            "split.population: individuals per population: %s",
+            ", ".join(f"{k} {v}" for k, v in population.value_counts().sort_index().items()),
+        )
     if len(samples) < config.min_individuals:
         raise InputError(
             f"{expression_path}: only {len(samples)} individuals have expression and genotypes "
@@ -606,12 +757,34 @@ def build_phenotypes(
             f"one of those (chr prefix optional) or use split.heldout_gene_fraction."
         )
     individuals = pd.DataFrame({"individual": samples})
-    individuals["individual_set"] = assign_split(
-        samples, config.heldout_individual_fraction, config.seed + 1
-    )
+    if population is None:
+        individuals["individual_set"] = assign_split(
+            samples, config.heldout_individual_fraction, config.seed + 1
+        )
+    else:
+        # the random split runs among the training populations only; held-out populations
+        # are a set of their own
+        pops = population.loc[samples].to_numpy().astype(str)
+        away = np.isin(pops, list(config.heldout_populations))
+        labels = np.full(len(samples), HELDOUT_POPULATION, dtype=object)
+        labels[~away] = assign_split(
+            [s for s, a in zip(samples, away, strict=True) if not a],
+            config.heldout_individual_fraction,
+            config.seed + 1,
+        )
+        individuals["individual_set"] = labels.astype(str)
+        individuals["population"] = pops
     counts = individuals["individual_set"].value_counts()
     n_train, n_heldout = int(counts.get("train", 0)), int(counts.get("heldout", 0))
     need = config.min_split_individuals
+    n_away = int(counts.get(HELDOUT_POPULATION, 0))
+    if population is not None and n_away < need:
+        raise ConfigError(
+            f"split.population.heldout {list(config.heldout_populations)}: {n_away} of the "
+            f"individuals with expression and genotypes ({expression_path}) belong to them; "
+            f"a per-gene r needs at least {need} (evaluate.min_individuals). Hold out a "
+            f"larger population."
+        )
     if n_train < need or (config.heldout_individual_fraction > 0 and n_heldout < need):
         raise ConfigError(
             f"split.heldout_individual_fraction {config.heldout_individual_fraction} of the "
@@ -663,11 +836,13 @@ def build_phenotypes(
         ]
     ]
     log.info(
-        "genes: %d (%d for sequence models); held out: %d genes, %d individuals",
+        "genes: %d (%d for sequence models); held out: %d genes, %d individuals%s",
         len(genes),
         int(genes["s2f"].sum()),
         int((genes["gene_set"] == "heldout").sum()),
         int((individuals["individual_set"] == "heldout").sum()),
+        f", {n_away} individuals of held-out population(s) "
+        f"{list(config.heldout_populations)}" if population is not None else "",
     )
     return Phenotypes(
         genes=genes.reset_index(drop=True),

@@ -33,7 +33,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ps2f.convergence import legend_suffix, status_label
 from ps2f.evaluation.tables import ALL_GENES
-from ps2f.schema import CELLS, METRIC_COLUMNS, SUMMARY_COLUMNS, cell_label
+from ps2f.schema import CELLS, HELDOUT_POPULATION, METRIC_COLUMNS, SUMMARY_COLUMNS, cell_label
 
 __all__ = [
     "OKABE_ITO",
@@ -116,9 +116,14 @@ def _cell_title(cell: str) -> str:
 
 
 def _present_cells(cells: pd.Series) -> list[str]:
-    """Cells present, in :data:`ps2f.schema.CELLS` order (unknown labels last, sorted)."""
+    """Cells present, in :data:`ps2f.schema.CELLS` order (unknown labels last, sorted).
+
+    Cells restricted to a gene set (``"<cell>|nonlinear_genes"``, in the summary and
+    comparisons tables) are left out of the figures; the tables report them.
+    """
     present = set(cells.astype(str))
-    return [c for c in CELLS if c in present] + sorted(present - set(CELLS))
+    subsets = {c for c in present if any(c.startswith(base + "|") for base in CELLS)}
+    return [c for c in CELLS if c in present] + sorted(present - set(CELLS) - subsets)
 
 
 def _check_columns(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -349,7 +354,9 @@ def plot_vs_elastic_net(
             for m, c, row in zip(sel["model"], sel["cell"], sel.itertuples(), strict=True)
         }
     others = [m for m in models if m != comparator]
-    heldout_cells = {cell_label(g, "heldout") for g in ("train", "heldout")}
+    heldout_cells = {
+        cell_label(g, i) for g in ("train", "heldout") for i in ("heldout", HELDOUT_POPULATION)
+    }
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
     # cells the comparator was not evaluated in (with baselines.genes: train, a genotype
     # baseline has no held-out genes) have nothing to compare against: they are left out
@@ -1029,7 +1036,9 @@ def plot_window_coverage(
     r = _per_gene_r(metrics)
     cov = coverage.astype({"model": str, "gene": str})
     seq_models = [m for m in dict.fromkeys(cov["model"]) if m in set(r["model"])]
-    heldout_cells = {cell_label(g, "heldout") for g in ("train", "heldout")}
+    heldout_cells = {
+        cell_label(g, i) for g in ("train", "heldout") for i in ("heldout", HELDOUT_POPULATION)
+    }
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
     cells = [c for c in cells if c in set(r.loc[r["model"] == comparator, "cell"])]
     problem = None

@@ -3,7 +3,7 @@
 Predictions table
     One row per (model, gene, individual): ``model`` (str), ``gene`` (str, Ensembl ID as in the
     expression file), ``individual`` (str, sample ID), ``gene_set`` ("train" | "heldout"),
-    ``individual_set`` ("train" | "heldout"), ``observed`` (float64, normalized expression as
+    ``individual_set`` ("train" | "heldout" | "heldout_population"), ``observed`` (float64, normalized expression as
     configured, e.g. log1p RPKM), ``predicted`` (float64, model units; only its ranking across
     individuals within a gene matters to per-gene metrics).
 Metrics table
@@ -11,8 +11,11 @@ Metrics table
 Summary table
     ``model``, ``cell``, ``statistic``, ``estimate``, ``ci_low``, ``ci_high``, ``n_genes``.
 
-A *cell* is one of the four combinations of training / held-out genes and training / held-out
-individuals, labelled by :func:`cell_label`.
+A *cell* is one combination of a gene set (:data:`SETS`) and an individual set
+(:data:`INDIVIDUAL_SETS`), labelled by :func:`cell_label`: training / held-out genes times
+training / held-out individuals, and, when ``split.population`` holds whole populations out
+(held-out ancestry, :func:`ps2f.phenotypes.population_split`), their individuals
+(``"heldout_population"``) as cells of their own.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ __all__ = [
     "METRIC_COLUMNS",
     "SUMMARY_COLUMNS",
     "SETS",
+    "INDIVIDUAL_SETS",
+    "HELDOUT_POPULATION",
     "CELLS",
     "cell_label",
     "validate_predictions",
@@ -48,7 +53,12 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "ci_high",
     "n_genes",
 )
+#: Gene sets, and the individual sets of a random split.
 SETS: tuple[str, ...] = ("train", "heldout")
+#: ``individual_set`` of the individuals of a held-out population (``split.population``).
+HELDOUT_POPULATION = "heldout_population"
+#: Individual sets: a random split's, then the held-out populations'.
+INDIVIDUAL_SETS: tuple[str, ...] = (*SETS, HELDOUT_POPULATION)
 
 
 def cell_label(gene_set: str, individual_set: str) -> str:
@@ -56,25 +66,32 @@ def cell_label(gene_set: str, individual_set: str) -> str:
 
     Parameters
     ----------
-    gene_set, individual_set : str
-        Each ``"train"`` or ``"heldout"``.
+    gene_set : str
+        ``"train"`` or ``"heldout"``.
+    individual_set : str
+        One of :data:`INDIVIDUAL_SETS`.
 
     Returns
     -------
     str
-        E.g. ``"train_genes|heldout_individuals"``.
+        E.g. ``"train_genes|heldout_individuals"``,
+        ``"train_genes|heldout_population_individuals"``.
 
     Raises
     ------
     ValueError
-        If either set is not one of :data:`SETS`.
+        If ``gene_set`` is not one of :data:`SETS` or ``individual_set`` not one of
+        :data:`INDIVIDUAL_SETS`.
     """
-    if gene_set not in SETS or individual_set not in SETS:
-        raise ValueError(f"sets must be in {SETS}, got {gene_set!r}, {individual_set!r}")
+    if gene_set not in SETS or individual_set not in INDIVIDUAL_SETS:
+        raise ValueError(
+            f"gene_set must be in {SETS} and individual_set in {INDIVIDUAL_SETS}, got "
+            f"{gene_set!r}, {individual_set!r}"
+        )
     return f"{gene_set}_genes|{individual_set}_individuals"
 
 
-CELLS: tuple[str, ...] = tuple(cell_label(g, i) for g in SETS for i in SETS)
+CELLS: tuple[str, ...] = tuple(cell_label(g, i) for g in SETS for i in INDIVIDUAL_SETS)
 
 
 def validate_predictions(df: pd.DataFrame, source: str = "predictions table") -> pd.DataFrame:
@@ -105,10 +122,12 @@ def validate_predictions(df: pd.DataFrame, source: str = "predictions table") ->
     out = df.loc[:, list(PREDICTION_COLUMNS)].copy()
     for col in ("model", "gene", "individual", "gene_set", "individual_set"):
         out[col] = out[col].astype(str)
-    for col in ("gene_set", "individual_set"):
-        bad = set(out[col].unique()) - set(SETS)
+    for col, allowed in (("gene_set", SETS), ("individual_set", INDIVIDUAL_SETS)):
+        bad = set(out[col].unique()) - set(allowed)
         if bad:
-            raise ValueError(f"{source}: column {col!r} has values {sorted(bad)}; allowed {SETS}")
+            raise ValueError(
+                f"{source}: column {col!r} has values {sorted(bad)}; allowed {allowed}"
+            )
     out["observed"] = out["observed"].astype("float64")
     out["predicted"] = out["predicted"].astype("float64")
     dup = out.duplicated(["model", "gene", "individual"])

@@ -96,6 +96,24 @@ def get_covariates_input():
     return {"covariates": path} if path else {}
 
 
+def get_population_input():
+    """{"populations": sample table} when split.population.sample_table is set, else {}."""
+    path = config["split"]["population"]["sample_table"]
+    return {"populations": path} if path else {}
+
+
+def get_population_params():
+    """{"population": split.population's columns and populations} with a sample table, else {}.
+
+    Read only with a table, so that these keys change nothing in a random-split run.
+    """
+    pop = config["split"]["population"]
+    if not pop["sample_table"]:
+        return {}
+    keys = ("sample_column", "population_column", "train", "heldout")
+    return {"population": {k: pop[k] for k in keys}}
+
+
 def get_store_settings():
     """The settings of the genotypes job: run_genotypes' keyword arguments, by name.
 

@@ -5,7 +5,9 @@
 # then per-gene metrics in each (gene set x individual set) cell, permutation FDR, summaries
 # with bootstrap CIs and model-vs-model tests. Each model's training status (converged or
 # not, from its predictions file's metadata) goes into training.csv and beside its numbers in
-# the summary and comparisons tables; landing.rst is the report's first-page table.
+# the summary and comparisons tables; landing.rst is the report's first-page table. The
+# nonlinear genes (Shen 2026: RandomForest beats ElasticNet most, judged on the training
+# individuals' out-of-bag / nested-CV r) are a gene set of the summary and comparisons.
 
 
 rule lead_eqtl:
@@ -92,9 +94,35 @@ rule window_coverage:
         "../scripts/window_coverage.py"
 
 
+rule nonlinear_genes:
+    input:
+        elastic_net=f"{RUN}/models/elastic_net.summary.tsv",
+        random_forest=f"{RUN}/models/random_forest.summary.tsv",
+    output:
+        genes=report(
+            f"{RUN}/evaluation/nonlinear_genes.csv",
+            caption="../report/nonlinear_genes_table.rst",
+            category="Tables",
+            labels={"table": "nonlinear genes (RandomForest beats ElasticNet)"},
+        ),
+    params:
+        evaluate=config_subset(config["evaluate"], "nonlinear_top_n"),
+    log:
+        f"{LOGS}/nonlinear_genes.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/nonlinear_genes.py"
+
+
 rule evaluate:
     input:
         predictions=get_predictions(),
+        nonlinear=f"{RUN}/evaluation/nonlinear_genes.csv",
         lead=f"{RUN}/evaluation/lead_eqtl.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",

@@ -1,5 +1,6 @@
 # Expression enters once: samples matched, genes matched, normalized, residualized on the
-# covariates (fitted on training individuals only), splits assigned.
+# covariates (fitted on training individuals only), splits assigned (at random, and by
+# population with split.population: held-out ancestry).
 
 
 rule phenotypes:
@@ -10,6 +11,7 @@ rule phenotypes:
         reference=get_input("reference"),
         **get_covariates_input(),
         **get_dosages_input(),
+        **get_population_input(),
     output:
         genes=PHENOTYPES["genes"],
         individuals=PHENOTYPES["individuals"],
@@ -32,6 +34,8 @@ rule phenotypes:
             "seed",
             "min_individuals",
         ),
+        # only with a sample table: without one, these keys are read by no rule
+        **get_population_params(),
         genes=config["genes"],
         annotation=config["annotation"],
         contigs=CONTIGS,

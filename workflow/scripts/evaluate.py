@@ -17,4 +17,5 @@ run_evaluate(
     out_training=snakemake.output.training,
     out_landing=snakemake.output.landing,
     heritability_path=snakemake.input.heritability,
+    nonlinear_path=snakemake.input.nonlinear,
 )

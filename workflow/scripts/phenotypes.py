@@ -18,4 +18,6 @@ run_phenotypes(
     covariates=snakemake.input.get("covariates"),
     reference=snakemake.input.get("reference"),
     dosages=snakemake.input.get("dosages"),
+    populations=snakemake.input.get("populations"),
+    population=snakemake.params.get("population"),
 )

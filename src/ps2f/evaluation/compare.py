@@ -21,6 +21,15 @@ For every ordered pair (model, comparator) of models evaluated in the same cell:
     numbers R's ``fisher.test`` reports. The statistic Shen et al. (2026) give for AlphaGenome
     vs Enformer on GTEx eQTLs (odds ratio 3.0). Fisher's test treats the two models' calls as
     independent samples although they are on the same genes (as the published statistic does).
+``direction_odds_ratio_gene``
+    The same odds ratio for the gene-level direction (definition (a) of ``notes/anchors.md``):
+    on the genes where both models have a defined per-gene r, each model's nominally
+    significant genes (``pearson_p < alpha``) are its calls, correct when r > 0. The 2 x 2
+    table counts genes: ``[[model's significant genes with r > 0, with r < 0], [comparator's
+    significant genes with r > 0, with r < 0]]`` (each row over that model's own significant
+    genes); the odds ratio > 1 when the model's significant genes more often have the right
+    sign. Same estimate, CI and p-value as above. Shen et al. (2026) report 3.0 for
+    AlphaGenome vs Enformer.
 
 CIs of the first two are percentile bootstrap intervals over the shared genes (Efron &
 Tibshirani 1993), each (model, comparator, cell, statistic) with its own seeded generator.
@@ -36,8 +45,8 @@ from scipy import stats
 from scipy.stats.contingency import odds_ratio
 
 from ps2f.evaluation.resampling import bootstrap, percentile_ci, seeded_rng
-from ps2f.evaluation.tables import ALL_GENES
-from ps2f.schema import CELLS, METRIC_COLUMNS
+from ps2f.evaluation.tables import ALL_GENES, cell_order
+from ps2f.schema import METRIC_COLUMNS
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -63,6 +72,7 @@ COMPARISON_COLUMNS: tuple[str, ...] = (
 COMPARISON_STATISTICS: tuple[str, ...] = (
     "median_delta_r",
     "frac_genes_better",
+    "direction_odds_ratio_gene",
     "direction_odds_ratio_variant",
 )
 
@@ -89,22 +99,31 @@ def direction_odds_ratio(
 ) -> tuple[float, float, float, float]:
     """Odds ratio of a correct direction, model vs comparator, with Fisher's exact test.
 
+    The 2 x 2 table is ``[[model correct, model wrong], [comparator correct, comparator
+    wrong]]``; the estimate is the conditional maximum-likelihood odds ratio with its exact
+    conditional CI (:func:`scipy.stats.contingency.odds_ratio`, ``kind="conditional"``:
+    :func:`scipy.stats.fisher_exact` itself gives no interval) and the p-value the two-sided
+    one of :func:`scipy.stats.fisher_exact`, as R's ``fisher.test``.
+
     Parameters
     ----------
-    model_correct, comparator_correct : numpy.ndarray, shape (genes,), bool
-        Whether each model gets each gene's direction right (same genes, both defined).
+    model_correct : numpy.ndarray, shape (n_model,), bool
+        Whether each of the model's calls (genes) has the right direction.
+    comparator_correct : numpy.ndarray, shape (n_comparator,), bool
+        The same for the comparator's calls (the same genes for the variant level; each
+        model's own significant genes for the gene level).
     ci_level : float, default 0.95
         Coverage of the exact conditional interval.
 
     Returns
     -------
     (float, float, float, float)
-        Conditional MLE odds ratio, CI low, CI high, two-sided Fisher p-value; all NaN for no
-        genes. The odds ratio is 0 or inf when a cell of the 2 x 2 table is empty.
+        Conditional MLE odds ratio, CI low, CI high, two-sided Fisher p-value; all NaN when a
+        model has no call. The odds ratio is 0 or inf when a cell of the 2 x 2 table is empty.
     """
     a = np.asarray(model_correct, dtype=bool)
     b = np.asarray(comparator_correct, dtype=bool)
-    if a.size == 0:
+    if a.size == 0 or b.size == 0:
         return np.nan, np.nan, np.nan, np.nan
     table = np.array([[a.sum(), (~a).sum()], [b.sum(), (~b).sum()]], dtype=np.int64)
     res = odds_ratio(table, kind="conditional")
@@ -118,6 +137,7 @@ def compare_models(
     n_boot: int = 1000,
     seed: int = 0,
     ci_level: float = 0.95,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Paired per-gene comparisons of every ordered pair of models, per cell.
 
@@ -125,13 +145,17 @@ def compare_models(
     ----------
     metrics : pandas.DataFrame
         Metrics table (:data:`ps2f.schema.METRIC_COLUMNS`) with ``pearson_r`` rows and,
-        optionally, ``lead_direction_correct`` rows.
+        optionally, ``pearson_p`` (for the gene-level direction odds ratio) and
+        ``lead_direction_correct`` rows (variant level).
     n_boot : int, default 1000
         Bootstrap resamples over shared genes (0: no CI).
     seed : int, default 0
         Seed of the bootstrap generators.
     ci_level : float, default 0.95
         Coverage of all intervals, in (0, 1).
+    alpha : float, default 0.05
+        Nominal significance level of ``pearson_p`` that makes a gene a gene-level call
+        (``direction_odds_ratio_gene``; config ``evaluate.alpha``), in (0, 1).
 
     Returns
     -------
@@ -141,7 +165,7 @@ def compare_models(
         ``ci_low``, ``ci_high`` (unitless r difference, fraction, or odds ratio), ``p_value``
         (float64; NaN when undefined), ``test`` (``"wilcoxon_signed_rank"``, ``"sign_test"``,
         ``"fisher_exact"``), ``n_genes`` (int64, shared genes used). Sorted by model,
-        comparator, cell (in :data:`ps2f.schema.CELLS` order), statistic.
+        comparator, cell (:func:`ps2f.evaluation.tables.cell_order`), statistic.
 
     Raises
     ------
@@ -155,9 +179,11 @@ def compare_models(
         raise ValueError(f"ci_level must be in (0, 1), got {ci_level}")
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0, got {n_boot}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     met = metrics.loc[
         (metrics["gene"] != ALL_GENES)
-        & metrics["metric"].isin(["pearson_r", "lead_direction_correct"])
+        & metrics["metric"].isin(["pearson_r", "pearson_p", "lead_direction_correct"])
     ]
     rows: list[tuple] = []
     if not met.empty:
@@ -165,12 +191,14 @@ def compare_models(
             index=["cell", "gene"], columns=["metric", "model"], values="value", dropna=False
         )
         present = set(met["cell"])
-        for cell in [c for c in CELLS if c in present] + sorted(present - set(CELLS)):
+        for cell in cell_order(present):
             sub = wide.loc[cell]
-            r_tab = sub["pearson_r"] if "pearson_r" in sub.columns.get_level_values(0) else None
+            present_metrics = set(sub.columns.get_level_values(0))
+            r_tab = sub["pearson_r"] if "pearson_r" in present_metrics else None
+            p_tab = sub["pearson_p"] if "pearson_p" in present_metrics else None
             d_tab = (
                 sub["lead_direction_correct"]
-                if "lead_direction_correct" in sub.columns.get_level_values(0)
+                if "lead_direction_correct" in present_metrics
                 else None
             )
             models = sorted(set(met.loc[met["cell"] == cell, "model"]))
@@ -178,7 +206,9 @@ def compare_models(
                 for ref in models:
                     if model == ref:
                         continue
-                    rows += _compare_pair(model, ref, cell, r_tab, d_tab, n_boot, seed, ci_level)
+                    rows += _compare_pair(
+                        model, ref, cell, r_tab, p_tab, d_tab, n_boot, seed, ci_level, alpha
+                    )
     out = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS)).astype(
         {"estimate": np.float64, "ci_low": np.float64, "ci_high": np.float64,
          "p_value": np.float64, "n_genes": np.int64}
@@ -186,7 +216,7 @@ def compare_models(
     if out.empty:
         return out
     stat = pd.Categorical(out["statistic"], categories=COMPARISON_STATISTICS, ordered=True)
-    cells = list(CELLS) + sorted(set(out["cell"]) - set(CELLS))
+    cells = cell_order(out["cell"])
     out = out.assign(_s=stat, _c=pd.Categorical(out["cell"], categories=cells, ordered=True))
     out = out.sort_values(["model", "comparator", "_c", "_s"], kind="stable")
     return out.drop(columns=["_s", "_c"]).reset_index(drop=True)
@@ -197,10 +227,12 @@ def _compare_pair(
     ref: str,
     cell: str,
     r_tab: pd.DataFrame | None,
+    p_tab: pd.DataFrame | None,
     d_tab: pd.DataFrame | None,
     n_boot: int,
     seed: int,
     ci_level: float,
+    alpha: float,
 ) -> list[tuple]:
     """Rows of the comparisons table for one (model, comparator, cell)."""
     rows: list[tuple] = []
@@ -223,6 +255,13 @@ def _compare_pair(
             (model, ref, cell, "frac_genes_better", est, *percentile_ci(boot["b"], ci_level),
              _sign_test_p(delta), "sign_test", n)
         )  # fmt: skip
+        if p_tab is not None and model in p_tab.columns and ref in p_tab.columns:
+            p = p_tab.loc[pair.index, [model, ref]].to_numpy()
+            calls = [pair[m].to_numpy()[p[:, j] < alpha] > 0 for j, m in enumerate((model, ref))]
+            est, lo, hi, pv = direction_odds_ratio(calls[0], calls[1], ci_level)
+            rows.append(
+                (model, ref, cell, "direction_odds_ratio_gene", est, lo, hi, pv, "fisher_exact", n)
+            )  # fmt: skip
     if d_tab is not None and model in d_tab.columns and ref in d_tab.columns:
         pair = d_tab[[model, ref]].dropna()
         est, lo, hi, p = direction_odds_ratio(

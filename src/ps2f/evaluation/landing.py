@@ -18,14 +18,25 @@ import re
 import pandas as pd
 
 from ps2f.convergence import NO_EPOCHS, legend_suffix
-from ps2f.schema import SUMMARY_COLUMNS, cell_label
+from ps2f.schema import HELDOUT_POPULATION, SUMMARY_COLUMNS, cell_label
 
-__all__ = ["HEADLINE_CELLS", "HEADLINE_COLUMNS", "headline_table", "landing_rst"]
+__all__ = [
+    "HEADLINE_CELLS",
+    "POPULATION_CELLS",
+    "HEADLINE_COLUMNS",
+    "headline_table",
+    "landing_rst",
+]
 
 #: The cells on the landing page: held-out individuals, on training and on held-out genes.
 HEADLINE_CELLS: tuple[tuple[str, str], ...] = (
     (cell_label("train", "heldout"), "training genes"),
     (cell_label("heldout", "heldout"), "held-out genes"),
+)
+#: Shown after those when the run holds populations out (``split.population``).
+POPULATION_CELLS: tuple[tuple[str, str], ...] = (
+    (cell_label("train", HELDOUT_POPULATION), "training genes, held-out population"),
+    (cell_label("heldout", HELDOUT_POPULATION), "held-out genes, held-out population"),
 )
 #: Statistic of each value column, by its header prefix.
 _SHOWN = (
@@ -64,11 +75,12 @@ def headline_table(summary: pd.DataFrame, training: pd.DataFrame | None = None) 
     Returns
     -------
     pandas.DataFrame
-        :data:`HEADLINE_COLUMNS`, all str, one row per model (sorted by name): for the cells
-        of :data:`HEADLINE_CELLS` (held-out individuals of training genes and of held-out
-        genes) the ``median_r``, the gene-level ``direction_accuracy_nominal`` (among genes
-        with nominal p < alpha, the fraction with r > 0) and the
-        ``median_fraction_of_ceiling`` (r / sqrt(cis-h2)), each as
+        :data:`HEADLINE_COLUMNS`, all str, one row per model (sorted by name), and, when the
+        summary has cells of a held-out population, one more column per statistic and cell of
+        :data:`POPULATION_CELLS`: for the cells of :data:`HEADLINE_CELLS` (held-out
+        individuals of training genes and of held-out genes) the ``median_r``, the gene-level
+        ``direction_accuracy_nominal`` (among genes with nominal p < alpha, the fraction with
+        r > 0) and the ``median_fraction_of_ceiling`` (r / sqrt(cis-h2)), each as
         ``"estimate [ci_low, ci_high] (n=genes)"``; ``"–"`` when undefined or not evaluated
         (e.g. a baseline fitted on training genes only).
 
@@ -84,16 +96,19 @@ def headline_table(summary: pd.DataFrame, training: pd.DataFrame | None = None) 
     if training is not None:
         status = dict(zip(training["model"].astype(str), training["status"], strict=True))
     by = summary.assign(model=summary["model"].astype(str), cell=summary["cell"].astype(str))
+    present = set(by["cell"])
+    shown = [*HEADLINE_CELLS, *(c for c in POPULATION_CELLS if c[0] in present)]
+    columns = ["model", *(f"{what}, {genes}" for what, _ in _SHOWN for _, genes in shown)]
     by = by.set_index(["model", "cell", "statistic"])
     rows = []
     for model in sorted(by.index.get_level_values("model").unique()):
         row = {"model": model + legend_suffix(status.get(model))}
         for what, stat in _SHOWN:
-            for cell, genes in HEADLINE_CELLS:
+            for cell, genes in shown:
                 key = (model, cell, stat)
                 row[f"{what}, {genes}"] = _estimate_text(by.loc[key] if key in by.index else None)
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(HEADLINE_COLUMNS), dtype=object)
+    return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
 def _rst(text: object) -> str:

@@ -25,8 +25,8 @@ import pandas as pd
 
 from ps2f.evaluation.correlation import pearson_rows
 from ps2f.evaluation.resampling import bootstrap, percentile_ci, seeded_rng
-from ps2f.evaluation.tables import ALL_GENES
-from ps2f.schema import CELLS, METRIC_COLUMNS, SUMMARY_COLUMNS
+from ps2f.evaluation.tables import ALL_GENES, cell_order
+from ps2f.schema import METRIC_COLUMNS, SUMMARY_COLUMNS
 
 __all__ = ["SUMMARY_STATISTICS", "summarize"]
 
@@ -240,7 +240,7 @@ def summarize(
         int64 (number of genes the statistic was computed on: defined genes, the significant
         genes for a direction accuracy, the genes with a defined variant-level direction, or
         the genes with finite means for the cross-gene r). Sorted by model, cell (in
-        :data:`ps2f.schema.CELLS` order) and statistic (in :data:`SUMMARY_STATISTICS` order).
+        :func:`ps2f.evaluation.tables.cell_order`) and statistic (in :data:`SUMMARY_STATISTICS` order).
         Statistics are NaN (``n_genes`` = 0) for a (model, cell) with no gene to use.
 
     Raises
@@ -324,7 +324,7 @@ def summarize(
     if out.empty:
         return out
     out["_stat"] = pd.Categorical(out["statistic"], categories=SUMMARY_STATISTICS, ordered=True)
-    cells = list(CELLS) + sorted(set(out["cell"]) - set(CELLS))
+    cells = cell_order(out["cell"])
     out["_cell"] = pd.Categorical(out["cell"], categories=cells, ordered=True)
     out = out.sort_values(["model", "_cell", "_stat"], kind="stable")
     return out.drop(columns=["_stat", "_cell"]).reset_index(drop=True)

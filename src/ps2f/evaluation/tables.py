@@ -19,6 +19,7 @@ from ps2f.schema import CELLS, METRIC_COLUMNS, cell_label
 
 __all__ = [
     "ALL_GENES",
+    "cell_order",
     "with_cells",
     "sort_keys",
     "format_counts",
@@ -28,6 +29,33 @@ __all__ = [
 
 #: ``gene`` value of metrics rows that describe a whole cell rather than one gene.
 ALL_GENES = "__all__"
+
+
+def cell_order(cells) -> list[str]:
+    """The distinct ``cells`` in report order.
+
+    Parameters
+    ----------
+    cells : iterable of str
+        Cell labels: :data:`ps2f.schema.CELLS` and labels derived from them, such as a cell
+        restricted to a gene set (``"<cell>|<set>"``,
+        :func:`ps2f.evaluation.gene_sets.subset_cell`).
+
+    Returns
+    -------
+    list of str
+        The labels of :data:`ps2f.schema.CELLS` present, in that order, then the others
+        ordered by the :data:`ps2f.schema.CELLS` position of the cell they start with (labels
+        starting with none last), then by label.
+    """
+    present = set(map(str, cells))
+    known = [c for c in CELLS if c in present]
+
+    def key(label: str) -> tuple[int, str]:
+        base = [i for i, c in enumerate(CELLS) if label.startswith(c + "|")]
+        return (base[0] if base else len(CELLS), label)
+
+    return known + sorted(present - set(CELLS), key=key)
 
 
 def with_cells(frame: pd.DataFrame) -> pd.DataFrame:

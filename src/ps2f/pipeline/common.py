@@ -93,9 +93,11 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a table written by :func:`write_table` (parquet by extension, else TSV)."""
+    """Read a table written by :func:`write_table` (parquet or CSV by extension, else TSV)."""
     path = str(path)
-    return pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, sep="\t")
+    if path.endswith(".parquet"):
+        return pd.read_parquet(path)
+    return pd.read_csv(path, sep="," if path.endswith(".csv") else "\t")
 
 
 def load_inputs(genes_path: str, individuals_path: str, expression_path: str):

@@ -8,7 +8,13 @@ import pandas as pd
 
 from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
 
-__all__ = ["run_lead_eqtl", "run_cis_heritability", "run_window_coverage", "run_evaluate"]
+__all__ = [
+    "run_lead_eqtl",
+    "run_cis_heritability",
+    "run_window_coverage",
+    "run_nonlinear_genes",
+    "run_evaluate",
+]
 
 
 def run_lead_eqtl(
@@ -201,6 +207,40 @@ def run_window_coverage(
     write_table(coverage, out_coverage_csv)
 
 
+def run_nonlinear_genes(
+    elastic_net_summary: str,
+    random_forest_summary: str,
+    evaluate: Mapping,
+    out_genes: str,
+) -> None:
+    """Rule ``nonlinear_genes``: the genes where RandomForest beats ElasticNet most.
+
+    Chosen from the baselines' out-of-sample estimates on training individuals only
+    (RandomForest's out-of-bag r, ElasticNet's nested-CV ``rho_avg``), never from held-out
+    individuals; see :mod:`ps2f.evaluation.gene_sets`.
+
+    Parameters
+    ----------
+    elastic_net_summary, random_forest_summary : str
+        The baselines' per-gene summaries (``models/<method>.summary.tsv``).
+    evaluate : mapping
+        Config ``evaluate`` key ``nonlinear_top_n`` (Shen et al. 2026: 300; 0 = no set).
+    out_genes : str
+        The set (CSV, :data:`ps2f.evaluation.gene_sets.NONLINEAR_COLUMNS`), written
+        atomically.
+    """
+    from ps2f.evaluation.gene_sets import nonlinear_genes
+    from ps2f.pipeline.common import read_table
+
+    genes = nonlinear_genes(
+        read_table(elastic_net_summary),
+        read_table(random_forest_summary),
+        top_n=evaluate["nonlinear_top_n"],
+        log=log,
+    )
+    write_table(genes, out_genes)
+
+
 def run_evaluate(
     prediction_paths: Sequence[str],
     evaluate: Mapping,
@@ -217,6 +257,7 @@ def run_evaluate(
     out_training: str | None = None,
     out_landing: str | None = None,
     heritability_path: str | None = None,
+    nonlinear_path: str | None = None,
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
@@ -225,7 +266,11 @@ def run_evaluate(
     lead-eQTL table the variant-level metrics are left out. With a window-coverage table
     (rule ``window_coverage``), each sequence model's per-gene coverage joins the metrics
     (:func:`ps2f.evaluation.coverage.coverage_metrics`) and its summary rows the summary
-    (:func:`ps2f.evaluation.coverage.summarize_coverage`).
+    (:func:`ps2f.evaluation.coverage.summarize_coverage`). With a nonlinear-genes table (rule
+    ``nonlinear_genes``), the summary and the comparisons also cover each cell restricted to
+    those genes (cells ``<cell>|nonlinear_genes``,
+    :func:`ps2f.evaluation.gene_sets.gene_set_metrics`); the metrics table itself keeps one
+    row per (model, cell, gene, metric).
 
     Every model's training status is read from its predictions file's metadata
     (:func:`ps2f.convergence.training_table`) and shown beside its numbers: column
@@ -285,8 +330,20 @@ def run_evaluate(
             ceiling_metrics(pd.concat(parts, ignore_index=True), pd.read_parquet(heritability_path))
         )
     metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
+    with_sets = metrics
+    if nonlinear_path is not None:
+        from ps2f.evaluation.gene_sets import NONLINEAR, gene_set_metrics
+        from ps2f.pipeline.common import read_table
+
+        chosen = read_table(nonlinear_path)["gene"].astype(str)
+        subset = gene_set_metrics(metrics, chosen, NONLINEAR)
+        log.info(
+            "nonlinear genes: %d chosen, %d of them evaluated", len(chosen), subset["gene"].nunique()
+        )
+        if len(subset):
+            with_sets = pd.concat([metrics, subset], ignore_index=True)
     summary = summarize(
-        metrics,
+        with_sets,
         alpha=evaluate["alpha"],
         fdr=evaluate["fdr"],
         set_r_threshold=evaluate["set_r_threshold"],
@@ -316,7 +373,9 @@ def run_evaluate(
     write_table(summary, out_summary)
     write_table(summary, out_summary_csv)
     if out_comparisons is not None:
-        comparisons = compare_models(metrics, n_boot=evaluate["n_boot"], seed=evaluate["seed"])
+        comparisons = compare_models(
+            with_sets, n_boot=evaluate["n_boot"], seed=evaluate["seed"], alpha=evaluate["alpha"]
+        )
         comparisons = add_training_column(comparisons, training)
         comparisons = add_training_column(
             comparisons, training, model_column="comparator", name="comparator_training"

@@ -9,6 +9,21 @@ from ps2f.pipeline.common import log, write_table
 __all__ = ["run_phenotypes"]
 
 
+def _population_settings(pop: Mapping | None, populations: str | None) -> dict:
+    """PhenotypeConfig's population fields from config ``split.population`` and its table."""
+    if not populations:
+        return {}
+    if not pop:
+        raise ValueError("a population sample table needs the split.population settings")
+    return {
+        "population_table": populations,
+        "sample_column": pop["sample_column"],
+        "population_column": pop["population_column"],
+        "train_populations": tuple(pop["train"]),
+        "heldout_populations": tuple(pop["heldout"]),
+    }
+
+
 def run_phenotypes(
     expression: str,
     annotation: str,
@@ -27,6 +42,8 @@ def run_phenotypes(
     covariates: str | None = None,
     reference: str | None = None,
     dosages: str | None = None,
+    populations: str | None = None,
+    population: Mapping | None = None,
 ) -> None:
     """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
 
@@ -66,6 +83,12 @@ def run_phenotypes(
     dosages : str, optional
         The baselines' dosage VCF (``inputs.dosages``); when given, only individuals that are
         samples of both VCFs are analysed (the others are dropped and counted in the log).
+    populations : str, optional
+        Sample table of ``split.population.sample_table``: held-out ancestry
+        (:func:`ps2f.phenotypes.population_split`); None or empty: random individual split only.
+    population : mapping, optional
+        Config ``split.population`` keys ``sample_column``, ``population_column``, ``train``
+        and ``heldout``; needed with ``populations``.
 
     Raises
     ------
@@ -92,6 +115,7 @@ def run_phenotypes(
         extra_covariates=tuple(expression_settings["extra_covariates"]),
         genotype_pc_pattern=expression_settings["genotype_pc_pattern"],
         expression_pc_pattern=expression_settings["expression_pc_pattern"],
+        **_population_settings(population, populations),
     )
     samples = read_vcf_samples(genotypes)
     if dosages:
