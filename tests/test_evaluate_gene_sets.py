@@ -25,9 +25,11 @@ from ps2f.evaluation import compare_models, summarize
 from ps2f.evaluation.gene_sets import (
     NONLINEAR,
     NONLINEAR_COLUMNS,
+    TOP_ELASTIC_NET_COLUMNS,
     gene_set_metrics,
     nonlinear_genes,
     subset_cell,
+    top_elastic_net_genes,
 )
 from ps2f.genome.store import load_stores
 from ps2f.pipeline import run_genotypes, run_phenotypes, run_simulate
@@ -78,6 +80,25 @@ def _long(model, cell, genes, **per_gene):
         for g, v in zip(genes, values, strict=True)
     ]
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def test_top_elastic_net_genes_rank_the_nested_cv_r():
+    """SAGE-net's selection: the best ElasticNet genes by training-individual nested-CV r."""
+    en = pd.DataFrame(
+        {"gene": ["a", "b", "c", "d", "e"], "rho_avg": [0.3, np.nan, 0.5, 0.3, -0.1]}
+    )
+    top = top_elastic_net_genes(en, top_n=3)
+    assert list(top.columns) == list(TOP_ELASTIC_NET_COLUMNS)
+    assert top["gene"].tolist() == ["c", "a", "d"]  # ties by gene ID, NaN never ranked
+    assert top["rank"].tolist() == [1, 2, 3]
+    assert top_elastic_net_genes(en, top_n=10)["gene"].tolist() == ["c", "a", "d", "e"]
+    assert top_elastic_net_genes(en, top_n=0).empty
+    with pytest.raises(ValueError, match="top_elastic_net_n"):
+        top_elastic_net_genes(en, top_n=-1)
+    with pytest.raises(ValueError, match="appears twice"):
+        top_elastic_net_genes(pd.concat([en, en.head(1)]), top_n=2)
+    with pytest.raises(ValueError, match="rho_avg"):
+        top_elastic_net_genes(en.drop(columns="rho_avg"), top_n=2)
 
 
 def test_gene_level_direction_odds_ratio_against_scipy():

@@ -35,7 +35,9 @@ S2F = {"train_r", "train_p", "predict_p", "score_reference"} | EVALUATION
 COVERAGE = {"window_coverage"}
 # cis_heritability reads the same cis-window variants as lead_eqtl
 EQTL = {"lead_eqtl", "cis_heritability"}
-AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | NONLINEAR | COVERAGE | S2F
+# the top-ElasticNet gene set reads the ElasticNet summary only
+TOP_EN = {"top_elastic_net_genes"}
+AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | NONLINEAR | TOP_EN | COVERAGE | S2F
 AFTER_PHENOTYPES = {"phenotypes"} | AFTER_GENOTYPES
 EVERY_JOB = {"simulate"} | AFTER_PHENOTYPES
 
@@ -80,7 +82,7 @@ CASES = [
         "baselines.drop_ambiguous_strand",
         False,
         BASELINES,
-        BASELINES | NONLINEAR | COVERAGE | EVALUATION,
+        BASELINES | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
     ),
     (
         "baselines.random_forest.n_estimators",
@@ -92,18 +94,19 @@ CASES = [
         "baselines.predictdb.min_rho",
         0.2,
         {"elastic_net"},
-        {"elastic_net"} | NONLINEAR | COVERAGE | EVALUATION,
+        {"elastic_net"} | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
     ),
     (
         "baselines.predictdb.variant_key",
         "varID",
         {"elastic_net"},
-        {"elastic_net"} | NONLINEAR | COVERAGE | EVALUATION,
+        {"elastic_net"} | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
     ),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
     # the gene-level direction odds ratio reads it too (inside evaluate)
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
     ("evaluate.nonlinear_top_n", 2, NONLINEAR, NONLINEAR | EVALUATION),
+    ("evaluate.top_elastic_net_n", 2, TOP_EN, TOP_EN | EVALUATION),
     # read only with split.population.sample_table set: a random-split run ignores them
     ("split.population.heldout", ["POP2"], set(), set()),
     ("split.population.population_column", "pop", set(), set()),

@@ -274,14 +274,18 @@ def test_outputs_and_report_contents(report_run):
     en = comparisons.query(
         "model == 'r_model' and comparator == 'elastic_net' and statistic == 'median_delta_r'"
     )
-    assert len(en) == 4 and (en["estimate"] < 0).all()  # the weak model loses, in all cells:
+    assert len(en) == 6 and (en["estimate"] < 0).all()  # the weak model loses, in all cells:
     nonlinear = pd.read_csv(ev / "nonlinear_genes.csv")
     assert len(nonlinear) > 0 and (nonlinear["margin"] > 0).all()
-    assert en["cell"].tolist() == [  # both cells of the training genes, then their nonlinear genes
+    top = pd.read_csv(ev / "top_elastic_net_genes.csv")
+    assert len(top) > 0 and top["elastic_net_rho_avg"].is_monotonic_decreasing
+    assert en["cell"].tolist() == [  # both cells of the training genes, then their gene sets
         "train_genes|train_individuals",
         "train_genes|heldout_individuals",
         "train_genes|train_individuals|nonlinear_genes",
+        "train_genes|train_individuals|top_elastic_net_genes",
         "train_genes|heldout_individuals|nonlinear_genes",
+        "train_genes|heldout_individuals|top_elastic_net_genes",
     ]
     assert {"direction_odds_ratio_gene", "direction_odds_ratio_variant"} <= set(
         comparisons["statistic"]

@@ -119,10 +119,35 @@ rule nonlinear_genes:
         "../scripts/nonlinear_genes.py"
 
 
+rule top_elastic_net_genes:
+    input:
+        elastic_net=f"{RUN}/models/elastic_net.summary.tsv",
+    output:
+        genes=report(
+            f"{RUN}/evaluation/top_elastic_net_genes.csv",
+            caption="../report/top_elastic_net_genes_table.rst",
+            category="Tables",
+            labels={"table": "top ElasticNet genes (SAGE-net's selection)"},
+        ),
+    params:
+        evaluate=config_subset(config["evaluate"], "top_elastic_net_n"),
+    log:
+        f"{LOGS}/top_elastic_net_genes.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/top_elastic_net_genes.py"
+
+
 rule evaluate:
     input:
         predictions=get_predictions(),
         nonlinear=f"{RUN}/evaluation/nonlinear_genes.csv",
+        top_elastic_net=f"{RUN}/evaluation/top_elastic_net_genes.csv",
         lead=f"{RUN}/evaluation/lead_eqtl.parquet",
         dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",

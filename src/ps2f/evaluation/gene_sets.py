@@ -20,7 +20,14 @@ Nonlinear genes (Shen et al. 2026)
     ranking device, not a test. A positive margin does not say that RandomForest predicts
     well: where ElasticNet's r is near zero or negative, a small forest r ranks high.
 
-The set enters the evaluation as cells of their own: each cell's per-gene metrics of the set's
+Top ElasticNet genes (SAGE-net's gene selection)
+    SAGE-net (Spiro et al. 2026) reports its parity with linear models on the genes its
+    PrediXcan-style model predicts best on validation data, where ps2f's medians run over all
+    genes, most of them without cis signal. :func:`top_elastic_net_genes` picks the ``top_n``
+    genes with the largest ElasticNet nested-CV ``rho_avg`` (training individuals only, as
+    above), so the published comparison can be read off directly.
+
+Each set enters the evaluation as cells of their own: each cell's per-gene metrics of the set's
 genes under the label :func:`subset_cell` (e.g.
 ``"heldout_genes|heldout_individuals|nonlinear_genes"``), which the summary and the paired
 model comparisons treat like any other cell.
@@ -39,7 +46,10 @@ from ps2f.schema import METRIC_COLUMNS
 __all__ = [
     "NONLINEAR",
     "NONLINEAR_COLUMNS",
+    "TOP_ELASTIC_NET",
+    "TOP_ELASTIC_NET_COLUMNS",
     "nonlinear_genes",
+    "top_elastic_net_genes",
     "subset_cell",
     "gene_set_metrics",
 ]
@@ -56,6 +66,11 @@ NONLINEAR_COLUMNS: tuple[str, ...] = (
     "elastic_net_rho_avg",
     "margin",
 )
+
+#: Name of the top-ElasticNet gene set in cell labels.
+TOP_ELASTIC_NET = "top_elastic_net_genes"
+#: Columns of the top-ElasticNet-genes table, in order.
+TOP_ELASTIC_NET_COLUMNS: tuple[str, ...] = ("rank", "gene", "elastic_net_rho_avg")
 
 
 def nonlinear_genes(
@@ -144,6 +159,66 @@ def nonlinear_genes(
         {"rank": np.int64, "gene": object, "random_forest_oob_r": np.float64,
          "elastic_net_rho_avg": np.float64, "margin": np.float64}
     )  # fmt: skip
+
+
+def top_elastic_net_genes(
+    elastic_net_summary: pd.DataFrame, top_n: int, log: logging.Logger | None = None
+) -> pd.DataFrame:
+    """The genes the ElasticNet predicts best on training individuals (SAGE-net's selection).
+
+    Parameters
+    ----------
+    elastic_net_summary : pandas.DataFrame
+        The ``elastic_net`` rule's per-gene summary: ``gene`` and ``rho_avg`` (nested-CV
+        Pearson r on training individuals; NaN without a model).
+    top_n : int
+        Size of the set; 0 = no set. Only genes with a finite ``rho_avg`` are ranked.
+    log : logging.Logger, optional
+        Where the counts go; default this module's logger.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TOP_ELASTIC_NET_COLUMNS`: ``rank`` (int64, 1 = best), ``gene`` (str),
+        ``elastic_net_rho_avg`` (float64), sorted by ``rho_avg`` descending, ties by gene ID.
+
+    Raises
+    ------
+    ValueError
+        The table lacks ``gene`` or ``rho_avg``, a gene repeats, or ``top_n`` is negative.
+    """
+    log = _LOG if log is None else log
+    if top_n < 0:
+        raise ValueError(f"evaluate.top_elastic_net_n must be >= 0, got {top_n}")
+    missing = [c for c in ("gene", "rho_avg") if c not in elastic_net_summary.columns]
+    if missing:
+        raise ValueError(
+            f"elastic_net summary: missing column(s) {missing}; it must be the elastic_net "
+            "rule's per-gene summary (models/elastic_net.summary.tsv)"
+        )
+    en = elastic_net_summary[["gene", "rho_avg"]].astype({"gene": str, "rho_avg": np.float64})
+    dup = en["gene"].duplicated()
+    if dup.any():
+        raise ValueError(f"elastic_net summary: gene {en['gene'][dup].iloc[0]!r} appears twice")
+    ranked = en.loc[np.isfinite(en["rho_avg"])]
+    ranked = ranked.sort_values(["rho_avg", "gene"], ascending=[False, True], kind="stable")
+    out = ranked.head(top_n).reset_index(drop=True)
+    out = out.rename(columns={"rho_avg": "elastic_net_rho_avg"})
+    out.insert(0, "rank", np.arange(1, len(out) + 1, dtype=np.int64))
+    log.info(
+        "top ElasticNet genes: %d genes with a nested-CV r, kept the top %d "
+        "(evaluate.top_elastic_net_n = %d)%s",
+        len(ranked),
+        len(out),
+        top_n,
+        f", rho_avg {out['elastic_net_rho_avg'].iloc[-1]:.3f} to "
+        f"{out['elastic_net_rho_avg'].iloc[0]:.3f}"
+        if len(out)
+        else "",
+    )
+    return out.loc[:, list(TOP_ELASTIC_NET_COLUMNS)].astype(
+        {"rank": np.int64, "gene": object, "elastic_net_rho_avg": np.float64}
+    )
 
 
 def subset_cell(cell: str, name: str) -> str:

@@ -13,6 +13,7 @@ __all__ = [
     "run_cis_heritability",
     "run_window_coverage",
     "run_nonlinear_genes",
+    "run_top_elastic_net_genes",
     "run_evaluate",
 ]
 
@@ -241,6 +242,30 @@ def run_nonlinear_genes(
     write_table(genes, out_genes)
 
 
+def run_top_elastic_net_genes(elastic_net_summary: str, evaluate: Mapping, out_genes: str) -> None:
+    """Rule ``top_elastic_net_genes``: the genes ElasticNet predicts best (SAGE-net's selection).
+
+    Chosen from ElasticNet's nested-CV ``rho_avg`` on training individuals only; see
+    :func:`ps2f.evaluation.gene_sets.top_elastic_net_genes`.
+
+    Parameters
+    ----------
+    elastic_net_summary : str
+        The ElasticNet's per-gene summary (``models/elastic_net.summary.tsv``).
+    evaluate : mapping
+        Config ``evaluate`` key ``top_elastic_net_n`` (0 = no set).
+    out_genes : str
+        The set (CSV, :data:`ps2f.evaluation.gene_sets.TOP_ELASTIC_NET_COLUMNS`).
+    """
+    from ps2f.evaluation.gene_sets import top_elastic_net_genes
+    from ps2f.pipeline.common import read_table
+
+    genes = top_elastic_net_genes(
+        read_table(elastic_net_summary), top_n=evaluate["top_elastic_net_n"], log=log
+    )
+    write_table(genes, out_genes)
+
+
 def run_evaluate(
     prediction_paths: Sequence[str],
     evaluate: Mapping,
@@ -258,6 +283,7 @@ def run_evaluate(
     out_landing: str | None = None,
     heritability_path: str | None = None,
     nonlinear_path: str | None = None,
+    top_elastic_net_path: str | None = None,
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
@@ -331,17 +357,19 @@ def run_evaluate(
         )
     metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
     with_sets = metrics
-    if nonlinear_path is not None:
-        from ps2f.evaluation.gene_sets import NONLINEAR, gene_set_metrics
-        from ps2f.pipeline.common import read_table
+    from ps2f.evaluation.gene_sets import NONLINEAR, TOP_ELASTIC_NET, gene_set_metrics
+    from ps2f.pipeline.common import read_table
 
-        chosen = read_table(nonlinear_path)["gene"].astype(str)
-        subset = gene_set_metrics(metrics, chosen, NONLINEAR)
+    for name, path in ((NONLINEAR, nonlinear_path), (TOP_ELASTIC_NET, top_elastic_net_path)):
+        if path is None:
+            continue
+        chosen = read_table(path)["gene"].astype(str)
+        subset = gene_set_metrics(metrics, chosen, name)
         log.info(
-            "nonlinear genes: %d chosen, %d of them evaluated", len(chosen), subset["gene"].nunique()
+            "%s: %d chosen, %d of them evaluated", name, len(chosen), subset["gene"].nunique()
         )
         if len(subset):
-            with_sets = pd.concat([metrics, subset], ignore_index=True)
+            with_sets = pd.concat([with_sets, subset], ignore_index=True)
     summary = summarize(
         with_sets,
         alpha=evaluate["alpha"],
