@@ -240,32 +240,11 @@ def test_symbolic_spanning_breakend_and_odd_alts_are_skipped_and_counted(tmp_pat
     assert store.pos.tolist() == [2] and store.allele(0) == "T"
     np.testing.assert_array_equal(store.haplotypes(slice(None))[0], [[1, 0], [0, 0]])
     st = store.stats
-    assert st["skipped_alt_symbolic_or_breakend"] == 4  # <CN2>, G]1:5], .G, <DEL>
-    assert st["skipped_alt_gvcf_non_ref_allele"] == 1  # <*>
+    assert st["skipped_alt_symbolic_or_breakend"] == 5  # <CN2>, G]1:5], .G, <*>, <DEL>
     assert st["skipped_alt_missing_or_spanning"] == 2  # *, and the record with ALT '.'
     assert st["skipped_alt_not_dna"] == 1  # R
     assert st["skipped_alt_equals_ref"] == 1  # G
     assert st["records"] == 3 and st["variants_stored"] == 1
-
-
-def test_gvcf_reference_blocks_are_skipped_before_the_ref_check(tmp_path, ref):
-    """Issue 20: one block record whose REF disagrees with the FASTA aborted the whole contig."""
-    recs = [
-        "1\tb1\tA\t<*>\t0|0\t0|0",  # a block with the FASTA's base
-        "2\tb2\tT\t<NON_REF>\t0|0\t0|0",  # a block whose REF disagrees (FASTA: C)
-        "3\tv\tG\tT,<NON_REF>\t0|1\t1|1",  # a GATK variant record: T applied, <NON_REF> not
-        "9\tb3\tN\t<*>\t0|0\t./.",  # a block with a missing call: no policy needed
-    ]
-    store = ingest_vcf(vcf_of(tmp_path, recs), ref, "1", WIN)
-    assert store.pos.tolist() == [2] and store.allele(0) == "T"
-    st = store.stats
-    assert st["skipped_gvcf_reference_block"] == 3
-    assert st["skipped_alt_gvcf_non_ref_allele"] == 1
-    assert st["variants_stored"] == 1 and st.get("genotypes_missing_set_to_ref", 0) == 0
-    # a REF mismatch on a record that is applied stays an error
-    bad = ["2\tb2\tT\t<NON_REF>\t0|0\t0|0", "4\tv\tG\tA,<NON_REF>\t0|1\t0|0"]
-    with pytest.raises(InputError, match=r"1:4 v G>A,<NON_REF>: REF 'G' disagrees"):
-        ingest_vcf(vcf_of(tmp_path, bad, name="bad.vcf.gz"), ref, "1", WIN)
 
 
 @pytest.mark.parametrize(

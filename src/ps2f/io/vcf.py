@@ -19,14 +19,8 @@ What happens to each record, in order (each case is counted in the returned ``st
   index); records must come back sorted by POS (an unsorted file with a stale index is an error),
   parse (htslib's parse errors, a record without ``GT``, a ``GT`` naming an allele the record
   does not have: errors naming the record);
-* gVCF reference blocks (records whose only ALT is ``<*>`` or ``<NON_REF>``) are skipped
-  before anything else is checked, as ``bcftools consensus`` skips them
-  (``skipped_gvcf_reference_block``): a block's REF is not compared with the FASTA, so one odd
-  block does not stop the contig; a ``<*>``/``<NON_REF>`` allele beside real ALTs (a GATK
-  gVCF's variant records) is skipped as ``skipped_alt_gvcf_non_ref_allele`` while the record's
-  REF is checked as any other;
 * multi-allelic records are split into one row per ALT;
-* symbolic ALTs (``<DEL>``, ``<CN2>``), the spanning deletion ``*``, breakends (including
+* symbolic ALTs (``<DEL>``, ``<CN2>``, ``<*>``), the spanning deletion ``*``, breakends (including
   single breakends ``G.``) and ``.`` are skipped (``skipped_alt_*``; a record with no ALT at all
   counts once under ``skipped_alt_missing_or_spanning``), as are ALTs with letters other than
   ``ACGTN`` (``skipped_alt_not_dna``) and ALTs equal to the REF (``skipped_alt_equals_ref``);
@@ -232,16 +226,9 @@ def _check_region_queryable(path: str) -> None:
         )
 
 
-#: ALTs of gVCF reference blocks (bcftools/DeepVariant ``<*>``, GATK ``<NON_REF>``): "any other
-#: allele", never applied.
-GVCF_NON_REF_ALLELES = frozenset({"<*>", "<NON_REF>"})
-
-
 def _skip_reason(ref: str, alt: str) -> str | None:
     if alt in (".", "*", ""):
         return "alt_missing_or_spanning"
-    if alt in GVCF_NON_REF_ALLELES:
-        return "alt_gvcf_non_ref_allele"
     if alt.startswith("<") or "[" in alt or "]" in alt or alt.startswith(".") or alt.endswith("."):
         return "alt_symbolic_or_breakend"  # <DEL>, <CN2>, <*>, mate and single breakends
     if not set(alt.upper()) <= set("ACGTN"):
@@ -461,12 +448,6 @@ def _walk_contig(
             if not (start <= pos0 < end):
                 continue  # a record overlapping the window from the left
             stats["records"] += 1
-            if rec.ALT and all(a in GVCF_NON_REF_ALLELES for a in rec.ALT):
-                # a gVCF reference block: nothing to apply, so its REF (often one base of a
-                # long block, sometimes written against another build's padding) is not
-                # checked, as bcftools consensus skips it; counted
-                stats["skipped_gvcf_reference_block"] += 1
-                continue
             where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
             ref = rec.REF.upper()
             ref_len = len(ref)
