@@ -27,6 +27,9 @@ What happens to each record, in order (each case is counted in the returned ``st
   SNVs, MNVs, insertions, deletions and complex substitutions are kept (``variants_stored``,
   ``stored_snv``/``stored_mnv``/``stored_insertion``/``stored_deletion``/``stored_complex``);
   ``snvs_only=True`` keeps SNVs only (``skipped_not_snv``);
+* gVCF reference blocks (records whose every ALT is ``<*>`` or ``<NON_REF>``) are skipped before
+  the REF check, as ``bcftools consensus`` does (``skipped_gvcf_reference_block``); a record with
+  a real ALT beside ``<NON_REF>`` is a variant and its REF is checked;
 * the REF is compared with the FASTA: a mismatch, or a REF running past the end of the FASTA's
   contig, is an :class:`~ps2f.errors.InputError`; a REF over ``N`` (or other IUPAC) reference
   bases cannot be checked and is counted as ``ref_unverifiable_over_N``. The reference bases of
@@ -224,6 +227,9 @@ def _check_region_queryable(path: str) -> None:
             f"{path}: the file is truncated (no BGZF end-of-file block); records after the "
             f"cut would be silently missing. Re-download it or re-compress it with bgzip."
         )
+
+
+_GVCF_BLOCK_ALTS = frozenset(("<*>", "<NON_REF>"))
 
 
 def _skip_reason(ref: str, alt: str) -> str | None:
@@ -448,6 +454,11 @@ def _walk_contig(
             if not (start <= pos0 < end):
                 continue  # a record overlapping the window from the left
             stats["records"] += 1
+            if rec.ALT and all(a in _GVCF_BLOCK_ALTS for a in rec.ALT):
+                # gVCF reference block: no sequence change; skipped before the REF check
+                # (its REF is often a placeholder), as bcftools consensus skips it
+                stats["skipped_gvcf_reference_block"] += 1
+                continue
             where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
             ref = rec.REF.upper()
             ref_len = len(ref)
