@@ -240,7 +240,8 @@ def test_symbolic_spanning_breakend_and_odd_alts_are_skipped_and_counted(tmp_pat
     assert store.pos.tolist() == [2] and store.allele(0) == "T"
     np.testing.assert_array_equal(store.haplotypes(slice(None))[0], [[1, 0], [0, 0]])
     st = store.stats
-    assert st["skipped_alt_symbolic_or_breakend"] == 5  # <CN2>, G]1:5], .G, <*>, <DEL>
+    assert st["skipped_alt_symbolic_or_breakend"] == 4  # <CN2>, G]1:5], .G, <*>
+    assert st["skipped_symbolic_del_without_end"] == 1  # <DEL> with no INFO/END
     assert st["skipped_alt_missing_or_spanning"] == 2  # *, and the record with ALT '.'
     assert st["skipped_alt_not_dna"] == 1  # R
     assert st["skipped_alt_equals_ref"] == 1  # G
