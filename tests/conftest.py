@@ -46,6 +46,7 @@ def write_vcf(
     header = [
         "##fileformat=VCFv4.2",
         f"##contig=<ID={contig},length={length}>",
+        '##INFO=<ID=END,Number=1,Type=Integer,Description="End of a symbolic allele">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
         '##FORMAT=<ID=DS,Number=A,Type=Float,Description="ALT dosage">',
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(samples),
@@ -55,7 +56,8 @@ def write_vcf(
         fh.write("\n".join(header) + "\n")
         for rec in records:
             pos, vid, ref, alt, *gts = rec.split()
-            fh.write("\t".join([contig, pos, vid, ref, alt, ".", "PASS", ".", fmt, *gts]) + "\n")
+            alt, _, info = alt.partition("@")  # 'ALT@INFO' carries an INFO field (END=...)
+            fh.write("\t".join([contig, pos, vid, ref, alt, ".", "PASS", info or ".", fmt, *gts]) + "\n")
     if not index:
         with open(plain, "rb") as src, gzip.open(str(plain) + ".gz", "wb") as dst:
             dst.write(src.read())

@@ -240,7 +240,8 @@ def test_symbolic_spanning_breakend_and_odd_alts_are_skipped_and_counted(tmp_pat
     assert store.pos.tolist() == [2] and store.allele(0) == "T"
     np.testing.assert_array_equal(store.haplotypes(slice(None))[0], [[1, 0], [0, 0]])
     st = store.stats
-    assert st["skipped_alt_symbolic_or_breakend"] == 5  # <CN2>, G]1:5], .G, <*>, <DEL>
+    assert st["skipped_alt_symbolic_or_breakend"] == 4  # <CN2>, G]1:5], .G, <*>
+    assert st["skipped_symbolic_del_without_end"] == 1  # <DEL> with no INFO/END
     assert st["skipped_alt_missing_or_spanning"] == 2  # *, and the record with ALT '.'
     assert st["skipped_alt_not_dna"] == 1  # R
     assert st["skipped_alt_equals_ref"] == 1  # G
@@ -556,3 +557,23 @@ def test_fasta_truncated_after_indexing_is_an_error(tmp_path):
         match=r"r\.fa\.fai does not match the FASTA: for contig '1' .*does not end after 120 bp",
     ):
         Reference(fa).fetch_codes("1", 0, 120)
+
+
+def test_gvcf_reference_blocks_are_skipped_before_the_ref_check(tmp_path, ref):
+    """A gVCF block whose REF disagrees with the FASTA (SEQ[2] is G) must not abort the contig."""
+    recs = [
+        "1\tb1\tA\t<NON_REF>\t0/0\t0/0",  # a matching block (unphased 0/0: no phase needed)
+        "3\tb2\tC\t<*>\t0/0\t./.",  # a mismatched block with a missing call
+        "5\tv\tA\tC,<NON_REF>\t0|1\t1|1",  # a variant: applied, REF checked
+        "9\tb3\tA\t<*>,<NON_REF>\t0/0\t0/0",  # mismatched (SEQ[8] is T)
+    ]
+    store = ingest_vcf(vcf_of(tmp_path, recs), ref, "1", WIN)
+    assert store.pos.tolist() == [4] and store.allele(0) == "C"
+    st = store.stats
+    assert st["skipped_gvcf_reference_block"] == 3
+    assert st["skipped_alt_symbolic_or_breakend"] == 1  # the <NON_REF> beside C
+    assert st["records"] == 4 and st["variants_stored"] == 1
+    # a REF mismatch on an applied variant stays an error, <NON_REF> beside it or not
+    bad = ["5\tv\tG\tC,<NON_REF>\t0|1\t1|1"]
+    with pytest.raises(InputError, match=r"1:5 v G>C,<NON_REF>: REF 'G' disagrees"):
+        ingest_vcf(vcf_of(tmp_path, bad, name="bad.vcf.gz"), ref, "1", WIN)

@@ -65,6 +65,16 @@ CASES = [
      SEQ[24:29] + SEQ[33:38], SEQ[25:35], 0),
     ("del_across_tss_minus", [rec(28, SEQ[28:33], SEQ[28])], TSS, "-", L,
      rc(SEQ[25:29] + SEQ[33:39]), rc(SEQ[26:36]), 0),
+    # symbolic <DEL> with INFO/END, spelled out as bcftools consensus does (POS+1..END deleted):
+    # across the TSS, running past the window's end, and with no END (nothing applied)
+    ("sv_del_across_tss_plus", [f"29\tsv\t{SEQ[28]}\t<DEL>@END=33\t1|0"], TSS, "+", L,
+     SEQ[24:29] + SEQ[33:38], SEQ[25:35], 0),
+    ("sv_del_across_tss_minus", [f"29\tsv\t{SEQ[28]}\t<DEL>@END=33\t1|1"], TSS, "-", L,
+     rc(SEQ[25:29] + SEQ[33:39]), rc(SEQ[25:29] + SEQ[33:39]), 0),
+    ("sv_del_past_window_end", [f"33\tsv\t{SEQ[32]}\t<DEL>@END=50\t0|1"], TSS, "+", L,
+     SEQ[25:35], SEQ[25:33] + SEQ[50:52], 0),
+    ("sv_del_without_end", [f"29\tsv\t{SEQ[28]}\t<DEL>\t1|1"], TSS, "+", L,
+     SEQ[25:35], SEQ[25:35], 0),
     # MNV: no shift
     ("mnv", [rec(29, SEQ[29:31], other(29) + other(30))], TSS, "+", L,
      SEQ[25:29] + other(29) + other(30) + SEQ[31:35], SEQ[25:35], 0),

@@ -20,13 +20,22 @@ What happens to each record, in order (each case is counted in the returned ``st
   parse (htslib's parse errors, a record without ``GT``, a ``GT`` naming an allele the record
   does not have: errors naming the record);
 * multi-allelic records are split into one row per ALT;
-* symbolic ALTs (``<DEL>``, ``<CN2>``, ``<*>``), the spanning deletion ``*``, breakends (including
+* a symbolic ``<DEL>`` with ``INFO/END`` is stored spelled out, as ``bcftools consensus`` (1.16)
+  applies it: REF = the FASTA's bases POS..END, ALT = the anchor base at POS (the bases POS+1..END
+  deleted; ``stored_symbolic_deletion``); a ``<DEL>`` without END changes nothing in bcftools
+  (it reads no SVLEN) and is counted (``skipped_symbolic_del_without_end``). ``<INS>``, ``<DUP>``,
+  ``<INV>`` and ``<CN…>`` carry no sequence (or need a copy-number model) and bcftools consensus
+  refuses them, so they are skipped and counted below;
+* other symbolic ALTs (``<CN2>``, ``<*>``, ``<INS>``...), the spanning deletion ``*``, breakends (including
   single breakends ``G.``) and ``.`` are skipped (``skipped_alt_*``; a record with no ALT at all
   counts once under ``skipped_alt_missing_or_spanning``), as are ALTs with letters other than
   ``ACGTN`` (``skipped_alt_not_dna``) and ALTs equal to the REF (``skipped_alt_equals_ref``);
   SNVs, MNVs, insertions, deletions and complex substitutions are kept (``variants_stored``,
   ``stored_snv``/``stored_mnv``/``stored_insertion``/``stored_deletion``/``stored_complex``);
   ``snvs_only=True`` keeps SNVs only (``skipped_not_snv``);
+* gVCF reference blocks (records whose every ALT is ``<*>`` or ``<NON_REF>``) are skipped before
+  the REF check, as ``bcftools consensus`` does (``skipped_gvcf_reference_block``); a record with
+  a real ALT beside ``<NON_REF>`` is a variant and its REF is checked;
 * the REF is compared with the FASTA: a mismatch, or a REF running past the end of the FASTA's
   contig, is an :class:`~ps2f.errors.InputError`; a REF over ``N`` (or other IUPAC) reference
   bases cannot be checked and is counted as ``ref_unverifiable_over_N``. The reference bases of
@@ -224,6 +233,9 @@ def _check_region_queryable(path: str) -> None:
             f"{path}: the file is truncated (no BGZF end-of-file block); records after the "
             f"cut would be silently missing. Re-download it or re-compress it with bgzip."
         )
+
+
+_GVCF_BLOCK_ALTS = frozenset(("<*>", "<NON_REF>"))
 
 
 def _skip_reason(ref: str, alt: str) -> str | None:
@@ -448,6 +460,11 @@ def _walk_contig(
             if not (start <= pos0 < end):
                 continue  # a record overlapping the window from the left
             stats["records"] += 1
+            if rec.ALT and all(a in _GVCF_BLOCK_ALTS for a in rec.ALT):
+                # gVCF reference block: no sequence change; skipped before the REF check
+                # (its REF is often a placeholder), as bcftools consensus skips it
+                stats["skipped_gvcf_reference_block"] += 1
+                continue
             where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
             ref = rec.REF.upper()
             ref_len = len(ref)
@@ -476,14 +493,34 @@ def _walk_contig(
             if not rec.ALT:
                 stats["skipped_alt_missing_or_spanning"] += 1
             for k, alt in enumerate(rec.ALT, start=1):
-                reason = _skip_reason(ref, alt)
+                alt_ref = ref
+                if alt == "<DEL>":
+                    # spelled out as bcftools consensus applies it: the bases POS+1..END
+                    # deleted, the anchor base at POS kept (END from INFO/END; bcftools 1.16
+                    # reads no SVLEN, so a <DEL> without END changes nothing and is counted)
+                    if rec.end <= pos0 + ref_len:
+                        stats["skipped_symbolic_del_without_end"] += 1
+                        continue
+                    if snvs_only:
+                        stats["skipped_not_snv"] += 1
+                        continue
+                    if rec.end > contig_len:
+                        raise InputError(
+                            f"{where}: the <DEL> runs to END={rec.end:,}, past the end of "
+                            f"{fasta_contig} in the FASTA {reference.path} ({contig_len:,} bp). "
+                            f"Use the matching FASTA, or lift the VCF over."
+                        )
+                    alt_ref = reference.fetch_string(fasta_contig, pos0, rec.end).upper()
+                    alt = alt_ref[0]
+                    stats["stored_symbolic_deletion"] += 1
+                reason = _skip_reason(alt_ref, alt)
                 if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
                     reason = "not_snv"
                 if reason is not None:
                     stats[f"skipped_{reason}"] += 1
                     continue
                 alt = alt.upper()
-                key = (pos0, ref, alt)
+                key = (pos0, alt_ref, alt)
                 if key in seen:
                     raise InputError(
                         f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
@@ -491,12 +528,12 @@ def _walk_contig(
                     )
                 seen.add(key)
                 pos_l.append(pos0)
-                ref_l.append(ref.encode())
+                ref_l.append(alt_ref.encode())
                 alt_l.append(alt.encode())
-                id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{ref}_{alt}")
+                id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{alt_ref}_{alt}")
                 rows.append(row(k))
                 stats["variants_stored"] += 1
-                stats[f"stored_{_variant_type(ref, alt)}"] += 1
+                stats[f"stored_{_variant_type(alt_ref, alt)}"] += 1
     vcf.close()
 
     order = np.argsort(np.asarray(pos_l, dtype=np.int64), kind="stable")
