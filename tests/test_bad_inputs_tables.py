@@ -384,3 +384,44 @@ def test_workflow_reports_a_bad_input_in_the_rule_log_without_a_traceback(tmp_pa
     assert not (tmp_path / "results" / "bad" / "phenotypes").exists() or not any(
         (tmp_path / "results" / "bad" / "phenotypes").iterdir()
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# a GTF given as the annotation (issue 20, 5c)
+
+GTF_HEADER = (
+    "##description: evidence-based annotation of the human genome (GRCh37), version 19\n"
+    "##provider: GENCODE\n##format: gtf\n"
+)
+GTF_GENE = (
+    'chr22\tHAVANA\tgene\t16062157\t16063236\t.\t+\t.\tgene_id "ENSG00000233866.1"; '
+    'gene_type "lincRNA";\n'
+)
+
+
+@pytest.mark.parametrize("header", [True, False])
+@pytest.mark.parametrize("gz", [False, True])
+def test_gtf_given_as_the_annotation_is_an_error_naming_the_file(tmp_path, header, gz):
+    import gzip
+
+    text = (GTF_HEADER if header else "") + GTF_GENE * 3
+    path = tmp_path / ("gencode.gtf.gz" if gz else "gencode.gtf")
+    with (gzip.open if gz else open)(path, "wt") as fh:
+        fh.write(text)
+    with pytest.raises(InputError, match=re.escape(f"{path}: this looks like a GTF/GFF")) as err:
+        read_tss_table(path)
+    assert "not a TSS table" in str(err.value) and "'gene_id', 'chrom'" in str(err.value)
+
+
+def test_ragged_or_empty_annotation_is_an_error_naming_the_file(tmp_path):
+    ragged = tmp_path / "ragged.tsv"
+    ragged.write_text(
+        "gene_id\tchrom\tstrand\ttss\n"
+        f"{GENES[0]}\tchr1\t+\t1001\n{GENES[1]}\tchr1\t+\t2001\textra\textra\n"
+    )
+    with pytest.raises(InputError, match=re.escape(f"{ragged}: TSS table is not a tab-separated")):
+        read_tss_table(ragged)
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    with pytest.raises(InputError, match=re.escape(f"{empty}: TSS table is not a tab-separated")):
+        read_tss_table(empty)

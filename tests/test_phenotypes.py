@@ -168,3 +168,63 @@ def test_build_phenotypes_with_covariates(tmp_path, cohort):
     # without a covariate file nothing is adjusted
     plain = build_phenotypes(str(tmp_path / "e.bed.gz"), str(tmp_path / "t.tsv"), samples, cfg)
     assert plain.covariates == [] and len(plain.individuals) == len(samples)
+
+
+# ----------------------------------------------------------------------------------------------
+# issue 20, 5b/5c: the expression BED's TSS cross-checks the annotation's; a GTF is refused
+
+ANNOT = GEUVADIS / "annotation"
+CFG = PhenotypeConfig(normalization="none")  # the FastQTL BED is normalized already
+REAL_BEDS = [
+    "qtltools_geuvadis_EUR358_genes.50percent.chr22.bed.gz",
+    "fastqtl_geuvadis_EUR373_phenotypes.chr22.bed.gz",
+]
+
+
+def _bed_samples(bed):
+    with gzip.open(bed, "rt") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+    return [c for c in header[4:] if c not in ("length", "strand", "gene")]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("bed_name", REAL_BEDS)
+def test_real_annotation_agrees_with_both_real_beds_and_a_moved_tss_is_an_error(
+    tmp_path, bed_name, caplog
+):
+    bed = EXPR / bed_name
+    samples = _bed_samples(bed)
+    real = ANNOT / "gencode.v19.chr22.gene_tss.tsv"
+    ph = build_phenotypes(str(bed), str(real), samples, CFG)
+    assert len(ph.genes) > 150
+    # QTLtools BED: every TSS agrees; FastQTL BED: 16 genes moved between releases (warned)
+    assert ("16 of 354 expressed genes have a TSS" in caplog.text) == ("fastqtl" in bed_name)
+    table = pd.read_csv(real, sep="\t", dtype=str, na_filter=False)
+    tss = table["tss"].astype(np.int64)
+    other_build = tmp_path / "other_build.tsv"
+    moved = table.copy()
+    moved["tss"] = (tss + 3000 + np.arange(len(tss)) % 7).astype(str)
+    if "gene_start" in moved:
+        moved["gene_start"] = (moved["gene_start"].astype(np.int64) + 3000).astype(str)
+        moved["gene_end"] = (moved["gene_end"].astype(np.int64) + 3010).astype(str)
+    moved.to_csv(other_build, sep="\t", index=False)
+    with pytest.raises(InputError, match="another genome build") as err:
+        build_phenotypes(str(bed), str(other_build), samples, CFG)
+    msg = str(err.value)
+    assert msg.startswith(f"{other_build}: ") and str(bed) in msg and "ENSG" in msg
+    zero_based = tmp_path / "zero_based.tsv"
+    shifted = table.copy()
+    shifted["tss"] = (tss - 1).astype(str)
+    if "gene_start" in shifted:  # keep the body containing the TSS
+        shifted["gene_start"] = np.minimum(shifted["gene_start"].astype(np.int64), tss - 1)
+    shifted.to_csv(zero_based, sep="\t", index=False)
+    with pytest.raises(InputError, match="TSS table is likely 0-based"):
+        build_phenotypes(str(bed), str(zero_based), samples, CFG)
+
+
+@pytest.mark.shared
+def test_real_gencode_gtf_given_as_the_annotation_is_an_error_naming_it():
+    bed = EXPR / REAL_BEDS[0]
+    gtf = ANNOT / "gencode.v19.annotation.chr22.gtf.gz"
+    with pytest.raises(InputError, match=f"{gtf}: this looks like a GTF/GFF"):
+        build_phenotypes(str(bed), str(gtf), _bed_samples(bed), CFG)

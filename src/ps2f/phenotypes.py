@@ -520,6 +520,82 @@ def _match_genes(
     return genes
 
 
+TSS_MISMATCH_MAX_FRACTION = 0.1
+"""Share of genes whose annotation TSS may differ from the expression BED's (logged)."""
+
+
+def _check_tss_against_bed(genes: pd.DataFrame, expression_path: str, annotation_path: str) -> None:
+    """Cross-check each gene's TSS in the annotation against the expression BED's start.
+
+    QTLtools and FastQTL phenotype BEDs put the TSS in ``start``/``end`` (0-based start =
+    TSS - 1), so the BED start must equal the annotation's 0-based TSS (``tss0``): they agree
+    for every real Geuvadis gene (590/590 and 198/198). Any disagreement means one of the two
+    files is off: an annotation from another genome build (TSS shifted by kb) or a TSS table
+    written 0-based (every TSS 1 bp before the BED's), and would silently move every sequence
+    window and cis-window. A gene agrees when the two positions are equal (0 bp tolerance).
+    Policy: when at most ``TSS_MISMATCH_MAX_FRACTION`` (10 %) of the genes disagree, as
+    between GENCODE releases of one build (16/354 genes between the shared FastQTL BED and
+    GENCODE v19), the count is logged as a warning and the annotation's TSS is used; more is
+    systematic and an error.
+
+    Parameters
+    ----------
+    genes : pandas.DataFrame
+        Output of :func:`_match_genes` (``gene_id``, ``tss0_bed``, ``tss0``, ``annotation_line``).
+    expression_path, annotation_path : str
+        For the message.
+
+    Raises
+    ------
+    InputError
+        More than 10 % of the genes' TSS differ from the BED start; names the count, up to 3 genes with both positions
+        (1-based) and the likely cause (0/1-based offset when most genes differ by the same
+        1 bp, otherwise a different genome build or annotation release).
+    """
+    diff = genes["tss0"].to_numpy(np.int64) - genes["tss0_bed"].to_numpy(np.int64)
+    off = diff != 0
+    if not off.any():
+        return
+    rows = genes.loc[off].iloc[:3]
+    shown = ", ".join(
+        f"{r.gene_id} (annotation line {r.annotation_line}: TSS {int(r.tss0) + 1}; BED start "
+        f"{int(r.tss0_bed)}, i.e. TSS {int(r.tss0_bed) + 1})"
+        for r in rows.itertuples()
+    )
+    if off.mean() <= TSS_MISMATCH_MAX_FRACTION:
+        log.warning(
+            "%d of %d expressed genes have a TSS in %s that differs from the expression BED %s "
+            "(a few genes moved between annotation releases; the annotation's TSS is used), "
+            "e.g. %s",
+            int(off.sum()),
+            len(genes),
+            annotation_path,
+            expression_path,
+            shown,
+        )
+        return
+    d, n = np.unique(diff[off], return_counts=True)
+    d = d[np.argmax(n): np.argmax(n) + 1]  # the commonest difference
+    if abs(int(d[0])) == 1 and n.max() > len(genes) / 2:
+        cause = (
+            f"{int(n.max())} TSS are 1 bp {'before' if d[0] < 0 else 'after'} the BED's: "
+            f"the two files disagree on 0/1-based coordinates "
+            f"{'(the TSS table is likely 0-based) ' if d[0] < 0 else ''}; the table's 'tss' "
+            f"must be the 1-based TSS (= BED start + 1)"
+        )
+    else:
+        cause = (
+            f"differences of {int(np.min(np.abs(diff[off])))}-{int(np.max(np.abs(diff[off])))} "
+            f"bp: the annotation is likely from another genome build or release than the "
+            f"expression file; use an annotation of the same build (e.g. GENCODE v19 for GRCh37)"
+        )
+    raise InputError(
+        f"{annotation_path}: {int(off.sum())} of {len(genes)} expressed genes have a TSS that "
+        f"differs from the expression BED {expression_path} (QTLtools/FastQTL put the TSS at "
+        f"start + 1), e.g. {shown}; {cause}."
+    )
+
+
 def _check_tss_in_reference(
     genes: pd.DataFrame,
     reference: str,
@@ -617,7 +693,9 @@ def build_phenotypes(
     InputError
         Malformed expression, annotation or covariate file (see :mod:`ps2f.io.tables`); too
         few individuals with expression, genotypes (and covariates); no gene in common; every
-        gene constant; a TSS past its contig's end in ``reference`` or a contig it lacks;
+        gene constant; a TSS that differs from the expression BED's start
+        of more than 10 % of genes
+        (:func:`_check_tss_against_bed`: other build, 0-based table); a TSS past its contig's end in ``reference`` or a contig it lacks;
         negative values with ``log1p``.
     ConfigError
         The covariate file lacks the requested PCs; ``heldout_chromosomes`` hold no gene; the
@@ -712,6 +790,7 @@ def build_phenotypes(
             f"{' among genes.ids' if config.gene_ids else ''} (IDs are matched without version "
             f"suffixes); check the 'contigs' and 'genes.ids' config keys and the two files' IDs."
         )
+    _check_tss_against_bed(genes, expression_path, annotation_path)
     if reference is not None:
         _check_tss_in_reference(genes, reference, annotation_path, contig_aliases)
     span = values.loc[genes["gene_key"], samples].to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,15 @@ def _first_duplicate(keys: pd.Series, ids: pd.Series) -> str | None:
     )
 
 
+def _first_line(path: str) -> str:
+    """The file's first line (gzip-aware), ``""`` for an empty file."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gz else open
+    with opener(path, "rt", errors="replace") as fh:
+        return fh.readline()
+
+
 def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.DataFrame:
     """Read a TSS table: one row per gene with its TSS and strand.
 
@@ -91,16 +101,31 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
     Raises
     ------
     InputError
-        Missing columns, a strand other than ``+``/``-``, a non-integer TSS, a gene body that
+        A GTF/GFF given instead (``#`` header or 9-column records), an unparseable table,
+        missing columns, a strand other than ``+``/``-``, a non-integer TSS, a gene body that
         is not an integer interval containing the TSS, or a duplicated gene (after removing
         version suffixes).
     """
     path = str(path)
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, na_filter=False)  # as written; see below
+        first = _first_line(path)
     except FileNotFoundError as exc:
         raise InputError(
             f"{path}: TSS table not found; check the 'annotation' config key."
+        ) from exc
+    fields = first.rstrip("\r\n").split("\t")
+    if first.startswith("#") or (len(fields) == 9 and fields[6] in ("+", "-", ".")):
+        raise InputError(
+            f"{path}: this looks like a GTF/GFF annotation (line 1: {first[:60].rstrip()!r}), "
+            f"not a TSS table; the 'annotation' key needs a tab-separated table with header "
+            f"{list(TSS_REQUIRED)} (tss 1-based: a 'gene' record's start on '+', its end on '-')."
+        )
+    try:
+        df = pd.read_csv(path, sep="\t", dtype=str, na_filter=False)  # as written; see below
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(
+            f"{path}: TSS table is not a tab-separated table with one header line "
+            f"({exc}); the 'annotation' key needs columns {list(TSS_REQUIRED)}."
         ) from exc
     missing = [c for c in TSS_REQUIRED if c not in df.columns]
     if missing:
