@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_scorers_models import L, N_SAMPLES, _batch, real  # noqa: F401  (real: a fixture)
+from test_scorers_models import N_SAMPLES, L, _batch, real  # noqa: F401  (real: a fixture)
 
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import one_hot, reverse_complement_codes
