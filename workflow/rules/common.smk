@@ -285,6 +285,7 @@ def get_predictions(wildcards=None):
 SCORER_ENVS = {
     "enformer": "../../envs/enformer.yaml",
     "alphagenome": "../../envs/alphagenome.yaml",
+    "alphagenome_local": "../../envs/alphagenome_local.yaml",
     "precomputed": "../../envs/ps2f.yaml",
 }
 
@@ -310,8 +311,10 @@ def get_scorer_inputs(wildcards):
     else:
         inputs["reference"] = get_input("reference")
         inputs["stores"] = get_variant_stores()
-    if spec["type"] == "enformer":
+    if spec["type"] in ("enformer", "alphagenome_local"):
         inputs["weights"] = spec["weights"]
+    if spec["type"] == "alphagenome_local":
+        inputs["track_metadata"] = spec["track_metadata"]
     return inputs
 
 
@@ -322,7 +325,7 @@ def get_scorer_env(wildcards):
 
 def get_scorer_gpu(wildcards):
     """1 for Enformer (GPU inference), 0 for the API client and tables."""
-    return int(SCORERS[wildcards.scorer]["type"] == "enformer")
+    return int(SCORERS[wildcards.scorer]["type"] in ("enformer", "alphagenome_local"))
 
 
 def get_final_outputs():
