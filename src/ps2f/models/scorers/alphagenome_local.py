@@ -43,7 +43,7 @@ from ps2f.models.scorers.alphagenome import (
     TrackWindow,
     parse_output,
 )
-from ps2f.models.scorers.base import SequenceScorer
+from ps2f.models.scorers.base import DEVICES, SequenceScorer, resolve_device
 
 __all__ = [
     "DEFAULTS",
@@ -72,7 +72,6 @@ DEFAULTS: dict[str, Any] = {
 #: Files of an ``AlphaGenome.save`` directory (alphagenome-pt 1.0.0).
 WEIGHT_FILES: tuple[str, ...] = ("config.json", "metadata.json", "model.safetensors")
 _PRECISIONS = ("auto", "bf16", "fp32")
-_DEVICES = ("auto", "cpu", "cuda")
 _META_COLUMNS = ("output_type", "name", "strand")
 WEIGHTS_HELP = (
     "a directory written by alphagenome-pt's AlphaGenome.save (config.json, metadata.json, "
@@ -184,17 +183,6 @@ def _check_weights(path: Path, key: str) -> None:
         raise ConfigError(f"{key}: {path} lacks {missing}; expected {WEIGHTS_HELP}")
 
 
-def _resolve_device(device: str):
-    import torch
-
-    if device not in _DEVICES:
-        raise ConfigError(f"device must be one of {_DEVICES}, got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was requested but no CUDA device is available")
-    return torch.device(device)
-
 
 class AlphaGenomeLocalScorer(SequenceScorer):
     """Score haplotypes with a local AlphaGenome (alphagenome-pt), like the API scorer.
@@ -293,7 +281,7 @@ class AlphaGenomeLocalScorer(SequenceScorer):
             raise ConfigError(
                 f"tss_window_bp {self.tss_window_bp} is too wide for window_bp {self.window_bp}"
             )
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
         model.dtype_policy = get_dtype_policy("deepmind" if self.bf16 else "float32")
         # run only the head read (the port skips heads whose metadata say enabled: false)
@@ -420,8 +408,8 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
         spec["precision"],
         key,
     )
-    if spec["device"] not in _DEVICES:
-        raise ConfigError(f"{key}.device must be one of {_DEVICES}, got {spec['device']!r}")
+    if spec["device"] not in DEVICES:
+        raise ConfigError(f"{key}.device must be one of {DEVICES}, got {spec['device']!r}")
     _check_weights(Path(str(spec["weights"])), f"{key}.weights")
     meta = read_track_metadata(spec["track_metadata"], f"{key}.track_metadata")
     if not (meta["output_type"] == spec["output_type"]).any():

@@ -24,8 +24,12 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ps2f.errors import ConfigError
+
 __all__ = [
     "AGGREGATIONS",
+    "DEVICES",
+    "resolve_device",
     "HaplotypeBatch",
     "Scorer",
     "SequenceScorer",
@@ -34,6 +38,36 @@ __all__ = [
 ]
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "sum")
+#: ``device`` values of the torch scorers.
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str):
+    """The torch device of a scorer's ``device`` setting.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}
+        ``auto``: CUDA when available, else CPU.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        An unknown value, or ``cuda`` without a CUDA device.
+    """
+    import torch
+
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: cuda was requested but no CUDA device is available")
+    return torch.device(device)
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ import numpy as np
 import pandas as pd
 
 from ps2f.errors import ConfigError, Ps2fError
-from ps2f.models.scorers.base import SequenceScorer
+from ps2f.models.scorers.base import DEVICES, SequenceScorer, resolve_device
 
 __all__ = [
     "SEQUENCE_LENGTH",
@@ -107,7 +107,6 @@ _ARCH_DEFAULTS = {
 _TF_GAMMA_POSITIONS = 1536  # enformer-pytorch's precomputed TF gamma features: 1536 positions
 _TF_GAMMA_FEATURES = 192  # ... and dim // heads = 192 relative-position features
 _PRECISIONS = ("auto", "bf16", "fp32")
-_DEVICES = ("auto", "cpu", "cuda")
 _WEIGHT_FILES = (
     "pytorch_model.bin",
     "model.safetensors",
@@ -411,17 +410,6 @@ def to_enformer_layout(x):
 # the scorer
 
 
-def _resolve_device(device: str):
-    import torch
-
-    if device not in _DEVICES:
-        raise ConfigError(f"device must be one of {_DEVICES}, got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: cuda was requested but no CUDA device is available")
-    return torch.device(device)
-
 
 class EnformerScorer(SequenceScorer):
     """Score haplotypes with Enformer: selected tracks, summed over TSS bins, averaged over tracks.
@@ -501,7 +489,7 @@ class EnformerScorer(SequenceScorer):
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         if precision not in _PRECISIONS:
             raise ConfigError(f"precision must be one of {_PRECISIONS}, got {precision!r}")
         self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
@@ -665,7 +653,7 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
         )
     if spec.get("targets_file") and not Path(str(spec["targets_file"])).is_file():
         read_targets(spec["targets_file"], key=f"{key}.targets_file")  # raises the clear error
-    for k, allowed in (("device", _DEVICES), ("precision", _PRECISIONS)):
+    for k, allowed in (("device", DEVICES), ("precision", _PRECISIONS)):
         if spec[k] not in allowed:
             raise ConfigError(f"{key}.{k} must be one of {allowed}, got {spec[k]!r}")
     if int(spec["batch_size"]) < 1:
