@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from ps2f.pipeline.common import atomic_path, load_inputs, log, write_table
+from ps2f.pipeline.common import atomic_path, load_inputs, log, read_table, write_table
 
 __all__ = [
     "run_lead_eqtl",
@@ -169,7 +169,6 @@ def run_window_coverage(
     """
     from ps2f.evaluation.coverage import window_coverage
     from ps2f.io.predictdb import read_covariances, read_predictdb
-    from ps2f.pipeline.common import read_table
 
     genes = read_table(genes_path)
     lead = pd.read_parquet(lead_path)
@@ -231,7 +230,6 @@ def run_nonlinear_genes(
         atomically.
     """
     from ps2f.evaluation.gene_sets import nonlinear_genes
-    from ps2f.pipeline.common import read_table
 
     genes = nonlinear_genes(
         read_table(elastic_net_summary),
@@ -258,7 +256,6 @@ def run_top_elastic_net_genes(elastic_net_summary: str, evaluate: Mapping, out_g
         The set (CSV, :data:`ps2f.evaluation.gene_sets.TOP_ELASTIC_NET_COLUMNS`).
     """
     from ps2f.evaluation.gene_sets import top_elastic_net_genes
-    from ps2f.pipeline.common import read_table
 
     genes = top_elastic_net_genes(
         read_table(elastic_net_summary), top_n=evaluate["top_elastic_net_n"], log=log
@@ -318,6 +315,7 @@ def run_evaluate(
         summarize,
         variant_direction_metrics,
     )
+    from ps2f.evaluation.gene_sets import NONLINEAR, TOP_ELASTIC_NET, gene_set_metrics
     from ps2f.evaluation.tables import sort_keys
 
     preds = read_predictions(list(prediction_paths))
@@ -357,9 +355,6 @@ def run_evaluate(
         )
     metrics = pd.concat([p for p in parts if len(p)], ignore_index=True)
     with_sets = metrics
-    from ps2f.evaluation.gene_sets import NONLINEAR, TOP_ELASTIC_NET, gene_set_metrics
-    from ps2f.pipeline.common import read_table
-
     for name, path in ((NONLINEAR, nonlinear_path), (TOP_ELASTIC_NET, top_elastic_net_path)):
         if path is None:
             continue
