@@ -179,25 +179,39 @@ class VcfWriter:
     path : str or Path
         Output ``.vcf.gz``.
     contig : str
-        The one contig.
+        The contig of the records written first.
     length : int
         Its length in bp (header ``##contig``).
     samples : list of str
         Sample IDs, in genotype column order.
     source : str
         ``##source`` header value.
+    contigs : sequence of (str, int), optional
+        Every contig and its length, in file order, for a VCF of several contigs (then
+        ``contig`` and ``length`` must be its first); :meth:`set_contig` moves to the next.
     """
 
-    def __init__(self, path: str | Path, contig: str, length: int, samples: list[str], source: str):
+    def __init__(
+        self,
+        path: str | Path,
+        contig: str,
+        length: int,
+        samples: list[str],
+        source: str,
+        contigs: list[tuple[str, int]] | None = None,
+    ):
         self.path = Path(path)
         self.contig = contig
+        self.contigs = [(contig, length)] if contigs is None else [(c, n) for c, n in contigs]
+        if self.contigs[0] != (contig, length):
+            raise ValueError(f"contigs must start with ({contig!r}, {length}), got {contigs[0]}")
         self.n_samples = len(samples)
         self._fh = pysam.BGZFile(str(self.path), "wb")
         header = [
             "##fileformat=VCFv4.2",
             f"##source={source}",
             "##reference=reference.fa",
-            f"##contig=<ID={contig},length={length}>",
+            *(f"##contig=<ID={c},length={n}>" for c, n in self.contigs),
             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes">',
             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of alleles in called '
             'genotypes">',
@@ -208,6 +222,13 @@ class VcfWriter:
         ]
         self._fh.write(("\n".join(header) + "\n").encode())
         self.n_records = 0
+
+    def set_contig(self, contig: str) -> None:
+        """Write the next records on ``contig`` (one of the header's, after the current one)."""
+        names = [c for c, _ in self.contigs]
+        if contig not in names or names.index(contig) < names.index(self.contig):
+            raise ValueError(f"contig {contig!r} is not after {self.contig!r} in {names}")
+        self.contig = contig
 
     def write(
         self, pos0: np.ndarray, refs: list[str], alts: list[str], gt: np.ndarray
