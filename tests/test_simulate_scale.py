@@ -287,11 +287,11 @@ def _digests(outdir: Path) -> dict[str, str]:
     }
 
 
-def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+def test_same_seed_same_bytes_in_one_or_two_processes_other_seed_differs(tmp_path):
     config = ScaleConfig(n_individuals=20, n_genes=8, n_contigs=2, tissues=TISSUES[:2],
                          gene_dropout=0.3, sample_fraction=0.8, seed=3)  # fmt: skip
-    for name in ("a", "b"):
-        simulate_scaled_cohort(config, tmp_path / name)
+    simulate_scaled_cohort(config, tmp_path / "a")
+    simulate_scaled_cohort(config, tmp_path / "b", jobs=2)
     simulate_scaled_cohort(ScaleConfig(**(vars(config) | {"seed": 4})), tmp_path / "c")
     a, b, c = (_digests(tmp_path / n) for n in "abc")
     assert a == b and len(a) == len(SCALE_FILES) + 2 * len(TISSUE_FILES)
@@ -322,9 +322,44 @@ def test_invalid_config_raises(changes):
         ScaleConfig(**changes)
 
 
-def test_rejects_non_config(tmp_path):
+def test_rejects_non_config_and_bad_jobs(tmp_path):
     with pytest.raises(ConfigError, match="ScaleConfig"):
         simulate_scaled_cohort(SimulationConfig(), tmp_path)
+    with pytest.raises(ConfigError, match="jobs"):
+        simulate_scaled_cohort(ScaleConfig(n_genes=3, n_contigs=1), tmp_path, jobs=0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_leaves_no_output(tmp_path, monkeypatch):
+    from ps2f.simulate import scale
+
+    def broken(*args):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(scale, "_write_tissue", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        simulate_scaled_cohort(ScaleConfig(n_individuals=10, n_genes=3, n_contigs=2), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bgzf_parts_join_into_one_file_and_a_truncated_part_is_an_error(tmp_path):
+    from ps2f.simulate.variants import concatenate_bgzf
+
+    texts = [b"##header\n", b"chr1\t1\n" * 50_000, b"", b"chr2\t5\n"]
+    parts = []
+    for i, text in enumerate(texts):
+        with pysam.BGZFile(str(tmp_path / f"{i}.gz"), "wb") as fh:
+            fh.write(text)
+        parts.append(tmp_path / f"{i}.gz")
+    concatenate_bgzf(parts, tmp_path / "all.gz")
+    with pysam.BGZFile(str(tmp_path / "all.gz"), "rb") as fh:
+        assert fh.read() == b"".join(texts)
+    done = subprocess.run(["gzip", "-t", str(tmp_path / "all.gz")], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    truncated = tmp_path / "cut.gz"
+    truncated.write_bytes(parts[1].read_bytes()[:-10])
+    with pytest.raises(ValueError, match="cut.gz: not a complete BGZF file"):
+        concatenate_bgzf([parts[0], truncated], tmp_path / "bad.gz")
 
 
 def test_command_line_writes_the_cohort_and_rejects_bad_settings(tmp_path, capsys):
@@ -341,6 +376,8 @@ def test_command_line_writes_the_cohort_and_rejects_bad_settings(tmp_path, capsy
     assert not (out / "tissues" / "A" / "truth.parquet").exists()
     assert main(["--out", str(tmp_path / "x"), "--tissue-sharing", "2"]) == 2
     assert "tissue_sharing must be in [0, 1]" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "x"), "--jobs", "0"]) == 2
+    assert "jobs must be a positive integer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "x"), "--set", "no_such_key=1"])
     assert not (tmp_path / "x").exists()
@@ -355,7 +392,7 @@ print("PEAK_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _peak_rss_mb(tmp_path: Path, name: str, n_genes: int, n_contigs: int) -> float:
-    args = ["--out", str(tmp_path / name), "--n-individuals", "300", "--n-genes", str(n_genes),
+    args = ["--out", str(tmp_path / name), "--n-individuals", "200", "--n-genes", str(n_genes),
             "--n-contigs", str(n_contigs), "--set", "spacing_bp=4000"]  # fmt: skip
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", _PEAK_RSS, *args], capture_output=True,
@@ -368,11 +405,11 @@ def test_peak_memory_does_not_grow_with_the_number_of_contigs(tmp_path):
     """Bounded memory: 10x the genes over 10x the contigs costs (almost) no RSS.
 
     Each run is a fresh interpreter; its peak RSS (``ru_maxrss``) covers the whole run. Holding
-    every gene's components and truth rows (~0.15 MB a gene at 300 individuals and 3 tissues)
-    would add ~200 MB to the large run; the largest contig grows from 76 to 129 genes.
+    every gene's components and truth rows (~0.1 MB a gene at 200 individuals and 3 tissues)
+    would add ~100 MB to the large run; its largest contig has 107 genes against 61.
     """
-    small = _peak_rss_mb(tmp_path, "small", 150, 2)
-    large = _peak_rss_mb(tmp_path, "large", 1500, 20)
-    print(f"peak RSS: {small:.0f} MB (150 genes), {large:.0f} MB (1,500 genes)")
-    assert large < small + 60, (small, large)
+    small = _peak_rss_mb(tmp_path, "small", 120, 2)
+    large = _peak_rss_mb(tmp_path, "large", 1200, 20)
+    print(f"peak RSS: {small:.0f} MB (120 genes), {large:.0f} MB (1,200 genes)")
+    assert large < small + 40, (small, large)
     assert large < 1000, large

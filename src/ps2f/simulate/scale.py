@@ -78,6 +78,7 @@ from ps2f.simulate.cohort import _genotype_pcs, _ids, _simulate_locus, _write_co
 from ps2f.simulate.config import SimulationConfig
 from ps2f.simulate.expression import (
     Components,
+    GeneticScales,
     apply_genetic_scales,
     component_variances,
     genetic_scales,
@@ -86,7 +87,7 @@ from ps2f.simulate.expression import (
 )
 from ps2f.simulate.grammar import EFFECT, Grammar
 from ps2f.simulate.sequence import markov_background
-from ps2f.simulate.variants import VcfWriter, simulate_ancestry
+from ps2f.simulate.variants import VcfWriter, concatenate_bgzf, simulate_ancestry
 
 __all__ = [
     "BGZF_LEVEL",
@@ -384,7 +385,7 @@ def _tissue_locus(
 
 
 def simulate_scaled_cohort(
-    config: ScaleConfig, outdir: str | Path, progress=None
+    config: ScaleConfig, outdir: str | Path, progress=None, jobs: int = 1
 ) -> dict[str, Path]:
     """Simulate a many-contig, multi-tissue cohort in bounded memory; write standard files.
 
@@ -402,7 +403,12 @@ def simulate_scaled_cohort(
         Directory to write into (created if missing). Files are written in a temporary
         directory inside it and moved in at the end, so a failure leaves no partial output.
     progress : callable, optional
-        Called with one line of text after each contig of each pass (e.g. ``print``).
+        Called with one line of text after each contig of pass 1 and each tissue of pass 2
+        (e.g. ``print``).
+    jobs : int
+        Processes: pass 1 simulates up to ``jobs`` contigs at once, pass 2 writes up to
+        ``jobs`` tissues at once (each process holds one contig's arrays). The files are the
+        same for every ``jobs``.
 
     Returns
     -------
@@ -430,11 +436,13 @@ def simulate_scaled_cohort(
     """
     if not isinstance(config, ScaleConfig):
         raise ConfigError(f"config must be a ScaleConfig, got {type(config).__name__}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be a positive integer, got {jobs!r}")
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".simulate-scale-", dir=outdir))
     try:
-        _Run(config, tmp, progress or (lambda line: None)).run()
+        _Run(config, tmp, progress or (lambda line: None), jobs).run()
         paths = {}
         for key, name in SCALE_FILES.items():  # data files precede their indexes
             os.replace(tmp / name, outdir / name)
@@ -456,180 +464,100 @@ def simulate_scaled_cohort(
 class _Run:
     """One simulation: the state shared by the two passes (all of it small)."""
 
-    def __init__(self, cfg: ScaleConfig, tmp: Path, progress):
+    def __init__(self, cfg: ScaleConfig, tmp: Path, progress, jobs: int):
         self.cfg = cfg
         self.tmp = tmp
         self.progress = progress
+        self.jobs = jobs
         self.mech = cfg.contig_config(0, 1)
         self.grammar = Grammar.from_config(self.mech)
         self.tissue_grammars = _tissue_grammars(cfg, self.grammar)
         self.n_per_contig = genes_per_contig(cfg.n_genes, cfg.n_contigs)
-        self.samples = _ids("SIM", cfg.n_individuals)
-        self.gene_ids = _ids("SIMG", cfg.n_genes)
         self.first_gene = np.concatenate([[0], np.cumsum(self.n_per_contig)])
-        n_t = len(cfg.tissues)
-        self.variance_sums = np.zeros((n_t, 5))
         self.timings: dict[str, float] = {}
-        self.n_variants = 0
-        self.msprime_seeds: list[list[int]] = []
 
-    # ---- pass 1: genomes ---------------------------------------------------------------
+    def _map(self, fn, *iterables):
+        """``map`` in this process (``jobs == 1``) or in ``jobs`` fresh ones, results in order."""
+        if self.jobs == 1:
+            yield from map(fn, *iterables)
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the parent may hold library threads (pyarrow, BLAS)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=context) as pool:
+            yield from pool.map(fn, *iterables)
 
     def run(self) -> None:
         cfg = self.cfg
-        (self.tmp / "parts").mkdir()
+        parts = self.tmp / "parts"
+        parts.mkdir()
         t0 = time.perf_counter()
+
+        # pass 1: each contig's genome (in parallel with jobs > 1), then the parts joined
         lengths = [int(n) * cfg.mechanism.spacing_bp for n in self.n_per_contig]
-        writer = VcfWriter(
-            self.tmp / SCALE_FILES["genotypes"],
+        header = VcfWriter(
+            parts / "header.vcf.gz",
             cfg.contigs[0],
             lengths[0],
-            self.samples,
+            _ids("SIM", cfg.n_individuals),
             f"ps2f.simulate.scale (msprime per contig; seed={cfg.seed})",
             contigs=list(zip(cfg.contigs, lengths, strict=True)),
             compresslevel=BGZF_LEVEL,
         )
-        genes = []
-        try:
-            with open(self.tmp / SCALE_FILES["reference"], "w") as fasta:
-                for c in range(cfg.n_contigs):
-                    writer.set_contig(cfg.contigs[c])
-                    genes.append(self._genome_pass(c, writer, fasta))
-                    self.progress(
-                        f"contig {cfg.contigs[c]}: {self.n_per_contig[c]} genes simulated "
-                        f"({time.perf_counter() - t0:.0f} s)"
-                    )
-        finally:
-            writer.close()
-        self.n_variants = writer.n_records
-        pysam.faidx(str(self.tmp / SCALE_FILES["reference"]))
-        self.genes = pd.concat(genes, ignore_index=True)
-        self.genes.to_csv(self.tmp / SCALE_FILES["genes"], sep="\t", index=False)
-        self.timings["genomes_s"] = round(time.perf_counter() - t0, 1)
-        t1 = time.perf_counter()
-        self._expression_pass()
-        self.timings["expression_s"] = round(time.perf_counter() - t1, 1)
-        self._write_records()
-
-    def _genome_pass(self, c: int, writer: VcfWriter, fasta) -> pd.DataFrame:
-        """Simulate contig ``c``: write its FASTA record and VCF records, keep its components."""
-        cfg = self.cfg
-        n_genes = int(self.n_per_contig[c])
-        ccfg = cfg.contig_config(c, n_genes)
-        rng = np.random.default_rng([cfg.seed, c])
-        ref = markov_background(rng, ccfg.contig_length, ccfg.gc_content, ccfg.cpg_depletion)
-        tss0 = ccfg.flank_bp + ccfg.spacing_bp * np.arange(n_genes)
-        minus = rng.random(n_genes) < 0.5
-        gene_len = rng.integers(min(1000, ccfg.flank_bp), ccfg.flank_bp + 1, size=n_genes)
-        seeds = tuple(int(s) for s in rng.integers(1, 2**31 - 1, size=2))
-        self.msprime_seeds.append(list(seeds))
-        ts = simulate_ancestry(
-            cfg.n_individuals,
-            ccfg.contig_length,
-            ccfg.population_size,
-            ccfg.mutation_rate,
-            ccfg.recombination_rate,
-            seeds,
-        )
-        tissue_rngs = [
-            np.random.default_rng([cfg.seed, _TISSUE_STREAM, t, c]) for t in range(len(cfg.tissues))
-        ]
-        n_hap = 2 * cfg.n_individuals
-        n_t = len(cfg.tissues)
-        comp = {
-            "grammar_linear": np.zeros((n_t, n_genes, n_hap)),
-            "grammar_interaction": np.zeros((n_t, n_genes, n_hap)),
-            "eqtl_linear": np.zeros((n_t, n_genes, n_hap)),
-            "eqtl_interaction": np.zeros((n_t, n_genes, n_hap // 2)),
-        }
-        motif_counts = np.zeros((n_genes, n_hap), dtype=np.int64)
-        tables = []
-        effects: dict[str, list[np.ndarray]] = {
-            f"_{kind}_{t}": [] for t in range(n_t) for kind in ("d_grammar", "b_eqtl")
-        }
-        ids = self.gene_ids[self.first_gene[c] : self.first_gene[c + 1]]
-        for g in range(n_genes):
-            locus = _simulate_locus(
-                rng, ccfg, self.grammar, ref, ts, g, int(tss0[g]), bool(minus[g]), writer
+        header.close(index=False)
+        n = cfg.n_contigs
+        results = []
+        for c, result in enumerate(self._map(_simulate_contig, [cfg] * n, range(n), [parts] * n)):
+            results.append(result)
+            self.progress(
+                f"contig {cfg.contigs[c]}: {self.n_per_contig[c]} genes simulated "
+                f"({time.perf_counter() - t0:.0f} s)"
             )
-            motif_counts[g] = locus.motif_counts
-            v = locus.variants
-            shared = (v["_b_eqtl"].to_numpy(), v["_d_grammar"].to_numpy(),
-                      (v["role"] == "eqtl").to_numpy())  # fmt: skip
-            for t in range(n_t):
-                tl = _tissue_locus(
-                    tissue_rngs[t],
-                    cfg.tissue_sharing,
-                    self.tissue_grammars[t],
-                    cfg.share_grammar,
-                    locus,
-                    *shared,
-                )
-                for key in comp:
-                    comp[key][t, g] = getattr(tl, key)
-                effects[f"_d_grammar_{t}"].append(tl.d_grammar)
-                effects[f"_b_eqtl_{t}"].append(tl.b_eqtl)
-            tables.append(v)
-            tables[-1]["gene"] = ids[g]
-        for t in range(n_t):
-            parts = Components(*(comp[key][t] for key in comp))
-            self.variance_sums[t] += component_variances(parts).sum(axis=1)
-        np.savez(self.tmp / "parts" / f"{c}.npz", motif_counts=motif_counts, **comp)
-        variants = pd.concat(tables, ignore_index=True).drop(columns=["_d_grammar", "_b_eqtl"])
-        variants = variants.assign(**{k: np.concatenate(a) for k, a in effects.items()})
-        variants.to_parquet(self.tmp / "parts" / f"{c}.variants.parquet", index=False)
+        vcf = self.tmp / SCALE_FILES["genotypes"]
+        concatenate_bgzf([parts / "header.vcf.gz"] + [parts / f"{c}.vcf.gz" for c in range(n)], vcf)
+        pysam.tabix_index(str(vcf), preset="vcf", force=True)
+        with open(self.tmp / SCALE_FILES["reference"], "wb") as fasta:
+            for c in range(n):
+                with open(parts / f"{c}.fa", "rb") as part:
+                    shutil.copyfileobj(part, fasta)
+        pysam.faidx(str(self.tmp / SCALE_FILES["reference"]))
+        for c in range(n):
+            for suffix in (".vcf.gz", ".fa"):
+                (parts / f"{c}{suffix}").unlink()
+        self.genes = pd.concat([r["genes"] for r in results], ignore_index=True)
+        self.genes.to_csv(self.tmp / SCALE_FILES["genes"], sep="\t", index=False)
+        self.n_variants = sum(r["n_variants"] for r in results)
+        self.msprime_seeds = [r["msprime_seeds"] for r in results]
+        variance_sums = sum(r["variance_sums"] for r in results)
+        self.timings["genomes_s"] = round(time.perf_counter() - t0, 1)
 
-        seq = decode(ref)
-        fasta.write(f">{ccfg.contig}\n")
-        for i in range(0, len(seq), _FASTA_LINE):
-            fasta.write(seq[i : i + _FASTA_LINE] + "\n")
-        plus = ~minus
-        tss1 = tss0 + 1
-        return pd.DataFrame(
-            {
-                "gene_id": ids,
-                "gene_name": [f"SimGene{g[4:]}" for g in ids],
-                "gene_type": "protein_coding",
-                "chrom": ccfg.contig,
-                "strand": np.where(plus, "+", "-"),
-                "gene_start": np.where(plus, tss1, tss1 - gene_len + 1).astype(np.int64),
-                "gene_end": np.where(plus, tss1 + gene_len - 1, tss1).astype(np.int64),
-                "tss": tss1.astype(np.int64),
-            }
-        )
-
-    # ---- pass 2: each tissue's expression ----------------------------------------------
-
-    def _expression_pass(self) -> None:
-        cfg, mech = self.cfg, self.mech
-        means = self.variance_sums / cfg.n_genes
-        self.scales = [
+        # pass 2: each tissue's expression (in parallel with jobs > 1)
+        t1 = time.perf_counter()
+        mech = self.mech
+        scales = [
             genetic_scales(m, mech.grammar_weight, mech.genetic_sd, mech.nonlinearity)
-            for m in means
+            for m in variance_sums / cfg.n_genes
         ]
         pcs = _genotype_pcs(np.random.default_rng([cfg.seed, _PC_STREAM]), mech)
         genotype_pcs = pcs.result(mech.n_genotype_pcs)
         self.genotype_pc_sites = pcs.n_sites
-        tissues = [_TissueWriter(self, t, genotype_pcs) for t in range(len(cfg.tissues))]
-        t0 = time.perf_counter()
-        try:
-            for c in range(cfg.n_contigs):
-                with np.load(self.tmp / "parts" / f"{c}.npz") as parts:
-                    arrays = {k: parts[k] for k in parts.files}
-                variants = pd.read_parquet(self.tmp / "parts" / f"{c}.variants.parquet")
-                genes = self.genes.iloc[self.first_gene[c] : self.first_gene[c + 1]]
-                for writer in tissues:
-                    writer.add_contig(c, genes, arrays, variants)
-                (self.tmp / "parts" / f"{c}.npz").unlink()
-                self.progress(
-                    f"contig {cfg.contigs[c]}: expression of {len(cfg.tissues)} tissues "
-                    f"written ({time.perf_counter() - t0:.0f} s)"
-                )
-        finally:
-            for writer in tissues:
-                writer.close()
-        self.tissue_records = [w.record() for w in tissues]
-        shutil.rmtree(self.tmp / "parts")
+        k = len(cfg.tissues)
+        self.tissue_records = []
+        tasks = ([cfg] * k, range(k), scales, [genotype_pcs] * k, [self.genes] * k, [self.tmp] * k)
+        for t, record in enumerate(self._map(_write_tissue, *tasks)):
+            record["motif_effects"] = self.tissue_grammars[t].effects.tolist()
+            record["motif_interactions"] = [
+                [i, j, c] for i, j, c in self.tissue_grammars[t].interactions
+            ]
+            self.tissue_records.append(record)
+            self.progress(
+                f"tissue {cfg.tissues[t]}: expression written ({time.perf_counter() - t1:.0f} s)"
+            )
+        shutil.rmtree(parts)
+        self.timings["expression_s"] = round(time.perf_counter() - t1, 1)
+        self._write_records()
 
     def _write_records(self) -> None:
         cfg = self.cfg
@@ -652,18 +580,162 @@ class _Run:
         (self.tmp / SCALE_FILES["config"]).write_text(json.dumps(record, indent=2) + "\n")
 
 
+def _simulate_contig(cfg: ScaleConfig, c: int, parts: Path) -> dict:
+    """Pass 1 on contig ``c`` (a worker): its genome, and each tissue's raw components.
+
+    Writes into ``parts``: ``<c>.vcf.gz`` (its VCF records, no header), ``<c>.fa`` (its FASTA
+    record), ``<c>.npz`` (per tissue and gene the raw components of
+    :class:`~ps2f.simulate.expression.Components`, and the motif counts) and
+    ``<c>.variants.parquet`` (its variants, with each tissue's effects ``_d_grammar_<t>``,
+    ``_b_eqtl_<t>``).
+
+    Returns
+    -------
+    dict
+        ``genes`` (its rows of the TSS table), ``variance_sums`` (shape (n_tissues, 5): the
+        rows of :func:`~ps2f.simulate.expression.component_variances` summed over its genes),
+        ``n_variants`` and ``msprime_seeds``.
+    """
+    n_genes = int(genes_per_contig(cfg.n_genes, cfg.n_contigs)[c])
+    first = int(genes_per_contig(cfg.n_genes, cfg.n_contigs)[:c].sum())
+    ccfg = cfg.contig_config(c, n_genes)
+    grammar = Grammar.from_config(ccfg)
+    tissue_grammars = _tissue_grammars(cfg, grammar)
+    rng = np.random.default_rng([cfg.seed, c])
+    ref = markov_background(rng, ccfg.contig_length, ccfg.gc_content, ccfg.cpg_depletion)
+    tss0 = ccfg.flank_bp + ccfg.spacing_bp * np.arange(n_genes)
+    minus = rng.random(n_genes) < 0.5
+    gene_len = rng.integers(min(1000, ccfg.flank_bp), ccfg.flank_bp + 1, size=n_genes)
+    seeds = tuple(int(s) for s in rng.integers(1, 2**31 - 1, size=2))
+    ts = simulate_ancestry(
+        cfg.n_individuals,
+        ccfg.contig_length,
+        ccfg.population_size,
+        ccfg.mutation_rate,
+        ccfg.recombination_rate,
+        seeds,
+    )
+    n_t = len(cfg.tissues)
+    tissue_rngs = [np.random.default_rng([cfg.seed, _TISSUE_STREAM, t, c]) for t in range(n_t)]
+    n_hap = 2 * cfg.n_individuals
+    comp = {
+        "grammar_linear": np.zeros((n_t, n_genes, n_hap)),
+        "grammar_interaction": np.zeros((n_t, n_genes, n_hap)),
+        "eqtl_linear": np.zeros((n_t, n_genes, n_hap)),
+        "eqtl_interaction": np.zeros((n_t, n_genes, n_hap // 2)),
+    }
+    motif_counts = np.zeros((n_genes, n_hap), dtype=np.int64)
+    tables = []
+    effects: dict[str, list[np.ndarray]] = {
+        f"_{kind}_{t}": [] for t in range(n_t) for kind in ("d_grammar", "b_eqtl")
+    }
+    ids = _ids("SIMG", cfg.n_genes)[first : first + n_genes]
+    writer = VcfWriter(
+        parts / f"{c}.vcf.gz", ccfg.contig, ccfg.contig_length, _ids("SIM", cfg.n_individuals),
+        "", compresslevel=BGZF_LEVEL, header=False,
+    )  # fmt: skip
+    try:
+        for g in range(n_genes):
+            locus = _simulate_locus(
+                rng, ccfg, grammar, ref, ts, g, int(tss0[g]), bool(minus[g]), writer
+            )
+            motif_counts[g] = locus.motif_counts
+            v = locus.variants
+            shared = (v["_b_eqtl"].to_numpy(), v["_d_grammar"].to_numpy(),
+                      (v["role"] == "eqtl").to_numpy())  # fmt: skip
+            for t in range(n_t):
+                tl = _tissue_locus(
+                    tissue_rngs[t], cfg.tissue_sharing, tissue_grammars[t], cfg.share_grammar,
+                    locus, *shared,
+                )  # fmt: skip
+                for key in comp:
+                    comp[key][t, g] = getattr(tl, key)
+                effects[f"_d_grammar_{t}"].append(tl.d_grammar)
+                effects[f"_b_eqtl_{t}"].append(tl.b_eqtl)
+            tables.append(v)
+            tables[-1]["gene"] = ids[g]
+    finally:
+        writer.close(index=False)
+    variance_sums = np.zeros((n_t, 5))
+    for t in range(n_t):
+        variance_sums[t] = component_variances(Components(*(comp[k][t] for k in comp))).sum(1)
+    np.save(parts / f"{c}.counts.npy", motif_counts)
+    for t in range(n_t):  # one file per tissue: a tissue's worker reads only its own
+        np.savez(parts / f"{c}.{t}.npz", **{key: comp[key][t] for key in comp})
+    variants = pd.concat(tables, ignore_index=True).drop(columns=["_d_grammar", "_b_eqtl"])
+    variants = variants.assign(**{k: np.concatenate(a) for k, a in effects.items()})
+    variants.to_parquet(parts / f"{c}.variants.parquet", index=False)
+
+    seq = decode(ref)
+    with open(parts / f"{c}.fa", "w") as fasta:
+        fasta.write(f">{ccfg.contig}\n")
+        for i in range(0, len(seq), _FASTA_LINE):
+            fasta.write(seq[i : i + _FASTA_LINE] + "\n")
+    plus = ~minus
+    tss1 = tss0 + 1
+    genes = pd.DataFrame(
+        {
+            "gene_id": ids,
+            "gene_name": [f"SimGene{g[4:]}" for g in ids],
+            "gene_type": "protein_coding",
+            "chrom": ccfg.contig,
+            "strand": np.where(plus, "+", "-"),
+            "gene_start": np.where(plus, tss1, tss1 - gene_len + 1).astype(np.int64),
+            "gene_end": np.where(plus, tss1 + gene_len - 1, tss1).astype(np.int64),
+            "tss": tss1.astype(np.int64),
+        }
+    )
+    return {
+        "genes": genes,
+        "variance_sums": variance_sums,
+        "n_variants": writer.n_records,
+        "msprime_seeds": list(seeds),
+    }
+
+
+def _write_tissue(
+    cfg: ScaleConfig,
+    t: int,
+    scales: GeneticScales,
+    genotype_pcs: np.ndarray,
+    genes: pd.DataFrame,
+    tmp: Path,
+) -> dict:
+    """Pass 2 for tissue ``t`` (a worker): its files, contig by contig; returns its record."""
+    writer = _TissueWriter(cfg, t, scales, genotype_pcs, tmp)
+    first = np.concatenate([[0], np.cumsum(genes_per_contig(cfg.n_genes, cfg.n_contigs))])
+    try:
+        for c in range(cfg.n_contigs):
+            with np.load(tmp / "parts" / f"{c}.{t}.npz") as parts:
+                arrays = {k: parts[k] for k in parts.files}
+            arrays["motif_counts"] = np.load(tmp / "parts" / f"{c}.counts.npy")
+            variants = pd.read_parquet(tmp / "parts" / f"{c}.variants.parquet")
+            writer.add_contig(c, genes.iloc[first[c] : first[c + 1]], arrays, variants)
+    finally:
+        writer.close()
+    return writer.record()
+
+
 class _TissueWriter:
     """One tissue's output files, written contig by contig."""
 
-    def __init__(self, run: _Run, t: int, genotype_pcs: np.ndarray):
-        cfg, mech = run.cfg, run.mech
-        self.run, self.t, self.name = run, t, cfg.tissues[t]
-        self.dir = run.tmp / "tissues" / self.name
+    def __init__(
+        self,
+        cfg: ScaleConfig,
+        t: int,
+        scales: GeneticScales,
+        genotype_pcs: np.ndarray,
+        tmp: Path,
+    ):
+        mech = cfg.contig_config(0, 1)
+        self.cfg, self.mech, self.t, self.name, self.scales = cfg, mech, t, cfg.tissues[t], scales
+        self.dir = tmp / "tissues" / self.name
         self.dir.mkdir(parents=True)
         rng = np.random.default_rng([cfg.seed, _OBSERVE_STREAM, t])
         n_s = cfg.tissue_samples
         self.idx = np.sort(rng.choice(cfg.n_individuals, size=n_s, replace=False))
-        self.samples = [run.samples[i] for i in self.idx.tolist()]
+        all_samples = _ids("SIM", cfg.n_individuals)
+        self.samples = [all_samples[i] for i in self.idx.tolist()]
         self.factors = rng.standard_normal((mech.n_expression_covariates, n_s))
         names = [f"genotype_PC{i}" for i in range(1, mech.n_genotype_pcs + 1)]
         names += [f"expression_PC{i}" for i in range(1, mech.n_expression_covariates + 1)]
@@ -684,14 +756,13 @@ class _TissueWriter:
     def add_contig(
         self, c: int, genes: pd.DataFrame, arrays: dict, variants: pd.DataFrame
     ) -> None:
-        """Write contig ``c``'s rows of every file of the tissue."""
-        run, cfg, mech, t = self.run, self.run.cfg, self.run.mech, self.t
-        scales = run.scales[t]
+        """Write contig ``c``'s rows of every file of the tissue (``arrays``: this tissue's)."""
+        cfg, mech, t, scales = self.cfg, self.mech, self.t, self.scales
         comp = Components(
-            arrays["grammar_linear"][t],
-            arrays["grammar_interaction"][t],
-            arrays["eqtl_linear"][t],
-            arrays["eqtl_interaction"][t],
+            arrays["grammar_linear"],
+            arrays["grammar_interaction"],
+            arrays["eqtl_linear"],
+            arrays["eqtl_interaction"],
         )
         hap_values, ind_values = apply_genetic_scales(comp, scales, mech.nonlinearity)
         rng = np.random.default_rng([cfg.seed, _OBSERVE_STREAM, t, c])
@@ -806,16 +877,12 @@ class _TissueWriter:
             )
 
     def record(self) -> dict:
-        """What ``simulation.json`` says of this tissue."""
+        """What ``simulation.json`` says of this tissue (the parent adds its grammar)."""
         return {
             "name": self.name,
             "n_samples": len(self.samples),
             "n_expressed_genes": self.n_expressed,
-            "scales": dataclasses.asdict(self.run.scales[self.t]),
-            "motif_effects": self.run.tissue_grammars[self.t].effects.tolist(),
-            "motif_interactions": [
-                [i, j, c] for i, j, c in self.run.tissue_grammars[self.t].interactions
-            ],
+            "scales": dataclasses.asdict(self.scales),
         }
 
 
@@ -867,6 +934,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contig-prefix", default=defaults["contig_prefix"].default)
     parser.add_argument("--seed", type=int, default=defaults["seed"].default)
     parser.add_argument(
+        "--jobs", type=int, default=1,
+        help="processes (contigs, then tissues, in parallel); the files do not depend on it",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-individual-truth", action="store_true",
         help="skip each tissue's genes x individuals truth.parquet (the largest files)",
     )  # fmt: skip
@@ -904,7 +975,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    paths = simulate_scaled_cohort(config, args.out, progress=lambda line: print(line, flush=True))
+    try:
+        paths = simulate_scaled_cohort(
+            config, args.out, progress=lambda line: print(line, flush=True), jobs=args.jobs
+        )
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(paths)} files to {args.out} in {time.perf_counter() - t0:.1f} s")
     return 0
 
