@@ -1,10 +1,12 @@
 """A GTEx-sized, multi-tissue cohort: many contigs, several tissues, in bounded memory.
 
-:func:`simulate_cohort` writes one contig and one expression matrix; this module writes a
-cohort the size of GTEx v8 (838 genotyped donors, ~20,000 expressed genes over the 22
-autosomes, several tissues) with the same locus model, in the same formats, contig by contig
-and never holding more than one contig's per-gene summaries (no genes x individuals x variants
-array; at most ``genes of one contig x 2 individuals`` floats per component).
+:func:`~ps2f.simulate.simulate_cohort` writes one contig and one expression matrix; this
+module writes a cohort the size of GTEx v8 (838 genotyped donors, ~20,000 expressed genes over
+the 22 autosomes, several tissues) with the same locus model, in the same formats, contig by
+contig. No genes x individuals x variants array is ever built: a process holds one contig's
+per-gene components (``tissues x genes of the contig x 2 individuals`` floats each, ~70 MB for
+chr1 at GTEx size) and keeps them on disk between the two passes (``.simulate-scale-*/parts``
+in ``outdir``, deleted at the end).
 
 Layout
     Contigs ``chr1``... (``contig_prefix`` + ``1..n_contigs``, the GRCh38 spelling GTEx v8
@@ -32,7 +34,10 @@ Tissues
     interaction``) is mixed in the same way. With ``share_grammar`` (default) the grammar's
     motif effects and pair coefficients are the same in every tissue (one TF vocabulary and
     activity); without it each tissue's are mixed the same way, ``e_t = sqrt(s) e + sqrt(1 -
-    s) z_t``, with ``z_t`` drawn as a grammar's effects are (``+-U(0.5, 1.0)``). Each tissue
+    s) z_t``, with ``z_t`` drawn as a grammar's effects are (``+-U(0.5, 1.0)``). So with
+    ``share_grammar`` ``s`` acts on the eQTL part only, and a gene's genetic values in two
+    tissues correlate about ``w + (1 - w) s`` (``w = grammar_weight``, the grammar's share of
+    the genetic variance). Each tissue
     scales its components to ``genetic_sd`` on its own (means over all its genes, as
     :func:`ps2f.simulate.expression.genetic_values`), then draws its own baselines ``a_g ~
     U(2, 4)``, hidden factors (shared by all its genes), loadings and noise
@@ -44,9 +49,11 @@ Tissues
     :func:`ps2f.simulate.cohort._genotype_pcs`), are the same in every tissue.
 
 Everything is drawn from generators seeded with ``seed`` and a stream label (contig ``c``'s
-loci: ``[seed, c]``; tissue ``t``'s effects on contig ``c``: ``[seed, "tiss", t, c]``; its
-observation: ``[seed, "obsv", t]`` and ``[seed, "obsv", t, c]``), so a seed gives byte-identical
-files, and a tissue's draws do not depend on how many tissues follow it.
+loci: ``[seed, c]``; tissue ``t``'s grammar effects: ``[seed, "tiss", t]``, its eQTL effects on
+contig ``c``: ``[seed, "tiss", t, c]``; its samples, factors and observation: ``[seed, "obsv",
+t]`` and ``[seed, "obsv", t, c]``; the genotype PCs: ``[seed, "pcs"]``), so a seed gives
+byte-identical files whatever ``jobs``, and a tissue's draws do not depend on how many tissues
+follow it.
 
 The command line (``python -m ps2f.simulate.scale --help``) writes the same files as
 :func:`simulate_scaled_cohort`.
@@ -421,7 +428,7 @@ def simulate_scaled_cohort(
           :func:`~ps2f.simulate.simulate_cohort`'s; IDs ``<contig>_<POS>_<REF>_<ALT>``).
         * ``genes.tsv``: the TSS table of every gene (as the one-contig cohort's).
         * ``grammar.json``: the shared grammar; ``simulation.json``: the config, the genes per
-          contig, each tissue's grammar effects, scales, genes and samples, and timings.
+          contig, each tissue's grammar effects, scales and numbers of genes and samples.
         * per tissue ``expression.bed.gz`` (+ ``.tbi``): QTLtools BED of the tissue's genes
           and samples, values ``expm1(y_obs)``; ``covariates.txt``: genotype PCs (shared) and
           the tissue's hidden factors; ``truth.parquet`` (if ``individual_truth``),
@@ -474,7 +481,6 @@ class _Run:
         self.tissue_grammars = _tissue_grammars(cfg, self.grammar)
         self.n_per_contig = genes_per_contig(cfg.n_genes, cfg.n_contigs)
         self.first_gene = np.concatenate([[0], np.cumsum(self.n_per_contig)])
-        self.timings: dict[str, float] = {}
 
     def _map(self, fn, *iterables):
         """``map`` in this process (``jobs == 1``) or in ``jobs`` fresh ones, results in order."""
@@ -531,7 +537,6 @@ class _Run:
         self.n_variants = sum(r["n_variants"] for r in results)
         self.msprime_seeds = [r["msprime_seeds"] for r in results]
         variance_sums = sum(r["variance_sums"] for r in results)
-        self.timings["genomes_s"] = round(time.perf_counter() - t0, 1)
 
         # pass 2: each tissue's expression (in parallel with jobs > 1)
         t1 = time.perf_counter()
@@ -556,7 +561,6 @@ class _Run:
                 f"tissue {cfg.tissues[t]}: expression written ({time.perf_counter() - t1:.0f} s)"
             )
         shutil.rmtree(parts)
-        self.timings["expression_s"] = round(time.perf_counter() - t1, 1)
         self._write_records()
 
     def _write_records(self) -> None:
