@@ -242,6 +242,56 @@ def test_expression_is_the_tissue_effects_times_the_vcf_dosages(tmp_path):
     assert n_checked >= 3 * 20
 
 
+def test_unshared_grammar_recomputed_from_vcf_and_fasta_is_each_tissues_truth(tmp_path):
+    """Oracle: rebuild every haplotype's causal region (FASTA + VCF, per contig) and score it
+    with each tissue's own motif effects and pair coefficients (``simulation.json``)."""
+    from test_simulate import _motif_matches, grammar_parts, read_vcf
+
+    config = ScaleConfig(n_individuals=12, n_genes=6, n_contigs=2, tissues=TISSUES[:2],
+                         tissue_sharing=0.3, share_grammar=False, seed=5,
+                         mechanism=SimulationConfig(grammar_weight=1.0))  # fmt: skip
+    paths = simulate_scaled_cohort(config, tmp_path / "sim")
+    rule = json.loads(paths["grammar"].read_text())
+    tissues = json.loads(paths["config"].read_text())["tissues"]
+    fasta = pysam.FastaFile(str(paths["reference"]))
+    genes = pd.read_csv(paths["genes"], sep="\t")
+    r = config.mechanism.causal_radius_bp
+    haplotypes = []  # (gene, individual index, haplotype index, sequence, region start, tss0, minus)
+    for gene, chrom, tss, strand in genes[["gene_id", "chrom", "tss", "strand"]].itertuples(
+        index=False
+    ):
+        lo = tss - 1 - r
+        region = fasta.fetch(chrom, lo, lo + 2 * r)
+        records = read_vcf(paths["genotypes"], f"{chrom}:{lo + 1}-{lo + 2 * r}")
+        for i in range(config.n_individuals):
+            for h in range(2):
+                s = list(region)
+                for v in records:
+                    assert s[v["pos"] - 1 - lo] == v["ref"]
+                    if v["gt"][i, h]:
+                        s[v["pos"] - 1 - lo] = v["alt"][0]
+                haplotypes.append((gene, i, h, "".join(s), lo, tss - 1, strand == "-"))
+    values = []
+    for record, t in zip(tissues, TISSUES[:2], strict=True):
+        own = rule | {"motif_effects": record["motif_effects"],
+                      "motif_interactions": record["motif_interactions"]}  # fmt: skip
+        truth = pd.read_parquet(paths[f"{t}/truth"]).set_index(["gene", "individual"])
+        got, expected, counts, counted = [], [], [], []
+        for gene, i, h, seq, lo, tss0, minus in haplotypes:
+            main, pairs = grammar_parts(seq, lo, tss0, minus, own)
+            expected.append(record["scales"]["grammar_linear"] * main
+                            + record["scales"]["grammar_interaction"] * pairs)  # fmt: skip
+            row = truth.loc[(gene, f"SIM{i + 1:04d}")]
+            got.append(row[f"genetic_hap{h + 1}"])
+            counts.append(row[f"motif_count_hap{h + 1}"])
+            counted.append(sum(len(_motif_matches(seq, m)) for m in rule["motifs"]))
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+        np.testing.assert_array_equal(counts, counted)
+        values.append(np.array(got))
+    assert tissues[0]["motif_effects"] != tissues[1]["motif_effects"]
+    assert not np.allclose(values[0], values[1])
+
+
 def test_sharing_one_gives_identical_effects_in_every_tissue(root):
     paths = _simulate(_sharing(1.0, n_genes=60, individual_truth=True), root)
     betas = _betas(paths, TISSUES[:2])
