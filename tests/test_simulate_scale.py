@@ -380,6 +380,23 @@ def test_rejects_non_config_and_bad_jobs(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_tissue_without_expressed_genes_still_gets_every_file(tmp_path):
+    config = ScaleConfig(n_individuals=10, n_genes=2, n_contigs=2, tissues=("A", "B"),
+                         gene_dropout=0.99, seed=0)  # fmt: skip
+    paths = simulate_scaled_cohort(config, tmp_path)
+    record = json.loads(paths["config"].read_text())["tissues"]
+    assert [r["n_expressed_genes"] for r in record] == [0, 0]
+    for t in ("A", "B"):
+        bed = pd.read_csv(paths[f"{t}/expression"], sep="\t")
+        assert bed.empty and list(bed.columns[:6]) == ["#chr", "start", "end", "gene", "length",
+                                                       "strand"]  # fmt: skip
+        truth = pd.read_parquet(paths[f"{t}/truth"])
+        assert truth.empty and list(truth.columns) == ["gene", "individual", "y_true", "y_obs",
+            "genetic_hap1", "genetic_hap2", "covariate_effect", "motif_count_hap1",
+            "motif_count_hap2"]  # fmt: skip
+        assert not pd.read_parquet(paths[f"{t}/truth_genes"])["expressed"].any()
+
+
 def test_failure_leaves_no_output(tmp_path, monkeypatch):
     from ps2f.simulate import scale
 

@@ -875,6 +875,13 @@ class _TissueWriter:
         for writer in (self.truth, self.variants):
             if writer is not None:
                 writer.close()
+        if self.cfg.individual_truth and self.truth is None:  # no gene expressed anywhere
+            empty = pd.DataFrame({"gene": pd.Series(dtype=str), "individual": pd.Series(dtype=str)})
+            for column in ("y_true", "y_obs", "genetic_hap1", "genetic_hap2", "covariate_effect"):
+                empty[column] = pd.Series(dtype=np.float64)
+            for column in ("motif_count_hap1", "motif_count_hap2"):
+                empty[column] = pd.Series(dtype=np.int64)
+            empty.to_parquet(self.dir / TISSUE_FILES["truth"], index=False)
         if self.gene_tables:
             pd.concat(self.gene_tables, ignore_index=True).to_parquet(
                 self.dir / TISSUE_FILES["truth_genes"], index=False
