@@ -415,7 +415,8 @@ def simulate_scaled_cohort(
     jobs : int
         Processes: pass 1 simulates up to ``jobs`` contigs at once, pass 2 writes up to
         ``jobs`` tissues at once (each process holds one contig's arrays). The files are the
-        same for every ``jobs``.
+        same for every ``jobs``. The processes are spawned, so with ``jobs > 1`` a script must
+        call this under ``if __name__ == "__main__":`` (the command line does).
 
     Returns
     -------
@@ -480,7 +481,6 @@ class _Run:
         self.grammar = Grammar.from_config(self.mech)
         self.tissue_grammars = _tissue_grammars(cfg, self.grammar)
         self.n_per_contig = genes_per_contig(cfg.n_genes, cfg.n_contigs)
-        self.first_gene = np.concatenate([[0], np.cumsum(self.n_per_contig)])
 
     def _map(self, fn, *iterables):
         """``map`` in this process (``jobs == 1``) or in ``jobs`` fresh ones, results in order."""
