@@ -26,8 +26,9 @@ def run_lead_eqtl(
     cis_window_bp: int,
     evaluate: Mapping,
     out_lead: str,
-    out_lead_csv: str,
+    out_lead_csv: str | None,
     out_dosages: str,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rule ``lead_eqtl``: each gene's lead cis-eQTL in training individuals, and its dosages.
 
@@ -46,14 +47,19 @@ def run_lead_eqtl(
         Config ``evaluate`` keys ``eqtl_min_maf`` (the variants' MAF filter, in training
         individuals) and ``eqtl_alpha`` (the eGene threshold of the log line).
     out_lead, out_lead_csv : str
-        The lead-eQTL table (parquet, and the same as CSV).
+        The lead-eQTL table (parquet, and the same as CSV unless ``out_lead_csv`` is None: a
+        chunk's table, whose CSV the gather step writes).
     out_dosages : str
         The lead variants' dosages in every individual (parquet).
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): these genes only.
     """
     from ps2f.evaluation.eqtl import lead_eqtls
     from ps2f.genome.store import load_stores
 
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
     stores = load_stores(store_paths)
     lead, dosages = lead_eqtls(
         genes,
@@ -73,7 +79,8 @@ def run_lead_eqtl(
         evaluate["eqtl_alpha"],
     )
     write_table(lead, out_lead)
-    write_table(lead, out_lead_csv)
+    if out_lead_csv is not None:
+        write_table(lead, out_lead_csv)
     write_table(dosages, out_dosages)
 
 
@@ -86,7 +93,8 @@ def run_cis_heritability(
     cis_window_bp: int,
     evaluate: Mapping,
     out_table: str,
-    out_csv: str,
+    out_csv: str | None,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rule ``cis_heritability``: each gene's cis-h2 in training individuals (HE regression).
 
@@ -104,14 +112,18 @@ def run_cis_heritability(
     evaluate : mapping
         Config ``evaluate`` key ``eqtl_min_maf`` (the variants' MAF filter).
     out_table, out_csv : str
-        The per-gene table (parquet, and the same as CSV).
+        The per-gene table (parquet, and the same as CSV unless ``out_csv`` is None).
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): these genes only.
     """
     import numpy as np
 
     from ps2f.evaluation.heritability import cis_heritability
     from ps2f.genome.store import load_stores
 
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
     table = cis_heritability(
         genes,
         individuals,
@@ -132,7 +144,8 @@ def run_cis_heritability(
         int((h2 > 2 * se).sum()),
     )
     write_table(table, out_table)
-    write_table(table, out_csv)
+    if out_csv is not None:
+        write_table(table, out_csv)
 
 
 def run_window_coverage(
