@@ -28,7 +28,8 @@ pytestmark = pytest.mark.workflow
 # The jobs of the tiny run (one contig, no external scorer, no dosage VCF) by what they follow.
 # Each per-gene stage runs one job per gene chunk, then a gather job (gene chunks: one here).
 EVALUATION = {"evaluate", "figures", "all"}
-PREDICTIONS = {"gather_predictions"}
+# a chunk's predictions are gathered, and its per-gene metrics computed (evaluate gathers them)
+PREDICTIONS = {"gather_predictions", "gene_metrics"}
 ELASTIC_NET = {"elastic_net", "gather_baseline_summary", "gather_predictdb"} | PREDICTIONS
 RANDOM_FOREST = {"random_forest", "gather_baseline_summary"} | PREDICTIONS
 BASELINES = ELASTIC_NET | RANDOM_FOREST
@@ -37,7 +38,7 @@ NONLINEAR = {"nonlinear_genes"}
 S2F = {"train_r", "train_p", "predict_p", "score_reference"} | PREDICTIONS | EVALUATION
 # window_coverage reads the lead eQTLs and the ElasticNet's .db, not the sequence models
 COVERAGE = {"window_coverage"}
-LEAD_EQTL = {"lead_eqtl", "gather_lead_eqtl", "gather_lead_eqtl_dosages"}
+LEAD_EQTL = {"lead_eqtl", "gather_lead_eqtl", "gather_lead_eqtl_dosages", "gene_metrics"}
 # cis_heritability reads the same cis-window variants as lead_eqtl
 EQTL = LEAD_EQTL | {"cis_heritability", "gather_cis_heritability"}
 # the top-ElasticNet gene set reads the ElasticNet summary only
@@ -49,6 +50,7 @@ CHUNK_JOBS = {
     "cis_heritability",
     "predict_p",
     "score_reference",
+    "gene_metrics",
 }
 AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | NONLINEAR | TOP_EN | COVERAGE | S2F
 # phenotypes is a checkpoint (its gene table gives the chunks): while it is to re-run, a dry
@@ -137,11 +139,13 @@ CASES = [
     (
         "chunks.genes_per_chunk",
         2,
-        CHUNK_JOBS,
+        CHUNK_JOBS - {"gene_metrics"},  # its inputs changed, it has no params of the chunk
         CHUNK_JOBS | BASELINES | EQTL | S2F - {"train_r", "train_p"} | NONLINEAR | TOP_EN
         | COVERAGE,
     ),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
+    # the permutations run per gene chunk; evaluate only gathers their p-values
+    ("evaluate.n_permutations", 20, {"gene_metrics"}, {"gene_metrics"} | EVALUATION),
     # the gene-level direction odds ratio reads it too (inside evaluate)
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
     ("evaluate.nonlinear_top_n", 2, NONLINEAR, NONLINEAR | EVALUATION),

@@ -323,6 +323,12 @@ def get_histories():
     return {f"history_{m}": f"{RUN}/models/{m}.history.tsv" for m in MODELS_S2F}
 
 
+def get_chunk_predictions(wildcards):
+    """Every model's predictions of gene chunk `wildcards.chunk` (rule gene_metrics)."""
+    models = MODELS + list(SCORERS)
+    return [f"{RUN}/chunks/{model}/{wildcards.chunk}.predictions.parquet" for model in models]
+
+
 def get_predictions(wildcards=None):
     """Every model's gathered predictions table (the evaluate rule's input)."""
     return expand(f"{RUN}/predictions/{{model}}.parquet", model=MODELS + list(SCORERS))

@@ -133,13 +133,37 @@ rule top_elastic_net_genes:
         "../scripts/top_elastic_net_genes.py"
 
 
+# Per-gene metrics (r, direction accuracy, permutation p, lead-eQTL direction) of every model,
+# one job per gene chunk; evaluate gathers them (and computes the permutation FDR over genes).
+rule gene_metrics:
+    input:
+        predictions=get_chunk_predictions,
+        lead=f"{RUN}/chunks/lead_eqtl/{{chunk}}.parquet",
+        dosages=f"{RUN}/chunks/lead_eqtl/{{chunk}}.dosages.parquet",
+    output:
+        metrics=f"{RUN}/chunks/metrics/{{chunk}}.parquet",
+    params:
+        evaluate=config_subset(
+            config["evaluate"], "min_individuals", "n_permutations", "seed", "eqtl_alpha"
+        ),
+    log:
+        f"{LOGS}/gene_metrics/{{chunk}}.log",
+    threads: 1
+    resources:
+        mem_mb=scaled_by_attempt(4000),
+        runtime=scaled_by_attempt(60),
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/gene_metrics.py"
+
+
 rule evaluate:
     input:
         predictions=get_predictions(),
+        gene_metrics=chunked(f"{RUN}/chunks/metrics/{{chunk}}.parquet"),
         nonlinear=f"{RUN}/evaluation/nonlinear_genes.csv",
         top_elastic_net=f"{RUN}/evaluation/top_elastic_net_genes.csv",
-        lead=f"{RUN}/evaluation/lead_eqtl.parquet",
-        dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",
         heritability=f"{RUN}/evaluation/cis_heritability.parquet",
     output:
@@ -175,10 +199,7 @@ rule evaluate:
     params:
         evaluate=config_subset(
             config["evaluate"],
-            "min_individuals",
-            "n_permutations",
             "seed",
-            "eqtl_alpha",
             "alpha",
             "fdr",
             "set_r_threshold",
