@@ -70,7 +70,12 @@ def test_precomputed_table_is_evaluated_beside_the_other_models(tmp_path):
         **CONFIG,
         "scorers": [{"name": "ag_table", "type": "precomputed", "table": str(table)}],
     }
-    proc = _snakemake(tmp_path, config, "results/tiny/predictions/ag_table.parquet")
+    proc = _snakemake(
+        tmp_path,
+        config,
+        "results/tiny/predictions/ag_table.parquet",
+        "results/tiny/scores/ag_table.haplotypes.parquet",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rule score_external" in proc.stderr
     pred = pd.read_parquet(run / "predictions" / "ag_table.parquet")
@@ -84,7 +89,8 @@ def test_precomputed_table_is_evaluated_beside_the_other_models(tmp_path):
     )
     haps = pd.read_parquet(run / "scores" / "ag_table.haplotypes.parquet")
     assert len(haps) == 2 * len(pred)
-    log = (tmp_path / "logs" / "tiny" / "score_external" / "ag_table.log").read_text()
+    # one job per gene chunk (the 6 genes make one chunk)
+    log = (tmp_path / "logs" / "tiny" / "score_external" / "ag_table" / "sim1.0000.log").read_text()
     assert "pairs have no score" in log
 
     # the whole DAG: evaluate reads the table's predictions with the built-in models'
