@@ -335,6 +335,42 @@ def test_score_external_averages_the_two_haplotypes(real, tmp_path):  # noqa: F8
     np.testing.assert_allclose(summed["predicted"], 2 * pred["predicted"])
 
 
+@pytest.mark.shared
+def test_python_key_scores_in_another_interpreter(real, tmp_path):  # noqa: F811
+    """`python:` names the interpreter of another environment: the callable is checked and the
+    scoring runs there (here a wrapper of this interpreter with a module on its path that this
+    process cannot import)."""
+    from ps2f.pipeline.score import run_score_external
+
+    # a module only the other environment has on its path
+    other_root = tmp_path / "elsewhere"
+    other_root.mkdir()
+    (other_root / "user_models_elsewhere.py").write_text("from user_models import conv_tracks\n")
+    wrapper = tmp_path / "python"
+    wrapper.write_text(
+        f'#!/bin/sh\nPYTHONPATH={other_root}:{REPO / "tests"}:$PYTHONPATH exec {sys.executable} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    spec = _spec(callable="user_models_elsewhere:conv_tracks", python=str(wrapper))
+    with pytest.raises(ConfigError, match=r"no module named 'user_models_elsewhere'"):
+        check_scorer_configs([{**spec, "python": None}])  # not in this interpreter
+    assert list(check_scorer_configs([spec])) == ["user_cnn"]  # but in that one
+    with pytest.raises(ConfigError, match=r"scorers\[0\].callable: 'user_models_elsewhere' .*defines no 'build'.*checked with scorers\[0\].python"):
+        check_scorer_configs([{**spec, "callable": "user_models_elsewhere:build"}])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].python: '/nowhere/python' does not exist"):
+        check_scorer_configs([{**spec, "python": "/nowhere/python"}])
+    files = _phenotype_files(real, tmp_path)
+    out = {
+        "out_predictions": str(tmp_path / "p.parquet"),
+        "out_haplotype_scores": str(tmp_path / "h.parquet"),
+    }
+    run_score_external(spec, **files, **out)
+    there = pd.read_parquet(out["out_predictions"])
+    run_score_external(_spec(), **files, **out)  # the same model, in this interpreter
+    pd.testing.assert_frame_equal(there.assign(model="user_cnn"), pd.read_parquet(out["out_predictions"]))
+    assert "user_models_elsewhere" not in sys.modules
+
+
 def test_device_and_precision():
     s = build_scorer(_spec())
     assert s.device.type == "cpu" and not s.bf16  # CPU: float32 unless asked

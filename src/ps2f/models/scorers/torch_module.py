@@ -7,7 +7,7 @@ change in ps2f: the config says how to build the model and how to read its input
   the job: an installed package, or a folder on ``PYTHONPATH``) or ``"path/to/file.py:function"``
   (a Python file, relative to the workflow's working directory, i.e. Snakemake's
   ``--directory``, where jobs run; the file is also an input of the job, so editing it re-runs
-  the scorer). ``kwargs`` are passed to it; it must return a ``torch.nn.Module``;
+  the scorer; a module file in that directory is not on the job's path: use this form). ``kwargs`` are passed to it; it must return a ``torch.nn.Module``;
 * ``weights`` (optional): a local state-dict file (``torch.save(model.state_dict())`` or
   ``.safetensors``), loaded with ``strict=True`` into the module the callable returns;
 * ``window_bp``: the input length L in bp, centred on the TSS (``L // 2``);
@@ -28,6 +28,9 @@ change in ps2f: the config says how to build the model and how to read its input
 * ``batch_size``, ``device`` (``auto``/``cpu``/``cuda``) and ``precision`` (``auto``: bf16
   autocast on CUDA, float32 on CPU; ``bf16`` autocasts on either; ``fp32`` never). The read-out
   (selection and sums) always runs in float32.
+* ``python`` (optional): another interpreter to score in (a virtual environment with the
+  model's packages, e.g. gReLU's, and ps2f installed): the job runs ``python -m
+  ps2f.pipeline.score`` there, and the parse-time check of ``callable`` runs there too.
 
 Orientation: as for every sequence scorer, each haplotype window is 5'->3' on the gene's strand
 (minus-strand genes reverse-complemented, as :mod:`ps2f.models.scorers.enformer`), and each
@@ -49,6 +52,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -88,6 +92,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 4,
     "device": "auto",
     "precision": "auto",
+    "python": None,
 }
 ONE_HOT_LAYOUTS: tuple[str, ...] = ("NCL", "NLC")
 OUTPUT_LAYOUTS: tuple[str, ...] = ("N,bins,tracks", "N,tracks,bins", "N,tracks")
@@ -724,6 +729,44 @@ def _check_settings(spec: Mapping[str, Any], key: str) -> None:
         raise ConfigError(f"{k}output_key must be a string, an integer or null, got {ok!r}")
 
 
+_CHECK_CODE = """
+import sys
+from ps2f.errors import ConfigError
+from ps2f.models.scorers.torch_module import _check_callable
+try:
+    _check_callable(sys.argv[1], sys.argv[2])
+except ConfigError as err:
+    print(err, file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def _check_in_interpreter(python: str, target: str, key: str) -> None:
+    """The parse-time ``callable`` check, run by the scorer's own interpreter (``python``)."""
+    if not Path(python).is_file():
+        raise ConfigError(
+            f"{key}.python: {python!r} does not exist; give the interpreter of the environment "
+            f"that has the model's packages and ps2f (pip install -e <this repository>)"
+        )
+    try:
+        proc = subprocess.run(
+            [python, "-c", _CHECK_CODE, target, f"{key}.callable"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ConfigError(f"{key}.python: cannot run {python} ({exc})") from exc
+    if proc.returncode == 3:
+        raise ConfigError(f"{proc.stderr.strip()} (checked with {key}.python {python})")
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ConfigError(
+            f"{key}.python: {python} cannot run ps2f's check ({last}); install ps2f in that "
+            f"environment (pip install -e <this repository>)"
+        )
+
+
 def check_config(spec: Mapping[str, Any], key: str) -> None:
     """Parse-time checks (torch-free, nothing imported): callable, weights, settings.
 
@@ -734,7 +777,10 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
     _check_settings(spec, key)
     if not isinstance(spec["kwargs"], Mapping):
         raise ConfigError(f"{key}.kwargs must be a mapping, got {spec['kwargs']!r}")
-    _check_callable(str(spec["callable"]), f"{key}.callable")
+    if spec.get("python"):
+        _check_in_interpreter(str(spec["python"]), str(spec["callable"]), key)
+    else:
+        _check_callable(str(spec["callable"]), f"{key}.callable")
     weights = spec.get("weights")
     if weights:
         from ps2f.models.scorers.enformer import _check_weights_file
