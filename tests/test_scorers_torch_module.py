@@ -135,6 +135,22 @@ def test_parse_time_checks_import_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
+def test_a_model_file_imports_the_modules_beside_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "layers_xyz.py").write_text(
+        "import torch\n\nclass Net(torch.nn.Module):\n    def forward(self, x):\n"
+        "        return x.mean(dim=2)  # (N, 4): the base composition, as 4 tracks\n"
+    )
+    (tmp_path / "models" / "net.py").write_text("from layers_xyz import Net\n\ndef build():\n    return Net()\n")
+    spec = _spec(callable="models/net.py:build", kwargs={}, output_layout="N,tracks", tracks=[2])
+    assert build_scorer(spec).n_tracks == 4
+    codes = np.array([[2, 2, 0, 4], [1, 2, 3, 3]], dtype=np.uint8)  # GGAN, CGTT
+    scorer = build_scorer({**spec, "window_bp": 4})
+    np.testing.assert_allclose(scorer.score_sequences(codes), [0.5, 0.25])  # G fraction
+
+
 def test_the_variant_store_covers_a_torch_module_window():
     assert longest_window_bp(512, [_spec(window_bp=2**19)]) == 2**19
     assert longest_window_bp(2**20, [_spec(window_bp=2**19)]) == 2**20

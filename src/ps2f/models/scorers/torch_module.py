@@ -7,7 +7,9 @@ change in ps2f: the config says how to build the model and how to read its input
   the job: an installed package, or a folder on ``PYTHONPATH``) or ``"path/to/file.py:function"``
   (a Python file, relative to the workflow's working directory, i.e. Snakemake's
   ``--directory``, where jobs run; the file is also an input of the job, so editing it re-runs
-  the scorer; a module file in that directory is not on the job's path: use this form). ``kwargs`` are passed to it; it must return a ``torch.nn.Module``;
+  the scorer; a module file in that directory is not on the job's path: use this form; the
+  file's folder is put on the path, so it may import the modules beside it). ``kwargs`` are
+  passed to it; it must return a ``torch.nn.Module``;
 * ``weights`` (optional): a local state-dict file (``torch.save(model.state_dict())`` or
   ``.safetensors``), loaded with ``strict=True`` into the module the callable returns;
 * ``window_bp``: the input length L in bp, centred on the TSS (``L // 2``);
@@ -244,8 +246,13 @@ def _check_callable(target: str, key: str) -> None:
 
 
 def _import_file(path: Path, key: str):
-    """Import a ``.py`` file as a module of its own (named after its resolved path)."""
+    """Import a ``.py`` file as a module of its own (named after its resolved path).
+
+    Its folder goes on ``sys.path`` first, so that it can import the modules beside it.
+    """
     path = path.resolve()
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     name = f"ps2f_user_{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:10]}"
     if name in sys.modules:
         return sys.modules[name]
