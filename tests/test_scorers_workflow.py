@@ -149,7 +149,9 @@ def test_torch_module_scorer_runs_in_the_workflow(tmp_path):
     assert set(pred["model"]) == {"my_cnn"}
     assert len(pred) == int(genes["s2f"].sum()) * len(inds)
     assert pred["predicted"].notna().all() and pred.groupby("gene")["predicted"].std().gt(0).any()
-    log = (tmp_path / "logs" / "tiny" / "score_external" / "my_cnn.log").read_text()
+    logs = sorted((tmp_path / "logs" / "tiny" / "score_external" / "my_cnn").glob("*.log"))
+    log = "".join(p.read_text() for p in logs)  # one job per gene chunk
+    assert logs and log.count("ConvTracks, output") == len(logs)
     assert "ConvTracks, output (N, 32, 3) read as N,bins,tracks" in log
     assert "sum over bins 15-17 of 32 x 32 bp; 1024 bp windows" in log
     # the store holds the scorer's 1,024-bp windows (s2f.window_bp is 512)
