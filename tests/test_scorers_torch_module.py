@@ -275,6 +275,7 @@ def test_each_distinct_haplotype_runs_once_in_batches(real):  # noqa: F811
     scorer = build_scorer(_spec(batch_size=3))
     sizes = []
     hook = scorer.model.register_forward_pre_hook(lambda m, a: sizes.append(len(a[0])))
+    total = 0
     try:
         for g in range(4):
             batch = _batch(real, g)
@@ -282,6 +283,7 @@ def test_each_distinct_haplotype_runs_once_in_batches(real):  # noqa: F811
             sizes.clear()
             scores = scorer.score_haplotypes(batch)
             assert sum(sizes) == n_distinct < 2 * N_SAMPLES  # shared haplotypes run once
+            total += n_distinct
             assert max(sizes) <= 3
             # identical haplotypes of different individuals get identical scores
             flat = batch.codes.reshape(-1, L)
@@ -290,6 +292,7 @@ def test_each_distinct_haplotype_runs_once_in_batches(real):  # noqa: F811
                 assert len(set(scores.reshape(-1)[inverse == u])) == 1
     finally:
         hook.remove()
+    assert (scorer.n_windows, scorer.n_distinct) == (4 * 2 * N_SAMPLES, total)  # for the log
 
 
 @pytest.mark.shared
@@ -326,7 +329,7 @@ def test_equals_the_enformer_scorer_on_the_same_tiny_enformer(real, weights):  #
 
 
 @pytest.mark.shared
-def test_score_external_averages_the_two_haplotypes(real, tmp_path):  # noqa: F811
+def test_score_external_averages_the_two_haplotypes(real, tmp_path, caplog):  # noqa: F811
     from ps2f.pipeline.score import run_score_external
 
     files = _phenotype_files(real, tmp_path)
@@ -334,8 +337,13 @@ def test_score_external_averages_the_two_haplotypes(real, tmp_path):  # noqa: F8
         "out_predictions": str(tmp_path / "p.parquet"),
         "out_haplotype_scores": str(tmp_path / "h.parquet"),
     }
-    run_score_external(_spec(), **files, **out)
+    with caplog.at_level("INFO", logger="ps2f"):
+        run_score_external(_spec(), **files, **out)
     pred = pd.read_parquet(out["out_predictions"])
+    n_distinct = sum(
+        len(np.unique(_batch(real, g).codes.reshape(-1, L), axis=0)) for g in range(3)
+    )
+    assert f"{n_distinct} distinct of {3 * 2 * N_SAMPLES} haplotype windows scored" in caplog.text
     haps = pd.read_parquet(out["out_haplotype_scores"])
     assert set(pred["model"]) == {"user_cnn"} and len(pred) == 3 * N_SAMPLES
     wide = haps.pivot(index=["gene", "individual"], columns="haplotype", values="score")
