@@ -240,6 +240,14 @@ def _check_region_queryable(path: str) -> None:
             f"{path}: the file is truncated (no BGZF end-of-file block); records after the "
             f"cut would be silently missing. Re-download it or re-compress it with bgzip."
         )
+    index = next(Path(path + ext) for ext in (".tbi", ".csi") if Path(path + ext).exists())
+    if index.stat().st_mtime < Path(path).stat().st_mtime:
+        raise InputError(
+            f"{path}: its index {index.name} is older than the file, so it most likely belongs to "
+            f"an earlier version of it (the file was replaced after indexing) and region queries "
+            f"would miss or misplace records. Re-index: 'tabix -f -p vcf {path}' (or 'bcftools "
+            f"index -f'). If the index is right and only copied before the file, 'touch {index}'."
+        )
 
 
 _GVCF_BLOCK_ALTS = frozenset(("<*>", "<NON_REF>"))
@@ -316,12 +324,23 @@ def _check_has_records(vcf: cyvcf2.VCF, path: str, vcf_contig: str) -> None:
     """Raise :class:`InputError` if ``vcf_contig`` (or the whole file) has no record."""
     if next(_records(vcf, path, vcf_contig), None) is not None:
         return
-    fresh = _open(path)
+    fresh = _open(path)  # read in file order, without the index
+    any_record = on_contig = False
     try:
-        any_record = next(iter(fresh), None) is not None
+        for rec in fresh:
+            any_record = True
+            if rec.CHROM == vcf_contig:
+                on_contig = True
+                break
     except Exception:  # a record htslib cannot parse: there are records
         any_record = True
     fresh.close()
+    if on_contig:
+        raise InputError(
+            f"{path}: the file has records on contig {vcf_contig!r}, but its index finds none: "
+            f"the index belongs to another file (or an earlier version of this one). Re-index: "
+            f"'tabix -f -p vcf {path}' (or 'bcftools index -f {path}')."
+        )
     if not any_record:
         raise InputError(
             f"{path}: the VCF has a header but no records; every individual would get the "
