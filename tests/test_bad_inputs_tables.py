@@ -425,3 +425,19 @@ def test_ragged_or_empty_annotation_is_an_error_naming_the_file(tmp_path):
     empty.write_text("")
     with pytest.raises(InputError, match=re.escape(f"{empty}: TSS table is not a tab-separated")):
         read_tss_table(empty)
+
+
+def test_almost_every_gene_held_out_is_logged(tmp_path, caplog):
+    """Issue 20 item 6: a split holding out most genes used to pass without a word."""
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_gene_fraction=0.7))
+    assert re.search(r"split.heldout_gene_fraction 0.7 holds out \d+ of the \d+ sequence-model "
+                     r"genes \(\d+%\): the p-/r-models train on \d+ genes only", caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_chromosomes=("1",)))
+    assert "split.heldout_chromosomes ['1'] holds out" in caplog.text and "(100%)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_gene_fraction=0.2))
+    assert "holds out" not in caplog.text

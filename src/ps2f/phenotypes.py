@@ -828,6 +828,25 @@ def build_phenotypes(
             genes.loc[sel, "chrom"].astype(str).tolist(),
             config.heldout_chromosomes,
         )
+    s2f_sets = genes.loc[genes["s2f"], "gene_set"]
+    n_held = int((s2f_sets == "heldout").sum())
+    how = (
+        f"split.heldout_chromosomes {list(config.heldout_chromosomes)}"
+        if config.heldout_chromosomes
+        else f"split.heldout_gene_fraction {config.heldout_gene_fraction}"
+    )
+    if len(s2f_sets) and n_held > len(s2f_sets) / 2:
+        # legitimate for external scorers alone (nothing trained), so a warning, not an error
+        log.warning(
+            "%s holds out %d of the %d sequence-model genes (%.0f%%): the p-/r-models train on "
+            "%d genes only (none: they cannot be trained; fine if only external scorers run). "
+            "Intended? SAGE-net holds out chr19 and chr20, ~7%% of genes.",
+            how,
+            n_held,
+            len(s2f_sets),
+            100 * n_held / len(s2f_sets),
+            len(s2f_sets) - n_held,
+        )
     if config.heldout_chromosomes and not (genes["gene_set"] == "heldout").any():
         raise ConfigError(
             f"split.heldout_chromosomes {list(config.heldout_chromosomes)}: no gene of "
