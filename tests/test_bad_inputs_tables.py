@@ -441,3 +441,53 @@ def test_almost_every_gene_held_out_is_logged(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ps2f"):
         _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_gene_fraction=0.2))
     assert "holds out" not in caplog.text
+
+
+def test_input_replaced_by_an_older_copy_reruns_the_run(tmp_path):
+    """Issue 20 item 7: Snakemake's mtime trigger misses an input replaced by a copy with an
+    older time stamp (cp -p, rsync -a, a restored backup); the phenotypes job's input stamps
+    (size, mtime) are params, so any change re-runs it, and everything after it."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    vcf = write_vcf(
+        tmp_path / "g.vcf.gz", "chr1", 8000, SAMPLES, ["1500 v1 A G " + " ".join(["0|1"] * 12)]
+    )
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": "ACGT" * 2000})
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    config = {
+        "name": "stamps",
+        "simulate": {"enabled": False},
+        "contigs": ["chr1"],
+        "inputs": {
+            "genotypes": str(vcf),
+            "reference": str(fasta),
+            "annotation": str(write_tss(tmp_path / "t.tsv", GENES)),
+            "expression": str(bed),
+        },
+        "split": {"min_individuals": 5, "heldout_individual_fraction": 0.25},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    target = "results/stamps/phenotypes/genes.tsv"
+
+    def run(*args):
+        return subprocess.run(
+            [str(snakemake), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+             "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", *args, target],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    assert run().returncode == 0
+    assert "Nothing to be done" in run("-n").stdout + run("-n").stderr
+    # the expression replaced by another table whose time stamp is a day older
+    stamp = bed.stat().st_mtime - 86_400
+    write_bed(bed, GENES, values=_values(len(GENES), SAMPLES, seed=1))
+    os.utime(bed, (stamp, stamp))
+    dry = run("-n")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0 and re.search(r"rule phenotypes:", out), out
+    assert "Params have changed" in out or "params have changed" in out.lower(), out
