@@ -24,7 +24,7 @@ from conftest import REPO, phenotypes_params, write_fasta, write_vcf
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError, InputError
-from ps2f.io.tables import read_expression_bed, read_tss_table
+from ps2f.io.tables import read_covariates, read_expression_bed, read_tss_table
 from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 from ps2f.pipeline.phenotypes import run_phenotypes
 
@@ -491,3 +491,66 @@ def test_input_replaced_by_an_older_copy_reruns_the_run(tmp_path):
     out = dry.stdout + dry.stderr
     assert dry.returncode == 0 and re.search(r"rule phenotypes:", out), out
     assert "Params have changed" in out or "params have changed" in out.lower(), out
+
+
+# --- issue 20, item 7: a lab's own files (compression, separators, covariate layouts) ---------
+
+
+def test_gzipped_tables_without_a_gz_name_are_read(tmp_path):
+    """Was: "'utf-8' codec can't decode byte 0x8b" (pandas goes by the file name alone)."""
+    import gzip
+
+    bed, tss = write_bed(tmp_path / "e.bed", GENES), write_tss(tmp_path / "t.tsv", GENES)
+    (tmp_path / "e.txt").write_bytes(gzip.compress(bed.read_bytes()))
+    (tmp_path / "t.txt").write_bytes(gzip.compress(tss.read_bytes()))
+    genes, values = read_expression_bed(tmp_path / "e.txt")
+    pd.testing.assert_frame_equal(values, read_expression_bed(bed)[1])
+    pd.testing.assert_frame_equal(read_tss_table(tmp_path / "t.txt"), read_tss_table(tss))
+
+
+@pytest.mark.parametrize("sep, what, cmd", [(",", "commas", "tr ','"), (" ", "spaces", "tr -s ' '")])
+def test_comma_or_space_separated_tables_name_the_separator(tmp_path, sep, what, cmd):
+    """Was: 'found 1 columns' / 'lacks columns [all of them]'."""
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    bed.write_text(bed.read_text().replace("\t", sep))
+    with pytest.raises(InputError, match=rf"e\.bed: .*found 1 columns\. Its header line is "
+                       rf"separated by {what}.*{re.escape(cmd)}"):  # fmt: skip
+        read_expression_bed(bed)
+    tss = write_tss(tmp_path / "t.tsv", GENES)
+    tss.write_text(tss.read_text().replace("\t", sep))
+    with pytest.raises(InputError, match=rf"t\.tsv: TSS table lacks columns .* by {what}"):
+        read_tss_table(tss)
+
+
+def test_covariates_one_sample_per_row_are_named_with_the_transpose(tmp_path):
+    """PLINK .eigenvec and other sample-per-row tables: was 'value 'S0' is not a finite number'
+    (.eigenvec) or a PC count error listing sample IDs as covariate names."""
+    from ps2f.phenotypes import select_covariates
+
+    pcs = pd.DataFrame(np.random.default_rng(0).normal(size=(len(SAMPLES), 3)),
+                       columns=["PC1", "PC2", "PC3"])  # fmt: skip
+    plink = pcs.copy()
+    plink.insert(0, "IID", SAMPLES)
+    plink.insert(0, "#FID", SAMPLES)
+    plink.to_csv(tmp_path / "pcs.eigenvec", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"pcs\.eigenvec: a PLINK \.eigenvec-style table .* "
+                       r"datamash transpose"):  # fmt: skip
+        read_covariates(tmp_path / "pcs.eigenvec")
+    pcs.insert(0, "sample", SAMPLES)
+    pcs.to_csv(tmp_path / "cov.txt", sep="\t", index=False)
+    cov = read_covariates(tmp_path / "cov.txt")  # reads: one "covariate" per sample
+    with pytest.raises(InputError, match=r"cov\.txt: the genotype-PC covariates are columns "
+                       r"\(\['PC1', 'PC2', 'PC3'\]\.\.\.\) and the rows are samples"):  # fmt: skip
+        select_covariates(cov, 2, 0, source=str(tmp_path / "cov.txt"))
+    # the right layout works
+    cov_t = pcs.set_index("sample").T.rename_axis("id")
+    cov_t.to_csv(tmp_path / "right.txt", sep="\t")
+    assert list(select_covariates(read_covariates(tmp_path / "right.txt"), 2, 0).index) == [
+        "PC1", "PC2"]  # fmt: skip
+
+
+def test_text_covariate_asks_for_a_numeric_code(tmp_path):
+    (tmp_path / "c.txt").write_text("id\tS0\tS1\tS2\nPC1\t0.1\t0.2\t0.3\nsex\tmale\tfemale\tmale\n")
+    with pytest.raises(InputError, match=r"c\.txt: line 3, covariate 'sex', sample S0: value "
+                       r"'male' is not a finite number \(a category: code it as numbers"):  # fmt: skip
+        read_covariates(tmp_path / "c.txt")

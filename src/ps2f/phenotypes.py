@@ -393,6 +393,8 @@ def select_covariates(
     ------
     ConfigError
         Fewer PCs of a kind than requested, a negative count, or an unknown extra covariate.
+    InputError
+        The file has one sample per row (the PCs are its columns): it must be transposed.
     """
     names = list(covariates.index.astype(str))
 
@@ -407,6 +409,14 @@ def select_covariates(
                 number = next(g for g in m.groups() if g is not None)
                 found.append((int(number), name))
         found.sort()
+        in_header = [str(c) for c in covariates.columns if rx.fullmatch(str(c))]
+        if len(found) < n <= len(in_header):
+            raise InputError(
+                f"{source}: the {kind} covariates are columns ({in_header[:3]}...) and the rows "
+                f"are samples (e.g. {names[:3]}); ps2f reads one covariate per row with the "
+                f"sample IDs in the header (QTLtools/GTEx layout). Transpose the file, e.g. "
+                f"\"datamash transpose < {source} > covariates.txt\"."
+            )
         if len(found) < n:
             raise ConfigError(
                 f"{source}: expression.{key} = {n} but only {len(found)} {kind} rows are "
