@@ -554,3 +554,20 @@ def test_text_covariate_asks_for_a_numeric_code(tmp_path):
     with pytest.raises(InputError, match=r"c\.txt: line 3, covariate 'sex', sample S0: value "
                        r"'male' is not a finite number \(a category: code it as numbers"):  # fmt: skip
         read_covariates(tmp_path / "c.txt")
+
+
+@pytest.mark.parametrize(
+    "vcf_ids, bed_ids, hint",
+    [
+        ([f"s{i}" for i in range(12)], SAMPLES, "letter case only"),
+        ([f"{s}_{s}" for s in SAMPLES], SAMPLES, r"FID_IID .*plink2 --export vcf id-paste=iid"),
+        ([f"GTEX-{i:04d}" for i in range(12)], [f"GTEX-{i:04d}-0011-R10a-SM-{i}" for i in range(12)],
+         "GTEx-style sample IDs"),
+    ],
+    ids=["case", "plink_fid_iid", "gtex"],
+)  # fmt: skip
+def test_sample_ids_spelled_differently_name_the_pattern(tmp_path, vcf_ids, bed_ids, hint):
+    """Was: the examples alone ('expression has [...], VCF has [...]')."""
+    with pytest.raises(InputError, match=rf"only 0 individuals have expression and genotypes.*"
+                       rf"VCF has .*\]\. .*{hint}"):  # fmt: skip
+        _build(tmp_path, GENES, GENES, samples=vcf_ids, bed_samples=bed_ids)

@@ -647,6 +647,34 @@ def _check_tss_in_reference(
             )
 
 
+def _sample_id_hint(expression: Sequence[str], genotyped: Sequence[str]) -> str:
+    """A sentence on how two sample-ID spellings relate (case, PLINK FID_IID, GTEx), else ""."""
+    expr = {str(s) for s in expression}
+    vcf = [str(s) for s in genotyped]
+    if not expr or not vcf:
+        return ""
+    half = max(1, len(vcf) // 2)
+    upper = {s.upper() for s in expr}
+    if sum(s.upper() in upper for s in vcf) >= half:
+        return " They differ in letter case only: rename one side to match."
+    if sum(s.partition("_")[2] in expr for s in vcf) >= half:
+        return (
+            " The VCF's IDs are FID_IID (as 'plink --recode vcf' writes them): re-export with "
+            "'plink2 --export vcf id-paste=iid', or rename with 'bcftools reheader -s'."
+        )
+    donors = {s.split("-")[0] + "-" + s.split("-")[1] for s in expr if s.count("-") >= 2}
+    if sum(s in donors for s in vcf) >= half:
+        return (
+            " The expression has GTEx-style sample IDs (GTEX-XXXX-tissue-aliquot) and the VCF "
+            "donor IDs (GTEX-XXXX): rename the expression columns to the donor ID (the first two "
+            "'-'-separated fields)."
+        )
+    stripped = {s.strip() for s in expr}
+    if sum(s.strip() in stripped for s in vcf) >= half:
+        return " They differ by spaces around the IDs: strip them."
+    return ""
+
+
 def build_phenotypes(
     expression_path: str,
     annotation_path: str,
@@ -784,7 +812,7 @@ def build_phenotypes(
             f"{'and covariates ' if cov is not None else ''}"
             f"(need >= {config.min_individuals}, split.min_individuals); check that sample IDs "
             f"match the VCF's, e.g. expression has {list(values.columns[:3])}, VCF has "
-            f"{list(genotyped_samples[:3])}."
+            f"{list(genotyped_samples[:3])}.{_sample_id_hint(values.columns, genotyped_samples)}"
         )
 
     genes = _match_genes(expr_genes, tss, expression_path, annotation_path)
