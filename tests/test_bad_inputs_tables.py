@@ -571,3 +571,15 @@ def test_sample_ids_spelled_differently_name_the_pattern(tmp_path, vcf_ids, bed_
     with pytest.raises(InputError, match=rf"only 0 individuals have expression and genotypes.*"
                        rf"VCF has .*\]\. .*{hint}"):  # fmt: skip
         _build(tmp_path, GENES, GENES, samples=vcf_ids, bed_samples=bed_ids)
+
+
+def test_annotations_from_other_tools_name_the_format(tmp_path):
+    """A headerless BED of genes (was: 'lacks columns [all]'); BioMart's 1/-1 strands."""
+    bed = tmp_path / "genes.bed"
+    bed.write_text("chr1\t1000\t2000\tENSG00000000001\t0\t+\nchr1\t3000\t4000\tENSG2\t0\t-\n")
+    with pytest.raises(InputError, match=r"genes\.bed: this looks like a BED file .*start \+ 1 "
+                       r"on '\+', end on '-'"):  # fmt: skip
+        read_tss_table(bed)
+    tss = write_tss(tmp_path / "t.tsv", GENES, strand=["1", "-1", "1", "1", "-1"])
+    with pytest.raises(InputError, match=r"line 2: strand '1' .*BioMart writes 1 / -1"):
+        read_tss_table(tss)

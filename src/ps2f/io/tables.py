@@ -152,6 +152,18 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
             f"not a TSS table; the 'annotation' key needs a tab-separated table with header "
             f"{list(TSS_REQUIRED)} (tss 1-based: a 'gene' record's start on '+', its end on '-')."
         )
+    if (
+        len(fields) >= 3
+        and fields[1].strip().isdigit()
+        and fields[2].strip().isdigit()
+        and not set(TSS_REQUIRED) <= set(fields)
+    ):
+        raise InputError(
+            f"{path}: this looks like a BED file (line 1: {first[:60].rstrip()!r}: no header, "
+            f"start and end in columns 2-3), not a TSS table; the 'annotation' key needs a "
+            f"tab-separated table with header {list(TSS_REQUIRED)}, tss 1-based (from a BED6 of "
+            f"genes: start + 1 on '+', end on '-')."
+        )
     try:
         df = pd.read_csv(  # as written; see below
             path, compression=_compression(path), sep="\t", dtype=str, na_filter=False
@@ -170,9 +182,11 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
     bad = ~df["strand"].isin(["+", "-"])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        biomart = set(df["strand"]) <= {"1", "-1"}
         raise InputError(
             f"{path}: line {i + 2}: strand {df['strand'].iloc[i]!r} for gene "
             f"{df['gene_id'].iloc[i]}; strand must be '+' or '-'."
+            + (" (BioMart writes 1 / -1: map 1 to '+' and -1 to '-'.)" if biomart else "")
         )
     tss = pd.to_numeric(df["tss"], errors="coerce")
     bad = tss.isna() | (tss < 1) | (tss != tss.round())
