@@ -4,7 +4,13 @@ Policies for imperfect references (see also :mod:`ps2f.genome.encoding`):
 
 * a missing ``.fai`` (and, for a bgzipped FASTA, ``.gzi``) is built next to the FASTA, and one
   older than the FASTA is rebuilt (pyfaidx does both; ps2f logs it); a FASTA in a read-only
-  folder without an index is an :class:`~ps2f.errors.InputError`;
+  folder without an index is an :class:`~ps2f.errors.InputError`, and an older index in a
+  read-only folder is kept (a logged warning) and checked like any other;
+* a FASTA that cannot be indexed says why and how to fix it: lines of a contig of unequal
+  width or a blank line inside one (with the contig and line), a repeated contig name, text
+  before the first ``>``, plain gzip; classic Mac OS line ends (a lone CR) and characters other
+  than letters inside a sequence line (a space, a digit, a ``-``) are errors too (Windows CRLF
+  is read correctly);
 * an index newer than the FASTA but describing another file (copied from elsewhere, or the
   FASTA edited in place and its time stamp restored) is an :class:`~ps2f.errors.InputError`:
   every contig's first line, line width and end are checked against the file when it is opened,
@@ -200,9 +206,10 @@ def _open_error(path: str, exc: Exception) -> str:
     if isinstance(exc, PermissionError) or "ermission" in text or "not be writable" in text:
         return (
             f"{path}: cannot open FASTA (no usable .fai index, and none can be built next to "
-            f"it: the FASTA's folder may not be writable). Index it where you can write ('samtools faidx' on a "
-            f"copy or symlink in a writable folder, then point the 'reference' config key at "
-            f"that copy); the folder must be writable for a missing index to be built."
+            f"it: the FASTA's folder may not be writable). Index it where you can write "
+            f"('samtools faidx' on a copy or symlink in a writable folder, then point the "
+            f"'reference' config key at that copy); the folder must be writable for a missing "
+            f"index to be built."
         )
     return (
         f"{path}: cannot open FASTA ({type(exc).__name__}: {exc}). A bgzipped FASTA needs a "
