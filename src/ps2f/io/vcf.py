@@ -937,6 +937,14 @@ def _log_ingestion(vcf_path: str, contig: str, reference: Reference, walked: _Wa
             len(walked.windows),
             sum(b - a for a, b in walked.windows),
         )
+    if stats["records_overlapping_window_from_upstream"]:
+        log.info(
+            "%s %s: %d records start before a window and reach into it (long deletions); they "
+            "are stored and applied to the haplotypes, and the variants around them read too",
+            vcf_path,
+            contig,
+            stats["records_overlapping_window_from_upstream"],
+        )
     if stats["reference_bases_other_iupac"]:
         log.warning(
             "%s %s: %d reference bases in the windows are IUPAC ambiguity codes; they are read "
