@@ -583,3 +583,14 @@ def test_annotations_from_other_tools_name_the_format(tmp_path):
     tss = write_tss(tmp_path / "t.tsv", GENES, strand=["1", "-1", "1", "1", "-1"])
     with pytest.raises(InputError, match=r"line 2: strand '1' .*BioMart writes 1 / -1"):
         read_tss_table(tss)
+
+
+def test_windows_line_endings_are_read_right(tmp_path):
+    """CRLF tables (Excel, Windows editors): no '\\r' left on the last sample or column."""
+    bed, tss = write_bed(tmp_path / "e.bed", GENES), write_tss(tmp_path / "t.tsv", GENES)
+    (tmp_path / "e_crlf.bed").write_bytes(bed.read_bytes().replace(b"\n", b"\r\n"))
+    (tmp_path / "t_crlf.tsv").write_bytes(tss.read_bytes().replace(b"\n", b"\r\n"))
+    genes, values = read_expression_bed(tmp_path / "e_crlf.bed")
+    assert list(values.columns) == SAMPLES
+    pd.testing.assert_frame_equal(values, read_expression_bed(bed)[1])
+    pd.testing.assert_frame_equal(read_tss_table(tmp_path / "t_crlf.tsv"), read_tss_table(tss))
