@@ -577,3 +577,87 @@ def test_gvcf_reference_blocks_are_skipped_before_the_ref_check(tmp_path, ref):
     bad = ["5\tv\tG\tC,<NON_REF>\t0|1\t1|1"]
     with pytest.raises(InputError, match=r"1:5 v G>C,<NON_REF>: REF 'G' disagrees"):
         ingest_vcf(vcf_of(tmp_path, bad, name="bad.vcf.gz"), ref, "1", WIN)
+
+
+# --- issue 20, items 6-7: stale indexes, malformed FASTAs, read-only folders -------------------
+
+
+def test_vcf_index_older_than_the_file_is_an_error(tmp_path, ref):
+    """A VCF replaced after indexing: was reported as 'no records on contig'."""
+    vcf = vcf_of(tmp_path, ["3\ta\tG\tA\t1|0\t0|0"])
+    keep = tmp_path / "old.tbi"
+    os.replace(str(vcf) + ".tbi", keep)
+    vcf_of(tmp_path, ["3\ta\tT\tA\t1|0\t0|0"], contig="2")  # replaced, then the old index back
+    os.replace(keep, str(vcf) + ".tbi")
+    old = vcf.stat().st_mtime - 100
+    os.utime(str(vcf) + ".tbi", (old, old))
+    with pytest.raises(InputError, match=r"v\.vcf\.gz: its index v\.vcf\.gz\.tbi is older .*"
+                       r"tabix -f -p vcf .*touch"):  # fmt: skip
+        ingest_vcf(vcf, ref, "2", WIN)
+    os.utime(str(vcf) + ".tbi")  # newer now, but still another file's index
+    with pytest.raises(InputError, match=r"has records on contig '2', but its index finds none"):
+        ingest_vcf(vcf, ref, "2", WIN)
+    pysam.tabix_index(str(vcf), preset="vcf", force=True)  # the suggested fix
+    assert ingest_vcf(vcf, ref, "2", WIN).stats["variants_stored"] == 1
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (">1\nACGTACGTAC\nACGTAC\nACGTACGTAC\nAC\n", r"not all one width.*>1 at line 3.*seqkit"),
+        (">1\nACGTACGTAC\n\nACGTACGTAC\n", r"blank line sits inside a contig"),
+        (">1\nACGT\n>1\nACGT\n", r"contig name \"1\" appears twice"),
+        ("ACGTACGT\n>1\nACGT\n", r"not a FASTA: the first line is not a '>' header"),
+        (">1\rACGTACGTAC\rACGT\r", r"carriage return alone .*tr '\\r' '\\n'"),
+        (">1\nACGT ACGTA\nACGTACGTAC\n", r"1:5 holds ' ', not a base letter"),
+    ],
+    ids=["ragged", "blank_line", "duplicate_contig", "no_header", "cr_line_ends", "space"],
+)
+def test_malformed_fasta_names_the_problem_and_a_fix_that_works(tmp_path, text, match):
+    """Was: 'run samtools faidx' (which fails on these too), or a silently empty/odd contig."""
+    fa = tmp_path / "r.fa"
+    fa.write_bytes(text.encode())
+    with pytest.raises(InputError, match=match):
+        Reference(fa).fetch_string("1", 0, 20)
+
+
+def test_crlf_fasta_reads_right(tmp_path):
+    fa = tmp_path / "r.fa"
+    fa.write_bytes((">1 desc\r\n" + SEQ[:30] + "\r\n" + SEQ[30:] + "\r\n").encode())
+    assert Reference(fa).fetch_string("1", 0, 40) == SEQ
+
+
+def test_plain_gzip_fasta_names_bgzip(tmp_path):
+    fa = tmp_path / "r.fa.gz"
+    with gzip.open(fa, "wt") as fh:
+        fh.write(">1\n" + SEQ + "\n")
+    with pytest.raises(InputError, match=r"gzip, not bgzip.*zcat .*r\.fa\.gz \| bgzip"):
+        Reference(fa).fetch_string("1", 0, 20)
+
+
+@pytest.mark.parametrize("matching", [True, False])
+def test_older_fai_in_a_read_only_folder_is_checked_not_rebuilt(tmp_path, monkeypatch, caplog,
+                                                                matching):  # fmt: skip
+    """(Simulated as above.) Was: a forced rebuild that failed with 'cannot open FASTA'."""
+    import pyfaidx
+
+    fa = write_fasta(tmp_path / "r.fa", {"1": SEQ, "2": SEQ2})
+    if not matching:  # the index of another layout
+        (tmp_path / "r.fa.fai").write_text(_fai_from(tmp_path, {"1": SEQ, "2": SEQ2}, line=7))
+    old = fa.stat().st_mtime - 100
+    os.utime(str(fa) + ".fai", (old, old))
+    real_open = pyfaidx.Faidx._open_fai
+
+    def read_only(self, mode):
+        if "w" in mode:
+            raise PermissionError(13, "Permission denied", self.indexname)
+        return real_open(self, mode)
+
+    monkeypatch.setattr(pyfaidx.Faidx, "_open_fai", read_only)
+    if matching:
+        with caplog.at_level(logging.WARNING, logger="ps2f"):
+            assert Reference(fa).fetch_string("2", 0, 40) == SEQ2
+        assert "cannot be rebuilt" in caplog.text and "read-only folder" in caplog.text
+    else:
+        with pytest.raises(InputError, match=r"r\.fa\.fai does not match the FASTA"):
+            Reference(fa).fetch_string("2", 0, 40)

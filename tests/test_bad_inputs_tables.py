@@ -24,7 +24,7 @@ from conftest import REPO, phenotypes_params, write_fasta, write_vcf
 from snakemake.utils import validate
 
 from ps2f.errors import ConfigError, InputError
-from ps2f.io.tables import read_expression_bed, read_tss_table
+from ps2f.io.tables import read_covariates, read_expression_bed, read_tss_table
 from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 from ps2f.pipeline.phenotypes import run_phenotypes
 
@@ -425,3 +425,172 @@ def test_ragged_or_empty_annotation_is_an_error_naming_the_file(tmp_path):
     empty.write_text("")
     with pytest.raises(InputError, match=re.escape(f"{empty}: TSS table is not a tab-separated")):
         read_tss_table(empty)
+
+
+def test_almost_every_gene_held_out_is_logged(tmp_path, caplog):
+    """Issue 20 item 6: a split holding out most genes used to pass without a word."""
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_gene_fraction=0.7))
+    assert re.search(r"split.heldout_gene_fraction 0.7 holds out \d+ of the \d+ sequence-model "
+                     r"genes \(\d+%\): the p-/r-models train on \d+ genes only", caplog.text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_chromosomes=("1",)))
+    assert "split.heldout_chromosomes ['1'] holds out" in caplog.text and "(100%)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        _build(tmp_path, GENES, GENES, dataclasses.replace(CFG, heldout_gene_fraction=0.2))
+    assert "holds out" not in caplog.text
+
+
+def test_input_replaced_by_an_older_copy_reruns_the_run(tmp_path):
+    """Issue 20 item 7: Snakemake's mtime trigger misses an input replaced by a copy with an
+    older time stamp (cp -p, rsync -a, a restored backup); the phenotypes job's input stamps
+    (size, mtime) are params, so any change re-runs it, and everything after it."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    vcf = write_vcf(
+        tmp_path / "g.vcf.gz", "chr1", 8000, SAMPLES, ["1500 v1 A G " + " ".join(["0|1"] * 12)]
+    )
+    fasta = write_fasta(tmp_path / "ref.fa", {"chr1": "ACGT" * 2000})
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    config = {
+        "name": "stamps",
+        "simulate": {"enabled": False},
+        "contigs": ["chr1"],
+        "inputs": {
+            "genotypes": str(vcf),
+            "reference": str(fasta),
+            "annotation": str(write_tss(tmp_path / "t.tsv", GENES)),
+            "expression": str(bed),
+        },
+        "split": {"min_individuals": 5, "heldout_individual_fraction": 0.25},
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    snakemake = Path(sys.executable).with_name("snakemake")
+    target = "results/stamps/phenotypes/genes.tsv"
+
+    def run(*args):
+        return subprocess.run(
+            [str(snakemake), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+             "--configfile", str(tmp_path / "config.yaml"), "--cores", "1", *args, target],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    assert run().returncode == 0
+    assert "Nothing to be done" in run("-n").stdout + run("-n").stderr
+    # the expression replaced by another table whose time stamp is a day older
+    stamp = bed.stat().st_mtime - 86_400
+    write_bed(bed, GENES, values=_values(len(GENES), SAMPLES, seed=1))
+    os.utime(bed, (stamp, stamp))
+    dry = run("-n")
+    out = dry.stdout + dry.stderr
+    assert dry.returncode == 0 and re.search(r"(rule|checkpoint) phenotypes:", out), out
+    assert "Params have changed" in out or "params have changed" in out.lower(), out
+
+
+# --- issue 20, item 7: a lab's own files (compression, separators, covariate layouts) ---------
+
+
+def test_gzipped_tables_without_a_gz_name_are_read(tmp_path):
+    """Was: "'utf-8' codec can't decode byte 0x8b" (pandas goes by the file name alone)."""
+    import gzip
+
+    bed, tss = write_bed(tmp_path / "e.bed", GENES), write_tss(tmp_path / "t.tsv", GENES)
+    (tmp_path / "e.txt").write_bytes(gzip.compress(bed.read_bytes()))
+    (tmp_path / "t.txt").write_bytes(gzip.compress(tss.read_bytes()))
+    genes, values = read_expression_bed(tmp_path / "e.txt")
+    pd.testing.assert_frame_equal(values, read_expression_bed(bed)[1])
+    pd.testing.assert_frame_equal(read_tss_table(tmp_path / "t.txt"), read_tss_table(tss))
+
+
+@pytest.mark.parametrize("sep, what, cmd", [(",", "commas", "tr ','"), (" ", "spaces", "tr -s ' '")])
+def test_comma_or_space_separated_tables_name_the_separator(tmp_path, sep, what, cmd):
+    """Was: 'found 1 columns' / 'lacks columns [all of them]'."""
+    bed = write_bed(tmp_path / "e.bed", GENES)
+    bed.write_text(bed.read_text().replace("\t", sep))
+    with pytest.raises(InputError, match=rf"e\.bed: .*found 1 columns\. Its header line is "
+                       rf"separated by {what}.*{re.escape(cmd)}"):  # fmt: skip
+        read_expression_bed(bed)
+    tss = write_tss(tmp_path / "t.tsv", GENES)
+    tss.write_text(tss.read_text().replace("\t", sep))
+    with pytest.raises(InputError, match=rf"t\.tsv: TSS table lacks columns .* by {what}"):
+        read_tss_table(tss)
+
+
+def test_covariates_one_sample_per_row_are_named_with_the_transpose(tmp_path):
+    """PLINK .eigenvec and other sample-per-row tables: was 'value 'S0' is not a finite number'
+    (.eigenvec) or a PC count error listing sample IDs as covariate names."""
+    from ps2f.phenotypes import select_covariates
+
+    pcs = pd.DataFrame(np.random.default_rng(0).normal(size=(len(SAMPLES), 3)),
+                       columns=["PC1", "PC2", "PC3"])  # fmt: skip
+    plink = pcs.copy()
+    plink.insert(0, "IID", SAMPLES)
+    plink.insert(0, "#FID", SAMPLES)
+    plink.to_csv(tmp_path / "pcs.eigenvec", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"pcs\.eigenvec: a PLINK \.eigenvec-style table .* "
+                       r"datamash transpose"):  # fmt: skip
+        read_covariates(tmp_path / "pcs.eigenvec")
+    pcs.insert(0, "sample", SAMPLES)
+    pcs.to_csv(tmp_path / "cov.txt", sep="\t", index=False)
+    cov = read_covariates(tmp_path / "cov.txt")  # reads: one "covariate" per sample
+    with pytest.raises(InputError, match=r"cov\.txt: the genotype-PC covariates are columns "
+                       r"\(\['PC1', 'PC2', 'PC3'\]\.\.\.\) and the rows are samples"):  # fmt: skip
+        select_covariates(cov, 2, 0, source=str(tmp_path / "cov.txt"))
+    # the right layout works
+    cov_t = pcs.set_index("sample").T.rename_axis("id")
+    cov_t.to_csv(tmp_path / "right.txt", sep="\t")
+    assert list(select_covariates(read_covariates(tmp_path / "right.txt"), 2, 0).index) == [
+        "PC1", "PC2"]  # fmt: skip
+
+
+def test_text_covariate_asks_for_a_numeric_code(tmp_path):
+    (tmp_path / "c.txt").write_text("id\tS0\tS1\tS2\nPC1\t0.1\t0.2\t0.3\nsex\tmale\tfemale\tmale\n")
+    with pytest.raises(InputError, match=r"c\.txt: line 3, covariate 'sex', sample S0: value "
+                       r"'male' is not a finite number \(a category: code it as numbers"):  # fmt: skip
+        read_covariates(tmp_path / "c.txt")
+
+
+@pytest.mark.parametrize(
+    "vcf_ids, bed_ids, hint",
+    [
+        ([f"s{i}" for i in range(12)], SAMPLES, "letter case only"),
+        ([f"{s}_{s}" for s in SAMPLES], SAMPLES, r"FID_IID .*plink2 --export vcf id-paste=iid"),
+        ([f"GTEX-{i:04d}" for i in range(12)], [f"GTEX-{i:04d}-0011-R10a-SM-{i}" for i in range(12)],
+         "GTEx-style sample IDs"),
+    ],
+    ids=["case", "plink_fid_iid", "gtex"],
+)  # fmt: skip
+def test_sample_ids_spelled_differently_name_the_pattern(tmp_path, vcf_ids, bed_ids, hint):
+    """Was: the examples alone ('expression has [...], VCF has [...]')."""
+    with pytest.raises(InputError, match=rf"only 0 individuals have expression and genotypes.*"
+                       rf"VCF has .*\]\. .*{hint}"):  # fmt: skip
+        _build(tmp_path, GENES, GENES, samples=vcf_ids, bed_samples=bed_ids)
+
+
+def test_annotations_from_other_tools_name_the_format(tmp_path):
+    """A headerless BED of genes (was: 'lacks columns [all]'); BioMart's 1/-1 strands."""
+    bed = tmp_path / "genes.bed"
+    bed.write_text("chr1\t1000\t2000\tENSG00000000001\t0\t+\nchr1\t3000\t4000\tENSG2\t0\t-\n")
+    with pytest.raises(InputError, match=r"genes\.bed: this looks like a BED file .*start \+ 1 "
+                       r"on '\+', end on '-'"):  # fmt: skip
+        read_tss_table(bed)
+    tss = write_tss(tmp_path / "t.tsv", GENES, strand=["1", "-1", "1", "1", "-1"])
+    with pytest.raises(InputError, match=r"line 2: strand '1' .*BioMart writes 1 / -1"):
+        read_tss_table(tss)
+
+
+def test_windows_line_endings_are_read_right(tmp_path):
+    """CRLF tables (Excel, Windows editors): no '\\r' left on the last sample or column."""
+    bed, tss = write_bed(tmp_path / "e.bed", GENES), write_tss(tmp_path / "t.tsv", GENES)
+    (tmp_path / "e_crlf.bed").write_bytes(bed.read_bytes().replace(b"\n", b"\r\n"))
+    (tmp_path / "t_crlf.tsv").write_bytes(tss.read_bytes().replace(b"\n", b"\r\n"))
+    genes, values = read_expression_bed(tmp_path / "e_crlf.bed")
+    assert list(values.columns) == SAMPLES
+    pd.testing.assert_frame_equal(values, read_expression_bed(bed)[1])
+    pd.testing.assert_frame_equal(read_tss_table(tmp_path / "t_crlf.tsv"), read_tss_table(tss))

@@ -589,3 +589,36 @@ def test_scorer_out_of_gpu_memory_names_the_batch_size() -> None:
     with pytest.raises(ConfigError, match="lower batch_size of the scorer named 'enformer'") as e:
         score_genes(Scorer(), genes, ["I1", "I2"], Builder())
     assert "in batches of 4 sequences" in str(e.value)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_full_disk_is_one_line_naming_the_file_not_a_traceback(tmp_path):
+    """Issue 20 item 6: a full disk ended in a library traceback. /dev/full answers every write
+    with ENOSPC; the rule output's temporary file is made a link to it."""
+    script = tmp_path / "rule.py"
+    script.write_text(
+        "import os, sys\n"
+        "import pandas as pd\n"
+        "from pathlib import Path\n"
+        "from ps2f.pipeline.common import setup_logging, write_table\n"
+        "setup_logging(sys.argv[1])\n"
+        "out = Path(sys.argv[2])\n"
+        "os.symlink('/dev/full', out.with_name(f'.{out.name}.{os.getpid()}.tmp.parquet'))\n"
+        "write_table(pd.DataFrame({'a': range(100_000)}), out)\n"
+    )
+    out = tmp_path / "res" / "table.parquet"
+    out.parent.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "rule.log"), str(out)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    log = (tmp_path / "rule.log").read_text()
+    assert re.search(
+        rf"ERROR ps2f: disk full \(or quota exceeded\) while writing {re.escape(str(out))} "
+        rf"\(.*No space left on device.*\); now [\d.]+ GiB free in {re.escape(str(out.parent))}",
+        log,
+    ), log
+    assert "Traceback" not in proc.stderr and "Traceback" not in log
+    assert list(out.parent.iterdir()) == []  # nothing half-written left behind

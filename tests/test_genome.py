@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -310,3 +312,24 @@ def test_real_haplotypes_match_a_slow_per_item_oracle():
                 want = want.translate(comp)[::-1]
             assert decode(got[b, h]) == want
     assert n_alt > 50  # the comparison exercised real ALT alleles
+
+
+def test_stores_from_before_upstream_deletions_load_with_a_warning(tiny, tmp_path, caplog):
+    """Format 2 stores lack deletions reaching a window from upstream (issue 20 item 5a): they
+    still load, with a warning to rebuild them; stores written now load without one."""
+    import logging
+
+    ref, vcf = tiny
+    store = ingest_vcf(vcf, ref, "chr1", [(0, len(SEQ))])
+    store.save(tmp_path / "now.npz")
+    with np.load(tmp_path / "now.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    np.savez(tmp_path / "v2.npz", **{**arrays, "format_version": np.int64(2)})
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        VariantStore.load(tmp_path / "now.npz")
+        assert "Re-run the genotypes rule" not in caplog.text
+        back = VariantStore.load(tmp_path / "v2.npz")
+    assert re.search(r"v2\.npz: variant store of format 2, written before .* Re-run the "
+                     r"genotypes rule", caplog.text)  # fmt: skip
+    np.testing.assert_array_equal(back.genotypes, store.genotypes)
+    assert back.stats == store.stats and back.windows is not None

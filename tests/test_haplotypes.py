@@ -230,3 +230,102 @@ def test_haplotypes_on_cuda(tmp_path):
     assert t.device.type == "cuda" and tuple(t.shape) == (2, 2, 4, L)
     want = hb.haplotypes(np.array([0, 0]), np.array([0, 0]), one_hot=True)
     np.testing.assert_array_equal(t.cpu().numpy(), want)
+
+
+# A deletion starting far outside a gene's stored window (issue 20, item 5a): kept at ingestion
+# and applied by the builder, on both haplotypes, as bcftools consensus applies it.
+LONG = "".join(np.random.default_rng(20).choice(list("ACGT"), 30_000))
+LONG_TSS, LONG_L, LONG_FLANK = 20_000, 1_000, 100  # stored window [19_400, 20_600)
+
+
+def long_rec(pos0: int, ref_end: int, gt: str, symbolic: bool = False) -> str:
+    """A deletion of ``LONG[pos0 + 1 : ref_end]``, plain REF/ALT or a ``<DEL>`` with END."""
+    if symbolic:
+        return f"{pos0 + 1}\tsv{pos0}\t{LONG[pos0]}\t<DEL>@END={ref_end}\t{gt}"
+    return f"{pos0 + 1}\td{pos0}\t{LONG[pos0:ref_end]}\t{LONG[pos0]}\t{gt}"
+
+
+def snv(pos0: int, gt: str) -> str:
+    alt = "A" if LONG[pos0] != "A" else "C"
+    return f"{pos0 + 1}\ts{pos0}\t{LONG[pos0]}\t{alt}\t{gt}"
+
+
+# (name, records, strand): an SNV just before each deletion lands in the carriers' windows (it
+# lies outside the stored window: ingestion must read around the deletion too), and an SNV
+# inside the window under the deletion is dropped on the carrying haplotypes only
+LONG_CASES = [
+    ("hom_across_tss_plus", [long_rec(12_000, 22_000, "1|1"), snv(11_800, "1|0"),
+                             snv(19_990, "1|1")], "+"),
+    ("het_across_tss_plus", [long_rec(12_000, 22_000, "0|1"), snv(11_800, "1|1"),
+                             snv(19_990, "1|1")], "+"),
+    ("het_across_tss_minus", [long_rec(12_000, 22_000, "1|0"), snv(11_700, "1|1"),
+                              snv(20_300, "0|1")], "-"),
+    ("sv_hom_across_tss_plus", [long_rec(12_000, 22_000, "1|1", True), snv(11_800, "0|1")], "+"),
+    ("sv_het_across_tss_minus", [long_rec(12_000, 22_000, "0|1", True), snv(22_200, "1|1")],
+     "-"),
+    # over the window start only: the TSS stays, the upstream half comes from before POS
+    ("het_over_window_start_plus", [long_rec(10_000, 19_700, "1|0"), snv(9_900, "1|1"),
+                                    snv(19_600, "1|1")], "+"),
+    ("hom_over_window_start_minus", [long_rec(10_000, 19_700, "1|1"), snv(9_990, "1|1")], "-"),
+    ("sv_het_over_window_start_plus", [long_rec(10_000, 19_700, "0|1", True),
+                                       snv(9_900, "1|0")], "+"),
+]  # fmt: skip
+
+
+@pytest.mark.skipif(shutil.which("bcftools") is None, reason="bcftools not installed")
+@pytest.mark.parametrize("case", LONG_CASES, ids=[c[0] for c in LONG_CASES])
+def test_deletion_from_far_upstream_equals_bcftools_consensus(tmp_path, case, caplog):
+    from test_haplotypes_oracle import _lift, _read_chains, _read_fasta
+
+    from ps2f.genome.windows import store_windows
+
+    name, records, strand = case
+    fa = write_fasta(tmp_path / "ref.fa", {"1": LONG})
+    by_pos = sorted(records, key=lambda r: int(r.split()[0]))
+    vcf = write_vcf(tmp_path / "v.vcf.gz", "1", len(LONG), ["S1"], by_pos)
+    ref = Reference(fa)
+    genes = pd.DataFrame({"chrom": ["1"], "strand": [strand], "tss0": [LONG_TSS], "s2f": [True]})
+    windows = store_windows(genes, LONG_L, 0, "tss", LONG_FLANK)
+    assert all(int(records[0].split()[0]) - 1 < a for a, _ in windows)  # starts outside them
+    store = ingest_vcf(vcf, ref, "1", windows)
+    assert store.stats["records_overlapping_window_from_upstream"] == 1
+    with caplog.at_level(logging.WARNING):
+        hb = HaplotypeBuilder(ref, {"1": store}, genes, ["S1"], LONG_L)
+    assert "reach past" not in caplog.text
+    got = hb.haplotypes(np.array([0]), np.array([0]))[0]
+    left = LONG_L - LONG_L // 2 - 1 if strand == "-" else LONG_L // 2
+    for h in (1, 2):
+        chain = tmp_path / f"{h}.chain"
+        out = subprocess.run(
+            ["bcftools", "consensus", "-f", str(fa), "-s", "S1", "-H", str(h), "-c", str(chain),
+             str(vcf)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        cons = _read_fasta(out)[0]
+        c, _ = _lift(_read_chains(chain)[0], LONG_TSS)
+        want = cons[c - left : c - left + LONG_L]
+        assert decode(got[h - 1]) == (rc(want) if strand == "-" else want), (name, h)
+    # the carrier's window differs from the reference's (the deletion is not silently dropped)
+    carried = [gt == "1" for gt in records[0].split()[-1].split("|")]
+    ref_window = decode(hb.reference(np.array([0]))[0])
+    for h in np.flatnonzero(carried):
+        assert decode(got[h]) != ref_window
+
+
+def test_upstream_deletion_read_once_across_windows(tmp_path):
+    """A deletion reaching two windows from upstream is stored once, with the bases around it."""
+    records = [long_rec(12_000, 22_000, "1|0"), snv(11_800, "1|1"), snv(19_500, "0|1")]
+    fa = write_fasta(tmp_path / "ref.fa", {"1": LONG})
+    vcf = write_vcf(tmp_path / "v.vcf.gz", "1", len(LONG), ["S1"], sorted(
+        records, key=lambda r: int(r.split()[0])))  # fmt: skip
+    ref = Reference(fa)
+    store = ingest_vcf(vcf, ref, "1", [(19_400, 19_600), (20_000, 20_600)])
+    assert list(store.pos) == [11_800, 12_000, 19_500]  # the SNV before it read too
+    assert store.stats["records_overlapping_window_from_upstream"] == 1
+    assert store.stats["variants_stored"] == 3
+    assert store.covers(11_000, 19_600) and store.covers(20_000, 21_000)
+    # the dosage store (genotype baselines) keeps PredictDB's rule: POS inside a window
+    from ps2f.io.vcf import ingest_dosages
+
+    dos = ingest_dosages(vcf, ref, "1", [(19_400, 19_600), (20_000, 20_600)], snvs_only=False)
+    assert list(dos.pos) == [19_500]

@@ -114,7 +114,7 @@ def cases(draw):
     bases = st.sampled_from("ACGT")
     variants = []
     for _ in range(draw(st.integers(0, 10))):
-        kind = draw(st.sampled_from(["snv", "mnv", "ins", "del", "complex", "chain"]))
+        kind = draw(st.sampled_from(["snv", "mnv", "ins", "del", "complex", "chain", "longdel"]))
         if kind == "chain" and variants:  # start on the last REF base of the previous one
             prev = variants[-1]
             p = prev[0] + len(prev[1]) - 1
@@ -122,7 +122,9 @@ def cases(draw):
         else:
             p = draw(st.integers(0, n - 1))
             kind = "snv" if kind == "chain" else kind
-        k = draw(st.integers(1, 4))
+        # a long deletion may start far before a window and still cover part of it
+        k = draw(st.integers(5, max(5, n // 2))) if kind == "longdel" else draw(st.integers(1, 4))
+        kind = "del" if kind == "longdel" else kind
         if kind in ("mnv", "del", "complex") and p + k + 1 > n:
             kind = "snv"
         if kind == "snv":
@@ -188,3 +190,35 @@ def test_builder_matches_slow_model(case):
     for g in range(len(genes)):
         want = slow_haplotype(seq, [], [], int(genes["tss0"][g]), genes["strand"][g], L)
         assert decode(ref[g]) == want
+
+
+def test_long_deletions_from_upstream_match_slow_model():
+    """Deletions starting up to 100 bp before a short window (and what overlaps them) apply."""
+    rng = np.random.default_rng(5)
+    n_differ = 0
+    for _ in range(60):
+        n = 160
+        seq = "".join(rng.choice(list("ACGT"), n))
+        tss, L = int(rng.integers(100, 130)), int(rng.integers(4, 20))
+        variants = []
+        for _ in range(int(rng.integers(1, 4))):  # deletions from far upstream, maybe nested
+            p = int(rng.integers(5, tss - L))
+            end = int(rng.integers(max(p + 2, tss - L), min(n, tss + 30)))
+            variants.append((p, seq[p:end], seq[p]))
+        for _ in range(int(rng.integers(0, 4))):  # SNVs before, under and after them
+            p = int(rng.integers(0, n))
+            variants.append((p, seq[p], "A" if seq[p] != "A" else "C"))
+        variants.sort(key=lambda v: v[0])
+        genotypes = rng.integers(0, 2, size=(len(variants), 4)).astype(np.uint8)
+        store = make_store(variants, genotypes, 2)
+        strand = str(rng.choice(["+", "-"]))
+        genes = pd.DataFrame({"chrom": "c", "strand": [strand], "tss0": [tss]})
+        hb = HaplotypeBuilder(FakeReference(seq), {"c": store}, genes, list(store.samples), L)
+        got = hb.haplotypes(np.array([0, 0]), np.array([0, 1]))
+        ref = slow_haplotype(seq, [], [], tss, strand, L)
+        for i in range(2):
+            for h in range(2):
+                want = slow_haplotype(seq, variants, genotypes[:, 2 * i + h], tss, strand, L)
+                assert decode(got[i, h]) == want, (variants, tss, strand, L, i, h)
+                n_differ += want != ref
+    assert n_differ > 50  # the deletions did reach the windows

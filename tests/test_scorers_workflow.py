@@ -8,6 +8,7 @@ training runs in tests/test_workflow.py; repeating it here would add minutes.)
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -92,6 +93,21 @@ def test_precomputed_table_is_evaluated_beside_the_other_models(tmp_path):
     # one job per gene chunk (the 6 genes make one chunk)
     log = (tmp_path / "logs" / "tiny" / "score_external" / "ag_table" / "sim1.0000.log").read_text()
     assert "pairs have no score" in log
+    # issue 20 item 7: the table replaced by another one with an older time stamp re-runs the
+    # scorer (Snakemake's mtime trigger alone would keep the old predictions)
+    target = "results/tiny/predictions/ag_table.parquet"
+    assert "Nothing to be done" in (lambda p: p.stdout + p.stderr)(
+        _snakemake(tmp_path, config, "-n", target)
+    )
+    stamp = table.stat().st_mtime - 86_400
+    older = pd.read_csv(table, sep="\t").assign(score=lambda d: d["score"] + 1.0)
+    older.to_csv(table, sep="\t", index=False)
+    os.utime(table, (stamp, stamp))
+    dry = _snakemake(tmp_path, config, "-n", target)
+    assert "rule score_external" in dry.stdout + dry.stderr, dry.stderr[-3000:]
+    assert _snakemake(tmp_path, config, target).returncode == 0
+    again = pd.read_parquet(run / "predictions" / "ag_table.parquet")
+    np.testing.assert_allclose(again["predicted"].to_numpy(), pred["predicted"].to_numpy() + 1.0)
 
     # the whole DAG: evaluate reads the table's predictions with the built-in models'
     proc = _snakemake(tmp_path, config, "-n")

@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -323,3 +325,28 @@ def test_p_model_can_start_from_the_r_model(cohort: Run, tmp_path: Path, caplog)
     assert "initialised trunk and mean head from a trained r-model" in caplog.text
     p, r = load_model(p_path), load_model(r_path)
     assert p.trained_as == "p" and p.config == r.config
+
+
+def test_too_few_validation_individuals_for_early_stopping(caplog) -> None:
+    """Issue 20 item 6: one validation individual left r undefined every epoch, silently."""
+    genes = pd.DataFrame({"gene": ["g0", "g1", "g2"], "chrom": "1", "gene_set": "train"})
+
+    def inds(n):
+        return pd.DataFrame({"individual": [f"i{k}" for k in range(n)], "individual_set": "train"})
+
+    with caplog.at_level(logging.WARNING, logger="ps2f"):
+        one = validation_split(genes, inds(12), 0.3, 0.1, 0)  # the r-model: no minimum
+        raised = validation_split(genes, inds(12), 0.3, 0.1, 0, min_validation_individuals=3)
+    assert len(one.validation_individuals) == 1 and len(raised.validation_individuals) == 3
+    assert set(one.validation_individuals) < set(raised.validation_individuals)  # same draw
+    assert re.search(r"validation_individual_fraction 0.1 of the 12 training individuals sets "
+                     r"aside 1 validation individual\(s\); .* needs 3, so 3 are set aside",
+                     caplog.text)  # fmt: skip
+    none = validation_split(genes, inds(12), 0.3, 0, 0, min_validation_individuals=3)
+    assert len(none.validation_individuals) == 0  # no validation at all is a choice
+    with pytest.raises(
+        ConfigError,
+        match=r"validation_individual_fraction 0.3: only 3 training individuals, so 1 "
+        r"validation individual\(s\) at most .* silently never trigger. Add individuals",
+    ):
+        validation_split(genes, inds(3), 0.3, 0.3, 0, min_validation_individuals=3)

@@ -393,6 +393,8 @@ def select_covariates(
     ------
     ConfigError
         Fewer PCs of a kind than requested, a negative count, or an unknown extra covariate.
+    InputError
+        The file has one sample per row (the PCs are its columns): it must be transposed.
     """
     names = list(covariates.index.astype(str))
 
@@ -407,6 +409,14 @@ def select_covariates(
                 number = next(g for g in m.groups() if g is not None)
                 found.append((int(number), name))
         found.sort()
+        in_header = [str(c) for c in covariates.columns if rx.fullmatch(str(c))]
+        if len(found) < n <= len(in_header):
+            raise InputError(
+                f"{source}: the {kind} covariates are columns ({in_header[:3]}...) and the rows "
+                f"are samples (e.g. {names[:3]}); ps2f reads one covariate per row with the "
+                f"sample IDs in the header (QTLtools/GTEx layout). Transpose the file, e.g. "
+                f"\"datamash transpose < {source} > covariates.txt\"."
+            )
         if len(found) < n:
             raise ConfigError(
                 f"{source}: expression.{key} = {n} but only {len(found)} {kind} rows are "
@@ -637,6 +647,34 @@ def _check_tss_in_reference(
             )
 
 
+def _sample_id_hint(expression: Sequence[str], genotyped: Sequence[str]) -> str:
+    """A sentence on how two sample-ID spellings relate (case, PLINK FID_IID, GTEx), else ""."""
+    expr = {str(s) for s in expression}
+    vcf = [str(s) for s in genotyped]
+    if not expr or not vcf:
+        return ""
+    half = max(1, len(vcf) // 2)
+    upper = {s.upper() for s in expr}
+    if sum(s.upper() in upper for s in vcf) >= half:
+        return " They differ in letter case only: rename one side to match."
+    if sum(s.partition("_")[2] in expr for s in vcf) >= half:
+        return (
+            " The VCF's IDs are FID_IID (as 'plink --recode vcf' writes them): re-export with "
+            "'plink2 --export vcf id-paste=iid', or rename with 'bcftools reheader -s'."
+        )
+    donors = {s.split("-")[0] + "-" + s.split("-")[1] for s in expr if s.count("-") >= 2}
+    if sum(s in donors for s in vcf) >= half:
+        return (
+            " The expression has GTEx-style sample IDs (GTEX-XXXX-tissue-aliquot) and the VCF "
+            "donor IDs (GTEX-XXXX): rename the expression columns to the donor ID (the first two "
+            "'-'-separated fields)."
+        )
+    stripped = {s.strip() for s in expr}
+    if sum(s.strip() in stripped for s in vcf) >= half:
+        return " They differ by spaces around the IDs: strip them."
+    return ""
+
+
 def build_phenotypes(
     expression_path: str,
     annotation_path: str,
@@ -774,7 +812,7 @@ def build_phenotypes(
             f"{'and covariates ' if cov is not None else ''}"
             f"(need >= {config.min_individuals}, split.min_individuals); check that sample IDs "
             f"match the VCF's, e.g. expression has {list(values.columns[:3])}, VCF has "
-            f"{list(genotyped_samples[:3])}."
+            f"{list(genotyped_samples[:3])}.{_sample_id_hint(values.columns, genotyped_samples)}"
         )
 
     genes = _match_genes(expr_genes, tss, expression_path, annotation_path)
@@ -827,6 +865,25 @@ def build_phenotypes(
             config.seed,
             genes.loc[sel, "chrom"].astype(str).tolist(),
             config.heldout_chromosomes,
+        )
+    s2f_sets = genes.loc[genes["s2f"], "gene_set"]
+    n_held = int((s2f_sets == "heldout").sum())
+    how = (
+        f"split.heldout_chromosomes {list(config.heldout_chromosomes)}"
+        if config.heldout_chromosomes
+        else f"split.heldout_gene_fraction {config.heldout_gene_fraction}"
+    )
+    if len(s2f_sets) and n_held > len(s2f_sets) / 2:
+        # legitimate for external scorers alone (nothing trained), so a warning, not an error
+        log.warning(
+            "%s holds out %d of the %d sequence-model genes (%.0f%%): the p-/r-models train on "
+            "%d genes only (none: they cannot be trained; fine if only external scorers run). "
+            "Intended? SAGE-net holds out chr19 and chr20, ~7%% of genes.",
+            how,
+            n_held,
+            len(s2f_sets),
+            100 * n_held / len(s2f_sets),
+            len(s2f_sets) - n_held,
         )
     if config.heldout_chromosomes and not (genes["gene_set"] == "heldout").any():
         raise ConfigError(

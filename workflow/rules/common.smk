@@ -91,6 +91,33 @@ def get_input(kind):
     return path
 
 
+def file_stamps(paths):
+    """{path: [size, mtime in ns]} of the existing files among `paths` outside results/.
+
+    A params entry of the rules that read external files: Snakemake's mtime trigger misses an
+    input replaced by a copy with an *older* time stamp (`cp -p`, `rsync -a`, a restored
+    backup), but the params trigger sees any change of these values. Files this workflow
+    writes (under results/) are left out: their stamps change with each run.
+    """
+    stamps = {}
+    for path in paths:
+        if not path or Path(path).resolve().is_relative_to(Path("results").resolve()):
+            continue
+        p = Path(path)
+        if p.is_file():
+            st = p.stat()
+            stamps[str(path)] = [st.st_size, st.st_mtime_ns]
+    return stamps
+
+
+def get_input_stamps():
+    """file_stamps of every raw input of the phenotypes job (which every other job follows)."""
+    keys = () if SIMULATED else ("genotypes", "reference", "annotation", "expression", "dosages")
+    paths = [config["inputs"][k] for k in keys]
+    paths += [config["expression"]["covariates"], config["split"]["population"]["sample_table"]]
+    return file_stamps(paths)
+
+
 def get_covariates_input():
     """{"covariates": path} when expression.covariates is set, else {} (no adjustment)."""
     path = config["expression"]["covariates"]
@@ -372,6 +399,12 @@ def get_scorer_inputs(wildcards):
     if spec["type"] == "torch_module":
         inputs.update(get_torch_module_files(spec))
     return inputs
+
+
+def get_scorer_stamps(wildcards):
+    """file_stamps of the files a scorer reads itself (score table, weights, track metadata)."""
+    spec = SCORERS[wildcards.scorer]
+    return file_stamps([spec.get(k) for k in ("table", "weights", "track_metadata")])
 
 
 def get_scorer_env(wildcards):

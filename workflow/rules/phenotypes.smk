@@ -43,6 +43,8 @@ checkpoint phenotypes:
         contig_aliases=config["contig_aliases"],
         # the held-out and training individuals must each allow a per-gene r
         evaluate=config_subset(config["evaluate"], "min_individuals"),
+        # an input replaced by an older-stamped copy re-runs the run (mtime alone misses it)
+        input_stamps=get_input_stamps(),
     log:
         f"{LOGS}/phenotypes.log",
     threads: 1

@@ -16,6 +16,8 @@ rule score_external:
         genes=get_chunk_genes,
         scorer=get_scorer_config,
         contig_aliases=get_scorer_contig_aliases,
+        # a score table or weights replaced by an older-stamped copy re-runs the scorer
+        input_stamps=get_scorer_stamps,
     wildcard_constraints:
         scorer="|".join(SCORERS) or "(?!)",
     log:

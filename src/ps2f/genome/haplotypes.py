@@ -30,9 +30,11 @@ Indels (the window is defined on the reference, the TSS stays at the centre):
   anchored on its first base (:func:`ps2f.genome.store.htslib_anchored_indel`) that starts
   exactly on that last base and does not follow an insertion: it is applied after the previous
   ALT (``C>T`` then ``C>CAA`` at one position gives ``TAA``). The ingestion log counts the
-  dropped alleles (``overlapping_alleles_skipped``). Variants starting before the builder's
-  buffer (window + deletion budget + margin) are ignored, like ``bcftools consensus`` on a
-  region; the margin makes this invisible in the output.
+  dropped alleles (``overlapping_alleles_skipped``).
+* Each gene's buffer is its window widened by the deletion budget (all bases the deletions in
+  it remove) and a margin, then moved back to the start of any allele whose REF reaches into
+  it, however far upstream it starts (a 10 kb deletion across the TSS), and of the alleles
+  overlapping that one in turn; alleles ending before the buffer cannot change it.
 
 Implementation (GenVarLoader's design: flat buffers + offsets, haplotypes reconstructed at read
 time): the reference of each gene's buffer is read once; the genotypes are transposed into one
@@ -66,6 +68,7 @@ __all__ = ["HaplotypeBuilder"]
 log = logging.getLogger(__name__)
 
 _CHUNK_VARIANTS = 8192  # variants transposed at a time (bounds the unpacked temporary)
+_MARGIN = 16  # bp of reference kept beyond the deletion budget on each side of a buffer
 
 
 def _hap_bits(store: VariantStore, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -187,23 +190,28 @@ class HaplotypeBuilder:
             gidx = np.flatnonzero(chroms == chrom)
             rlen = store.ref_lengths()
             cumdel = np.concatenate([[0], np.cumsum(np.maximum(rlen - store.alt_lengths(), 0))])
+            # the furthest any allele up to each row reaches (its REF end): the first row whose
+            # reach passes a point is the first allele overlapping or following it
+            reach = np.maximum.accumulate(store.pos + rlen) if len(rlen) else rlen
             lo = np.zeros(len(gidx), np.int64)
             hi = np.zeros(len(gidx), np.int64)
             for k, g in enumerate(gidx):
-                # deletion budget D and margin M (>= 2x the longest REF nearby) to a fixpoint:
-                # the buffer holds every base a haplotype can pull into the window, and alleles
-                # starting before it cannot reach the window (see module docstring)
-                budget, max_ref = 0, 1
+                # the buffer [r0, r1) to a fixpoint: the window widened by the deletion budget D
+                # (every base a haplotype can pull into the window) and a margin, and moved back
+                # to the start of any allele reaching into it, however far upstream it starts
+                # (a long deletion across the TSS), so such alleles and the ones overlapping
+                # them in turn are applied (see module docstring)
+                budget, r0 = 0, int(tss[g] - left[g] - _MARGIN)
                 while True:
-                    m = 2 * max_ref + 16
-                    r0 = int(tss[g] - left[g] - budget - m)
-                    r1 = int(tss[g] + right[g] + budget + m)
-                    a, b = np.searchsorted(store.pos, [r0, r1])
-                    new_budget = int(cumdel[b] - cumdel[a])
-                    new_max = max(max_ref, int(rlen[a:b].max()) if b > a else 1)
-                    if new_budget == budget and new_max == max_ref:
+                    r0 = min(r0, int(tss[g] - left[g] - budget - _MARGIN))
+                    r1 = int(tss[g] + right[g] + budget + _MARGIN)
+                    a = int(np.searchsorted(reach, r0, side="right"))
+                    b = int(np.searchsorted(store.pos, r1))
+                    new_budget = int(cumdel[b] - cumdel[a]) if b > a else 0
+                    new_r0 = min(r0, int(store.pos[a])) if b > a else r0
+                    if new_budget == budget and new_r0 == r0:
                         break
-                    budget, max_ref = new_budget, new_max
+                    budget, r0 = new_budget, new_r0
                 g_r0[g], g_r1[g], lo[k], hi[k] = r0, r1, a, b
                 if not store.covers(r0, r1):
                     uncovered.append(int(g))

@@ -36,6 +36,7 @@ samples, 60% with AC <= 6) the store is ~0.4x the bgzipped VCF of the same windo
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -46,7 +47,11 @@ import numpy as np
 
 __all__ = ["DosageStore", "VariantStore", "htslib_anchored_indel", "load_store", "load_stores"]
 
-_FORMAT_VERSION = 2
+log = logging.getLogger(__name__)
+
+_FORMAT_VERSION = 3
+#: format 2: as 3, but written before ingestion kept records reaching a window from upstream
+_FORMAT_WITHOUT_UPSTREAM = 2
 
 
 def htslib_anchored_indel(ref: str, alt: str) -> bool:
@@ -332,7 +337,8 @@ class VariantStore(_AlleleTable):
         """Read a store written by :meth:`save`.
 
         Stores of format 1 (uncompressed, before indels were kept) still load, without
-        ``windows`` and ``stats``.
+        ``windows`` and ``stats``; stores of formats 1 and 2 (before deletions reaching a window
+        from upstream were kept) load with a logged warning to rebuild them.
 
         Raises
         ------
@@ -347,7 +353,16 @@ class VariantStore(_AlleleTable):
                     f"{path}: a {z['kind']} store (unphased or imputed dosages); haplotypes need "
                     f"the phased variant store of the genotypes rule"
                 )
-            v2 = version == _FORMAT_VERSION  # version 1: no windows, no stats
+            v2 = version >= 2  # version 1: no windows, no stats
+            if version <= _FORMAT_WITHOUT_UPSTREAM:
+                log.warning(
+                    "%s: variant store of format %d, written before ingestion kept deletions "
+                    "that start before a window and reach into it: such a long deletion is "
+                    "missing from the haplotypes. Re-run the genotypes rule to rebuild it "
+                    "(snakemake -R genotypes).",
+                    path,
+                    version,
+                )
             return cls(
                 **cls._fields(z),
                 genotypes=z["genotypes"],
@@ -440,7 +455,7 @@ class DosageStore(_AlleleTable):
 
 def _check_version(path: str | Path, z) -> int:
     version = int(z["format_version"])
-    if version not in (1, _FORMAT_VERSION):
+    if version not in (1, _FORMAT_WITHOUT_UPSTREAM, _FORMAT_VERSION):
         raise ValueError(
             f"{path}: variant store format {version}, expected {_FORMAT_VERSION}; "
             f"delete it and re-run the genotypes rule"

@@ -4,7 +4,13 @@ Policies for imperfect references (see also :mod:`ps2f.genome.encoding`):
 
 * a missing ``.fai`` (and, for a bgzipped FASTA, ``.gzi``) is built next to the FASTA, and one
   older than the FASTA is rebuilt (pyfaidx does both; ps2f logs it); a FASTA in a read-only
-  folder without an index is an :class:`~ps2f.errors.InputError`;
+  folder without an index is an :class:`~ps2f.errors.InputError`, and an older index in a
+  read-only folder is kept (a logged warning) and checked like any other;
+* a FASTA that cannot be indexed says why and how to fix it: lines of a contig of unequal
+  width or a blank line inside one (with the contig and line), a repeated contig name, text
+  before the first ``>``, plain gzip; classic Mac OS line ends (a lone CR) and characters other
+  than letters inside a sequence line (a space, a digit, a ``-``) are errors too (Windows CRLF
+  is read correctly);
 * an index newer than the FASTA but describing another file (copied from elsewhere, or the
   FASTA edited in place and its time stamp restored) is an :class:`~ps2f.errors.InputError`:
   every contig's first line, line width and end are checked against the file when it is opened,
@@ -16,9 +22,11 @@ Policies for imperfect references (see also :mod:`ps2f.genome.encoding`):
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -37,6 +45,7 @@ log = logging.getLogger(__name__)
 #: this many; beyond, an evenly spaced subset that includes the first and the last)
 MAX_CHECKED_CONTIGS = 5000
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 class _RawReader:
@@ -153,6 +162,63 @@ def _entry_problem(reader: _RawReader, name: str, rec) -> str | None:
     return None
 
 
+def _check_line_endings(path: str) -> None:
+    """Raise :class:`InputError` if a plain FASTA's lines end in a lone CR (classic Mac OS)."""
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 16)
+    if b"\r" in head and b"\n" not in head:
+        raise InputError(
+            f"{path}: the lines end in a carriage return alone (classic Mac OS line endings); "
+            f"every contig would read as empty. Convert them: \"tr '\\r' '\\n' < {path} > "
+            f"fixed.fa\" and point the 'reference' config key at fixed.fa."
+        )
+
+
+def _open_error(path: str, exc: Exception) -> str:
+    """The message for a FASTA that pyfaidx cannot index or open: what is wrong, and the fix."""
+    text = str(exc)
+    rewrap = (
+        f"Rewrap it to one line width, e.g. 'seqkit seq -w 60 {path} > fixed.fa' (samtools "
+        f"faidx refuses such a file too), and point the 'reference' config key at fixed.fa"
+    )
+    if "not consistent" in text or "line length" in text.lower():
+        where = text.rsplit("found in ", 1)[-1].rstrip(".") if "found in " in text else ""
+        return (
+            f"{path}: the sequence lines of a contig are not all one width, or a blank line "
+            f"sits inside a contig ({where or text}); a FASTA index needs every line of a contig "
+            f"but its last to have the same length. {rewrap}."
+        )
+    if "Duplicate key" in text:
+        return (
+            f"{path}: contig name {text.split('Duplicate key', 1)[1].strip()} appears twice; "
+            f"rename or drop the copy (e.g. 'seqkit rmdup -n {path} > fixed.fa')."
+        )
+    if "before the first sequence definition" in text:
+        return (
+            f"{path}: not a FASTA: the first line is not a '>' header (is it the right file, "
+            f"or a FASTA with a text preamble? Remove the lines before the first '>')."
+        )
+    if "BGZF" in text or type(exc).__name__ == "UnsupportedCompressionFormat":
+        return (
+            f"{path}: compressed with gzip, not bgzip; random access needs BGZF. Recompress: "
+            f"'zcat {path} | bgzip > fixed.fa.gz' and point the 'reference' config key at it."
+        )
+    if isinstance(exc, PermissionError) or "ermission" in text or "not be writable" in text:
+        return (
+            f"{path}: cannot open FASTA (no usable .fai index, and none can be built next to "
+            f"it: the FASTA's folder may not be writable). Index it where you can write "
+            f"('samtools faidx' on a copy or symlink in a writable folder, then point the "
+            f"'reference' config key at that copy); the folder must be writable for a missing "
+            f"index to be built."
+        )
+    return (
+        f"{path}: cannot open FASTA ({type(exc).__name__}: {exc}). A bgzipped FASTA needs a "
+        f"matching .fai and .gzi (run 'samtools faidx {path}'; a missing index is built next to "
+        f"the FASTA, so its folder must be writable); a plain gzip file must be recompressed "
+        f"with bgzip."
+    )
+
+
 class Reference:
     """A FASTA opened lazily, returning windows as uint8 codes, padded with ``N`` off the ends.
 
@@ -190,18 +256,17 @@ class Reference:
         if self._fasta is None:
             with open(self.path, "rb") as fh:
                 bgzf = fh.read(4) == _BGZF_MAGIC
+            if not bgzf:
+                _check_line_endings(self.path)
             try:
                 self._build_missing_or_stale_index(bgzf)
-                fasta = pyfaidx.Fasta(
-                    self.path, as_raw=True, sequence_always_upper=True, rebuild=False
-                )
+                with warnings.catch_warnings():  # an older index kept in a read-only folder
+                    warnings.filterwarnings("ignore", "Index file", RuntimeWarning)
+                    fasta = pyfaidx.Fasta(
+                        self.path, as_raw=True, sequence_always_upper=True, rebuild=False
+                    )
             except Exception as exc:  # pyfaidx raises many types for a bad index or gzip
-                raise InputError(
-                    f"{self.path}: cannot open FASTA ({type(exc).__name__}: {exc}). A bgzipped "
-                    f"FASTA needs a matching .fai and .gzi (run 'samtools faidx {self.path}'; a "
-                    f"missing index is built next to the FASTA, so its folder must be writable); "
-                    f"a plain gzip file must be recompressed with bgzip."
-                ) from None
+                raise InputError(_open_error(self.path, exc)) from None
             try:
                 _check_index(self.path, fasta.faidx.index, bgzf)
             except InputError:
@@ -239,6 +304,20 @@ class Reference:
             ).close()
             for p in wanted[::-1]:  # the .gzi first: a reader that sees the new .fai has both
                 os.replace(tmp[p], p)
+        except OSError as exc:
+            # pyfaidx re-raises a failed write as a bare OSError "... may not be writable"
+            denied = exc.errno in _NOT_WRITABLE or "may not be writable" in str(exc)
+            if not denied or not all(p.exists() for p in wanted):
+                raise
+            # a read-only folder (a shared reference) with an older index: keep it; the check
+            # of every contig's layout against the file when it opens refuses it if it is wrong
+            log.warning(
+                "%s: the index is older than the FASTA but cannot be rebuilt (%s: %s; a read-only "
+                "folder?); using it after checking every contig's layout against the file",
+                self.path,
+                type(exc).__name__,
+                exc,
+            )
         finally:
             for t in tmp.values():
                 t.unlink(missing_ok=True)
@@ -267,6 +346,15 @@ class Reference:
                 f"{'' if seq.isascii() else ' with non-ASCII bytes'} instead of {hi - lo} bases; "
                 f"the file is truncated or its .fai stale: re-index with 'samtools faidx "
                 f"{self.path}'."
+            )
+        if not seq.isalpha():
+            bad = next(i for i, c in enumerate(seq) if not c.isalpha())
+            raise InputError(
+                f"{self.path}: {name}:{lo + bad + 1} holds {seq[bad]!r}, not a base letter (a "
+                f"space, tab, digit or gap inside a sequence line); the FASTA is malformed. "
+                f"Remove the stray characters and rewrap, e.g. \"sed '/^>/!s/[^A-Za-z]//g' "
+                f"{self.path} | seqkit seq -w 60 > fixed.fa\", and point the 'reference' config "
+                f"key at fixed.fa."
             )
         return seq
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,10 @@ def strip_version(gene_id: pd.Series) -> pd.Series:
 
 def _raw_header(path: str, sep: str) -> list[str]:
     """The header fields exactly as written (``read_csv`` renames repeated names)."""
-    row = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, na_filter=False)
+    row = pd.read_csv(
+        path, compression=_compression(path), sep=sep, header=None, nrows=1, dtype=str,
+        na_filter=False,
+    )
     return [str(v) for v in row.iloc[0]]
 
 
@@ -46,7 +50,8 @@ def _raw_cell(path: str, row: int, column: int, sep: str = "\t") -> str:
     ``read_csv`` turns ``NA`` and empty fields into NaN and numbers into NumPy scalars.
     """
     raw = pd.read_csv(
-        path, sep=sep, dtype=str, na_filter=False, skiprows=range(1, row + 1), nrows=1
+        path, compression=_compression(path), sep=sep, dtype=str, na_filter=False,
+        skiprows=range(1, row + 1), nrows=1,
     )
     return str(raw.iat[0, column])
 
@@ -65,6 +70,33 @@ def _first_duplicate(keys: pd.Series, ids: pd.Series) -> str | None:
         f"{key} (lines {rows[0] + 2} and {rows[1] + 2}, as {ids.iloc[rows[0]]!r} and "
         f"{ids.iloc[rows[1]]!r})"
     )
+
+
+def _compression(path: str) -> str:
+    """``"gzip"`` for a gzip/bgzip file whatever its name (pandas goes by the extension alone)."""
+    try:
+        with open(path, "rb") as fh:
+            return "gzip" if fh.read(2) == b"\x1f\x8b" else "infer"
+    except OSError:
+        return "infer"  # read_csv names the problem
+
+
+def _separator_hint(path: str) -> str:
+    """A sentence on a header line that is not tab-separated (a CSV, spaces), else ``""``."""
+    try:
+        first = _first_line(path).rstrip("\r\n")
+    except (OSError, EOFError):
+        return ""
+    if "\t" in first:
+        return ""
+    seps = ((",", "commas (a CSV)", "tr ',' '\\t'"), (" ", "spaces", "tr -s ' ' '\\t'"))
+    for sep, what, cmd in seps:
+        if sep in first:
+            return (
+                f" Its header line is separated by {what}, not tabs: convert it, e.g. "
+                f"\"{cmd} < {path} > fixed.tsv\", and point the config at fixed.tsv."
+            )
+    return ""
 
 
 def _first_line(path: str) -> str:
@@ -120,8 +152,22 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
             f"not a TSS table; the 'annotation' key needs a tab-separated table with header "
             f"{list(TSS_REQUIRED)} (tss 1-based: a 'gene' record's start on '+', its end on '-')."
         )
+    if (
+        len(fields) >= 3
+        and fields[1].strip().isdigit()
+        and fields[2].strip().isdigit()
+        and not set(TSS_REQUIRED) <= set(fields)
+    ):
+        raise InputError(
+            f"{path}: this looks like a BED file (line 1: {first[:60].rstrip()!r}: no header, "
+            f"start and end in columns 2-3), not a TSS table; the 'annotation' key needs a "
+            f"tab-separated table with header {list(TSS_REQUIRED)}, tss 1-based (from a BED6 of "
+            f"genes: start + 1 on '+', end on '-')."
+        )
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, na_filter=False)  # as written; see below
+        df = pd.read_csv(  # as written; see below
+            path, compression=_compression(path), sep="\t", dtype=str, na_filter=False
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise InputError(
             f"{path}: TSS table is not a tab-separated table with one header line "
@@ -129,13 +175,18 @@ def read_tss_table(path: str | Path, usable_column: str | None = None) -> pd.Dat
         ) from exc
     missing = [c for c in TSS_REQUIRED if c not in df.columns]
     if missing:
-        raise InputError(f"{path}: TSS table lacks columns {missing}; needs {list(TSS_REQUIRED)}.")
+        raise InputError(
+            f"{path}: TSS table lacks columns {missing}; needs {list(TSS_REQUIRED)}."
+            + _separator_hint(path)
+        )
     bad = ~df["strand"].isin(["+", "-"])
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        biomart = set(df["strand"]) <= {"1", "-1"}
         raise InputError(
             f"{path}: line {i + 2}: strand {df['strand'].iloc[i]!r} for gene "
             f"{df['gene_id'].iloc[i]}; strand must be '+' or '-'."
+            + (" (BioMart writes 1 / -1: map 1 to '+' and -1 to '-'.)" if biomart else "")
         )
     tss = pd.to_numeric(df["tss"], errors="coerce")
     bad = tss.isna() | (tss < 1) | (tss != tss.round())
@@ -222,7 +273,7 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """
     path = str(path)
     try:
-        df = pd.read_csv(path, sep="\t", low_memory=False)
+        df = pd.read_csv(path, compression=_compression(path), sep="\t", low_memory=False)
     except FileNotFoundError as exc:
         raise InputError(
             f"{path}: expression file not found; check the 'expression' config key."
@@ -232,7 +283,7 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if df.shape[1] < 5:
         raise InputError(
             f"{path}: expected '#chr start end id [length strand] samples...'; "
-            f"found {df.shape[1]} columns."
+            f"found {df.shape[1]} columns." + _separator_hint(path)
         )
     cols = list(df.columns)
     n_fixed = 6 if [c.lower() for c in cols[4:6]] == ["length", "strand"] else 4
@@ -314,7 +365,7 @@ def read_covariates(path: str | Path) -> pd.DataFrame:
     """
     path = str(path)
     try:
-        df = pd.read_csv(path, sep=r"\s+", dtype=str)
+        df = pd.read_csv(path, compression=_compression(path), sep=r"\s+", dtype=str)
     except FileNotFoundError as exc:
         raise InputError(
             f"{path}: covariate file not found; check expression.covariates in the config."
@@ -326,8 +377,16 @@ def read_covariates(path: str | Path) -> pd.DataFrame:
             f"{path}: expected a header 'id sample1 sample2 ...' and one row per covariate; "
             f"found {df.shape[1]} columns and {len(df)} rows."
         )
+    header = _raw_header(path, sep=r"\s+")
+    if [h.lstrip("#").upper() for h in header[:2]] == ["FID", "IID"]:
+        raise InputError(
+            f"{path}: a PLINK .eigenvec-style table (header {header[:3]}...: one sample per "
+            f"row); ps2f reads one covariate per row with the sample IDs in the header "
+            f"(QTLtools/GTEx layout). Transpose it without FID, e.g. \"cut -f2- {path} | "
+            f"datamash transpose > covariates.txt\"."
+        )
     names = df.iloc[:, 0].astype(str).str.replace(r"^.*/", "", regex=True)
-    samples = pd.Index(_raw_header(path, sep=r"\s+")[1:])
+    samples = pd.Index(header[1:])
     if samples.duplicated().any():
         raise InputError(
             f"{path}: sample IDs repeat in the header: {list(samples[samples.duplicated()][:5])}."
@@ -342,9 +401,18 @@ def read_covariates(path: str | Path) -> pd.DataFrame:
     )
     if bad.any():
         r, c = np.argwhere(bad)[0]
+        raw = df.iloc[r, c + 1]
+        text = isinstance(raw, str) and re.search(r"[A-Za-z]", raw) and raw.lower() != "nan"
         raise InputError(
-            f"{path}: covariate {names.iloc[r]!r}, sample {samples[c]}: value "
-            f"{df.iloc[r, c + 1]!r} is not a finite number (impute or drop it)."
+            f"{path}: line {r + 2}, covariate {names.iloc[r]!r}, sample {samples[c]}: value "
+            f"{raw!r} is not a finite number ("
+            + (
+                "a category: code it as numbers, e.g. sex as 0/1, one 0/1 row per level beyond "
+                "the first"
+                if text
+                else "impute or drop it"
+            )
+            + ")."
         )
     values.index = pd.Index(names.to_numpy(), name="covariate")
     values.columns = samples

@@ -16,7 +16,13 @@ contig, is not silently read as "no variants").
 What happens to each record, in order (each case is counted in the returned ``stats``):
 
 * only records whose POS lies inside the requested windows are read (region queries on the
-  index); records must come back sorted by POS (an unsorted file with a stale index is an error),
+  index), and, for the variant store (haplotypes), also a record starting before a window whose
+  REF or ``<DEL>`` END reaches into it (a long deletion across the TSS from far upstream changes
+  the window however far upstream it starts; ``records_overlapping_window_from_upstream``): it
+  is stored once, and the reference around it (the deletion's length plus the window's, on each
+  side) is read as one more window, since a carrier's TSS-centred window pulls bases from before
+  it. The dosage store keeps PredictDB's rule (POS inside a window); records must come back
+  sorted by POS (an unsorted file with a stale index is an error),
   parse (htslib's parse errors, a record without ``GT``, a ``GT`` naming an allele the record
   does not have: errors naming the record);
 * multi-allelic records are split into one row per ALT;
@@ -54,6 +60,7 @@ What happens to each record, in order (each case is counted in the returned ``st
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import logging
 import warnings
@@ -233,9 +240,38 @@ def _check_region_queryable(path: str) -> None:
             f"{path}: the file is truncated (no BGZF end-of-file block); records after the "
             f"cut would be silently missing. Re-download it or re-compress it with bgzip."
         )
+    index = next(Path(path + ext) for ext in (".tbi", ".csi") if Path(path + ext).exists())
+    if index.stat().st_mtime < Path(path).stat().st_mtime:
+        raise InputError(
+            f"{path}: its index {index.name} is older than the file, so it most likely belongs to "
+            f"an earlier version of it (the file was replaced after indexing) and region queries "
+            f"would miss or misplace records. Re-index: 'tabix -f -p vcf {path}' (or 'bcftools "
+            f"index -f'). If the index is right and only copied before the file, 'touch {index}'."
+        )
 
 
 _GVCF_BLOCK_ALTS = frozenset(("<*>", "<NON_REF>"))
+
+
+def _inside(windows: list[tuple[int, int]], pos0: int) -> bool:
+    """Whether ``pos0`` lies in one of the sorted, disjoint half-open ``windows``."""
+    i = bisect.bisect_right(windows, (pos0, float("inf"))) - 1
+    return i >= 0 and windows[i][0] <= pos0 < windows[i][1]
+
+
+def _subtract(windows: list[tuple[int, int]], covered: list[tuple[int, int]]):
+    """The parts of sorted, disjoint ``windows`` outside sorted, disjoint ``covered``."""
+    out = []
+    for start, end in windows:
+        for a, b in covered:
+            if b <= start or a >= end:
+                continue
+            if a > start:
+                out.append((start, a))
+            start = max(start, b)
+        if end > start:
+            out.append((start, end))
+    return out
 
 
 def _skip_reason(ref: str, alt: str) -> str | None:
@@ -288,12 +324,23 @@ def _check_has_records(vcf: cyvcf2.VCF, path: str, vcf_contig: str) -> None:
     """Raise :class:`InputError` if ``vcf_contig`` (or the whole file) has no record."""
     if next(_records(vcf, path, vcf_contig), None) is not None:
         return
-    fresh = _open(path)
+    fresh = _open(path)  # read in file order, without the index
+    any_record = on_contig = False
     try:
-        any_record = next(iter(fresh), None) is not None
+        for rec in fresh:
+            any_record = True
+            if rec.CHROM == vcf_contig:
+                on_contig = True
+                break
     except Exception:  # a record htslib cannot parse: there are records
         any_record = True
     fresh.close()
+    if on_contig:
+        raise InputError(
+            f"{path}: the file has records on contig {vcf_contig!r}, but its index finds none: "
+            f"the index belongs to another file (or an earlier version of this one). Re-index: "
+            f"'tabix -f -p vcf {path}' (or 'bcftools index -f {path}')."
+        )
     if not any_record:
         raise InputError(
             f"{path}: the VCF has a header but no records; every individual would get the "
@@ -409,12 +456,16 @@ def _walk_contig(
     snvs_only: bool,
     contig_aliases: Mapping[str, str] | None,
     calls: _Calls,
+    upstream_overlaps: bool = False,
 ) -> _Walked:
     """Check the file, then read ``contig``'s records in ``windows``: the part both stores share.
 
     File checks, region reads, sort order, REF against the FASTA, multi-allelic splitting,
     skipped ALTs and duplicates, as listed in the module docstring; ``calls`` turns each
-    record's genotypes into store rows (haplotype bits or dosages).
+    record's genotypes into store rows (haplotype bits or dosages). With ``upstream_overlaps``
+    (haplotypes), a record starting before a window whose REF (or ``<DEL>`` END) reaches into
+    it is kept too, and the reference around it is read as one more window (see the module
+    docstring).
     """
     _check_file(vcf_path)
     _check_region_queryable(vcf_path)
@@ -439,101 +490,130 @@ def _walk_contig(
     rows: list[np.ndarray] = []
     seen: set[tuple[int, str, str]] = set()
 
-    merged = merge_windows(windows)
-    for start, end in merged:
-        # one read per window (+ read-ahead for REFs that start inside and run past its end)
-        ref_text = reference.fetch_string(fasta_contig, start, end + 1024)
-        _count_reference_bases(ref_text[: end - start], stats)
-        ref_codes = encode(ref_text)
-        prev_pos = 0
-        region = f"{vcf_contig}:{start + 1}-{end}"
-        for rec in _records(vcf, vcf_path, region):
-            if rec.POS < prev_pos:
-                raise InputError(
-                    f"{vcf_path}: record {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{prev_pos}: "
-                    f"the file is not sorted, so its index cannot be trusted. Sort and re-index: "
-                    f"'bcftools sort -Oz -o sorted.vcf.gz {vcf_path} && tabix -p vcf "
-                    f"sorted.vcf.gz'."
-                )
-            prev_pos = rec.POS
-            pos0 = rec.POS - 1
-            if not (start <= pos0 < end):
-                continue  # a record overlapping the window from the left
-            stats["records"] += 1
-            if rec.ALT and all(a in _GVCF_BLOCK_ALTS for a in rec.ALT):
-                # gVCF reference block: no sequence change; skipped before the REF check
-                # (its REF is often a placeholder), as bcftools consensus skips it
-                stats["skipped_gvcf_reference_block"] += 1
-                continue
-            where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
-            ref = rec.REF.upper()
-            ref_len = len(ref)
-            if pos0 + ref_len > contig_len:
-                raise InputError(
-                    f"{where}: the REF runs past the end of {fasta_contig} in the FASTA "
-                    f"{reference.path} ({contig_len:,} bp). The VCF was called on another genome "
-                    f"build or contig: use the matching FASTA, or lift the VCF over."
-                )
-            if pos0 - start + ref_len <= len(ref_codes):
-                fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
-            else:  # a REF longer than the read-ahead
-                fasta_seg = reference.fetch_codes(fasta_contig, pos0, pos0 + ref_len)
-            ref_enc = encode(ref)
-            if np.any(fasta_seg == N_CODE) or np.any(ref_enc == N_CODE):
-                stats["ref_unverifiable_over_N"] += 1
-            elif not np.array_equal(fasta_seg, ref_enc):
-                fasta_ref = reference.fetch_string(fasta_contig, pos0, pos0 + ref_len)
-                raise InputError(
-                    f"{where}: REF {ref!r} disagrees with the FASTA {reference.path} which has "
-                    f"{fasta_ref!r} at {fasta_contig}:{rec.POS}. Likely causes: a different genome "
-                    f"build (e.g. GRCh37 vs GRCh38), a wrong contig mapping, or an unnormalized VCF "
-                    f"(run 'bcftools norm -f FASTA -c e')."
-                )
-            row = calls(rec, where, kept_samples, stats)
-            if not rec.ALT:
-                stats["skipped_alt_missing_or_spanning"] += 1
-            for k, alt in enumerate(rec.ALT, start=1):
-                alt_ref = ref
-                if alt == "<DEL>":
-                    # spelled out as bcftools consensus applies it: the bases POS+1..END
-                    # deleted, the anchor base at POS kept (END from INFO/END; bcftools 1.16
-                    # reads no SVLEN, so a <DEL> without END changes nothing and is counted)
-                    if rec.end <= pos0 + ref_len:
-                        stats["skipped_symbolic_del_without_end"] += 1
-                        continue
-                    if snvs_only:
-                        stats["skipped_not_snv"] += 1
-                        continue
-                    if rec.end > contig_len:
-                        raise InputError(
-                            f"{where}: the <DEL> runs to END={rec.end:,}, past the end of "
-                            f"{fasta_contig} in the FASTA {reference.path} ({contig_len:,} bp). "
-                            f"Use the matching FASTA, or lift the VCF over."
-                        )
-                    alt_ref = reference.fetch_string(fasta_contig, pos0, rec.end).upper()
-                    alt = alt_ref[0]
-                    stats["stored_symbolic_deletion"] += 1
-                reason = _skip_reason(alt_ref, alt)
-                if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
-                    reason = "not_snv"
-                if reason is not None:
-                    stats[f"skipped_{reason}"] += 1
-                    continue
-                alt = alt.upper()
-                key = (pos0, alt_ref, alt)
-                if key in seen:
+    upstream_overlaps = upstream_overlaps and not snvs_only  # such records are never SNVs
+    todo = merge_windows(windows)
+    done: list[tuple[int, int]] = []  # windows read so far, sorted and disjoint
+    taken: set[tuple] = set()  # records kept as upstream overlaps (not to be read again)
+    while todo:
+        extra: list[tuple[int, int]] = []
+        for start, end in todo:
+            # one read per window (+ read-ahead for REFs that start inside and run past its end)
+            ref_text = reference.fetch_string(fasta_contig, start, end + 1024)
+            _count_reference_bases(ref_text[: end - start], stats)
+            ref_codes = encode(ref_text)
+            prev_pos = 0
+            region = f"{vcf_contig}:{start + 1}-{end}"
+            for rec in _records(vcf, vcf_path, region):
+                if rec.POS < prev_pos:
                     raise InputError(
-                        f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
-                        f"'bcftools norm -d exact'."
+                        f"{vcf_path}: record {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{prev_pos}: "
+                        f"the file is not sorted, so its index cannot be trusted. Sort and re-index: "
+                        f"'bcftools sort -Oz -o sorted.vcf.gz {vcf_path} && tabix -p vcf "
+                        f"sorted.vcf.gz'."
                     )
-                seen.add(key)
-                pos_l.append(pos0)
-                ref_l.append(alt_ref.encode())
-                alt_l.append(alt.encode())
-                id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{alt_ref}_{alt}")
-                rows.append(row(k))
-                stats["variants_stored"] += 1
-                stats[f"stored_{_variant_type(alt_ref, alt)}"] += 1
+                prev_pos = rec.POS
+                pos0 = rec.POS - 1
+                if pos0 < start:
+                    # a record overlapping the window from the left (a long deletion starting far
+                    # upstream): kept for haplotypes unless its POS lies in a window read before
+                    if (
+                        not upstream_overlaps
+                        or rec.end <= start
+                        or _inside(done, pos0)
+                        or (rec.ALT and all(a in _GVCF_BLOCK_ALTS for a in rec.ALT))
+                    ):
+                        continue
+                    rec_key = (rec.POS, rec.REF, tuple(rec.ALT), rec.ID)
+                    if rec_key in taken:
+                        continue
+                    taken.add(rec_key)
+                    stats["records_overlapping_window_from_upstream"] += 1
+                    # the bases such a deletion pulls into a TSS-centred window, on both sides
+                    # (as the haplotype builder's deletion budget, plus the window's own length)
+                    reach = (rec.end - pos0) + (end - start)
+                    extra += [(pos0 - reach, start), (end, end + reach)]
+                elif pos0 >= end:
+                    continue
+                elif taken and (rec.POS, rec.REF, tuple(rec.ALT), rec.ID) in taken:
+                    continue  # kept already, as overlapping a later window from upstream
+                stats["records"] += 1
+                if rec.ALT and all(a in _GVCF_BLOCK_ALTS for a in rec.ALT):
+                    # gVCF reference block: no sequence change; skipped before the REF check
+                    # (its REF is often a placeholder), as bcftools consensus skips it
+                    stats["skipped_gvcf_reference_block"] += 1
+                    continue
+                where = f"{vcf_path}: record {rec.CHROM}:{rec.POS} {rec.ID or '.'} {rec.REF}>{','.join(rec.ALT) or '.'}"
+                ref = rec.REF.upper()
+                ref_len = len(ref)
+                if pos0 + ref_len > contig_len:
+                    raise InputError(
+                        f"{where}: the REF runs past the end of {fasta_contig} in the FASTA "
+                        f"{reference.path} ({contig_len:,} bp). The VCF was called on another genome "
+                        f"build or contig: use the matching FASTA, or lift the VCF over."
+                    )
+                if start <= pos0 and pos0 - start + ref_len <= len(ref_codes):
+                    fasta_seg = ref_codes[pos0 - start : pos0 - start + ref_len]
+                else:  # a REF longer than the read-ahead, or starting before the window
+                    fasta_seg = reference.fetch_codes(fasta_contig, pos0, pos0 + ref_len)
+                ref_enc = encode(ref)
+                if np.any(fasta_seg == N_CODE) or np.any(ref_enc == N_CODE):
+                    stats["ref_unverifiable_over_N"] += 1
+                elif not np.array_equal(fasta_seg, ref_enc):
+                    fasta_ref = reference.fetch_string(fasta_contig, pos0, pos0 + ref_len)
+                    raise InputError(
+                        f"{where}: REF {ref!r} disagrees with the FASTA {reference.path} which has "
+                        f"{fasta_ref!r} at {fasta_contig}:{rec.POS}. Likely causes: a different genome "
+                        f"build (e.g. GRCh37 vs GRCh38), a wrong contig mapping, or an unnormalized VCF "
+                        f"(run 'bcftools norm -f FASTA -c e')."
+                    )
+                row = calls(rec, where, kept_samples, stats)
+                if not rec.ALT:
+                    stats["skipped_alt_missing_or_spanning"] += 1
+                for k, alt in enumerate(rec.ALT, start=1):
+                    alt_ref = ref
+                    if alt == "<DEL>":
+                        # spelled out as bcftools consensus applies it: the bases POS+1..END
+                        # deleted, the anchor base at POS kept (END from INFO/END; bcftools 1.16
+                        # reads no SVLEN, so a <DEL> without END changes nothing and is counted)
+                        if rec.end <= pos0 + ref_len:
+                            stats["skipped_symbolic_del_without_end"] += 1
+                            continue
+                        if snvs_only:
+                            stats["skipped_not_snv"] += 1
+                            continue
+                        if rec.end > contig_len:
+                            raise InputError(
+                                f"{where}: the <DEL> runs to END={rec.end:,}, past the end of "
+                                f"{fasta_contig} in the FASTA {reference.path} ({contig_len:,} bp). "
+                                f"Use the matching FASTA, or lift the VCF over."
+                            )
+                        alt_ref = reference.fetch_string(fasta_contig, pos0, rec.end).upper()
+                        alt = alt_ref[0]
+                        stats["stored_symbolic_deletion"] += 1
+                    reason = _skip_reason(alt_ref, alt)
+                    if reason is None and snvs_only and (ref_len != 1 or len(alt) != 1):
+                        reason = "not_snv"
+                    if reason is not None:
+                        stats[f"skipped_{reason}"] += 1
+                        continue
+                    alt = alt.upper()
+                    key = (pos0, alt_ref, alt)
+                    if key in seen:
+                        raise InputError(
+                            f"{where}: duplicate record for {ref}>{alt}; deduplicate with "
+                            f"'bcftools norm -d exact'."
+                        )
+                    seen.add(key)
+                    pos_l.append(pos0)
+                    ref_l.append(alt_ref.encode())
+                    alt_l.append(alt.encode())
+                    id_l.append(rec.ID if rec.ID else f"{rec.CHROM}_{rec.POS}_{alt_ref}_{alt}")
+                    rows.append(row(k))
+                    stats["variants_stored"] += 1
+                    stats[f"stored_{_variant_type(alt_ref, alt)}"] += 1
+            bisect.insort(done, (start, end))
+        # windows the kept upstream records call for, less what was read already
+        todo = _subtract(merge_windows(extra), done)
     vcf.close()
 
     order = np.argsort(np.asarray(pos_l, dtype=np.int64), kind="stable")
@@ -547,7 +627,7 @@ def _walk_contig(
     return _Walked(
         fasta_contig=fasta_contig,
         samples=kept_samples,
-        windows=merged,
+        windows=merge_windows(done),
         pos=np.asarray(pos_l, dtype=np.int64)[order],
         ref=_flat(ref_l),
         alt=_flat(alt_l),
@@ -624,7 +704,9 @@ def ingest_vcf(
         Contig as named in the annotation; the VCF's and FASTA's spellings are resolved by
         :func:`ps2f.io.contigs.resolve_contig`.
     windows : sequence of (int, int)
-        0-based half-open windows in bp; a record is kept if its POS lies inside one.
+        0-based half-open windows in bp; a record is kept if its POS lies inside one, or if it
+        starts before one and its REF (``<DEL>``: END) reaches into it; the store's ``windows``
+        then include the reference read around such a record (see the module docstring).
     samples : sequence of str, optional
         Samples to keep (default all). The store keeps them in VCF order.
     snvs_only : bool
@@ -676,7 +758,15 @@ def ingest_vcf(
         return lambda k: np.packbits(np.stack([a == k, b == k], axis=1).reshape(-1))
 
     walked = _walk_contig(
-        vcf_path, reference, contig, windows, samples, snvs_only, contig_aliases, phased_calls
+        vcf_path,
+        reference,
+        contig,
+        windows,
+        samples,
+        snvs_only,
+        contig_aliases,
+        phased_calls,
+        upstream_overlaps=True,
     )
     stats = walked.stats
     n_bytes = (2 * len(walked.samples) + 7) // 8
@@ -846,6 +936,14 @@ def _log_ingestion(vcf_path: str, contig: str, reference: Reference, walked: _Wa
             contig,
             len(walked.windows),
             sum(b - a for a, b in walked.windows),
+        )
+    if stats["records_overlapping_window_from_upstream"]:
+        log.info(
+            "%s %s: %d records start before a window and reach into it (long deletions); they "
+            "are stored and applied to the haplotypes, and the variants around them read too",
+            vcf_path,
+            contig,
+            stats["records_overlapping_window_from_upstream"],
         )
     if stats["reference_bases_other_iupac"]:
         log.warning(

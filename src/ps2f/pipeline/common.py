@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import sys
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -55,13 +57,63 @@ def report_input_errors(exc_type, exc, tb) -> None:
 
     A :class:`ps2f.errors.Ps2fError` is a bad input or config that the message explains (file,
     record, what to do), so its traceback is noise; it is logged at ERROR level (rule log and
-    stderr). Any other exception is a bug and keeps Python's full traceback. The process exits
-    non-zero either way, so Snakemake marks the job failed and removes its outputs.
+    stderr). So is a full disk or quota (``ENOSPC``/``EDQUOT`` anywhere in the exception's
+    chain): one line naming the file, the free space left there and what to do. Any other
+    exception is a bug and keeps Python's full traceback. The process exits non-zero either
+    way, so Snakemake marks the job failed and removes its outputs.
     """
     if issubclass(exc_type, Ps2fError):
         log.error("%s: %s", exc_type.__name__, exc)
-    else:
-        sys.__excepthook__(exc_type, exc, tb)
+        return
+    full = _disk_full(exc)
+    if full is not None:
+        log.error("%s", _disk_full_message(full))
+        return
+    sys.__excepthook__(exc_type, exc, tb)
+
+
+#: errno values of a full disk or an exhausted quota
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(exc: BaseException | None) -> BaseException | None:
+    """The exception in ``exc``'s chain that reports a full disk or quota, else ``None``.
+
+    Libraries report it as ``OSError(ENOSPC)`` (numpy, pandas), as an ``OSError`` without an
+    errno but with the C library's text (pyarrow), or wrapped in another exception.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
+            return exc
+        if "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _disk_full_message(exc: BaseException) -> str:
+    """One line for a full disk: which file, how much space is left where, what to do."""
+    import tempfile
+
+    name = getattr(exc, "filename", None)
+    places = [Path(name).parent] if name else [Path.cwd(), Path(tempfile.gettempdir())]
+    free = []
+    for where in places:
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            free.append(f"{shutil.disk_usage(where).free / 2**30:.1f} GiB free in {where}")
+        except OSError:
+            free.append(f"free space in {where} unknown")
+    return (
+        f"disk full (or quota exceeded) while writing {name or 'an output or temporary file'} "
+        f"({exc}); now {', '.join(free)} ('df -h'). Free space there or move the run's results "
+        f"(snakemake --directory) or TMPDIR to a larger disk, then re-run the same command: "
+        f"no half-written output is kept (ps2f writes atomically and Snakemake removes a failed "
+        f"job's outputs), and finished jobs are not re-run."
+    )
 
 
 @contextmanager
@@ -76,6 +128,11 @@ def atomic_path(path: str | Path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except BaseException as exc:
+        full = _disk_full(exc)
+        if isinstance(full, OSError) and not full.filename:
+            full.filename = str(path)  # named in the message of a full disk
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -213,6 +213,7 @@ def run_train(
         train_r_model,
         validation_split,
     )
+    from ps2f.training.splits import MIN_VALIDATION_INDIVIDUALS
 
     if kind not in ("p", "r"):
         raise ValueError(f"kind must be 'p' or 'r', got {kind!r}")
@@ -235,6 +236,7 @@ def run_train(
         split["validation_individual_fraction"],
         split["seed"],
         split["validation_chromosomes"],
+        min_validation_individuals=MIN_VALIDATION_INDIVIDUALS if kind == "p" else 0,
     )
     log.info(
         "%s-model split: %d fit + %d validation genes (%d held out), %d fit + %d validation "

@@ -17,6 +17,7 @@ guard against that bug.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -26,11 +27,21 @@ import pandas as pd
 from ps2f.errors import ConfigError
 from ps2f.phenotypes import assign_split
 
-__all__ = ["ValidationSplit", "validation_split", "VALIDATION_SEED_OFFSETS"]
+__all__ = [
+    "MIN_VALIDATION_INDIVIDUALS",
+    "ValidationSplit",
+    "validation_split",
+    "VALIDATION_SEED_OFFSETS",
+]
+
+log = logging.getLogger(__name__)
 
 #: Offsets added to ``split.seed`` for the validation draws of genes and individuals (the
 #: phenotypes step uses ``seed`` and ``seed + 1`` for the held-out draws).
 VALIDATION_SEED_OFFSETS = (2, 3)
+
+#: Fewest validation individuals a per-gene r (the p-model's early-stopping metric) needs.
+MIN_VALIDATION_INDIVIDUALS = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,7 @@ def validation_split(
     individual_fraction: float,
     seed: int,
     chromosomes: Sequence[str] = (),
+    min_validation_individuals: int = 0,
 ) -> ValidationSplit:
     """Split the training genes and individuals into fit and validation parts.
 
@@ -110,6 +122,13 @@ def validation_split(
     chromosomes : sequence of str
         When non-empty, the validation genes are exactly the training genes on these
         chromosomes (``chr`` prefix optional), as SAGE-net.
+    min_validation_individuals : int
+        With ``individual_fraction > 0``, the fewest validation individuals: the p-model's
+        early stopping follows per-gene r across them, which needs
+        :data:`MIN_VALIDATION_INDIVIDUALS` (with fewer, r is undefined every epoch and early
+        stopping would silently never trigger). A fraction that gives fewer is raised to this
+        count (the same seeded draw, taken further; logged as a warning) while one training
+        individual is left to fit; otherwise it is an error. 0 (the default) checks nothing.
 
     Returns
     -------
@@ -119,7 +138,8 @@ def validation_split(
     Raises
     ------
     ConfigError
-        A fraction outside ``[0, 1)``, or no fit gene / fit individual left.
+        A fraction outside ``[0, 1)``, no fit gene / fit individual left, or fewer validation
+        individuals than ``min_validation_individuals``.
     """
     gene_set = genes["gene_set"].to_numpy().astype(str)
     ind_set = individuals["individual_set"].to_numpy().astype(str)
@@ -134,11 +154,24 @@ def validation_split(
         genes["chrom"].to_numpy().astype(str)[train_g] if "chrom" in genes.columns else None,
         tuple(chromosomes),
     )
-    ind_labels = assign_split(
-        individuals["individual"].to_numpy().astype(str)[train_i],
-        individual_fraction,
-        seed + i_offset,
-    )
+    ind_ids = individuals["individual"].to_numpy().astype(str)[train_i]
+    ind_labels = assign_split(ind_ids, individual_fraction, seed + i_offset)
+    n_val = int((ind_labels == "heldout").sum())
+    if 0 < n_val < min_validation_individuals < len(train_i):
+        # the same seeded draw, taken further: a superset of the validation individuals
+        ind_labels = assign_split(
+            ind_ids, min_validation_individuals / len(train_i), seed + i_offset
+        )
+        log.warning(
+            "split.validation_individual_fraction %s of the %d training individuals sets aside "
+            "%d validation individual(s); the per-gene r that early stopping follows needs %d, "
+            "so %d are set aside",
+            individual_fraction,
+            len(train_i),
+            n_val,
+            min_validation_individuals,
+            min_validation_individuals,
+        )
     split = ValidationSplit(
         fit_genes=train_g[gene_labels == "train"],
         validation_genes=train_g[gene_labels == "heldout"],
@@ -157,5 +190,16 @@ def validation_split(
         raise ConfigError(
             f"no fit individual left: {len(train_i)} training individuals; lower "
             "split.validation_individual_fraction"
+        )
+    n_val = len(split.validation_individuals)
+    if individual_fraction > 0 and n_val < min_validation_individuals:
+        raise ConfigError(
+            f"split.validation_individual_fraction {individual_fraction}: only {len(train_i)} "
+            f"training individuals, so {n_val} validation individual(s) at most with one left "
+            f"to fit; the per-gene r across them that early stopping follows needs at least "
+            f"{min_validation_individuals}, so early stopping would silently never trigger. Add "
+            f"individuals (or lower split.heldout_individual_fraction), or set "
+            f"split.validation_individual_fraction to 0 to train for s2f.train.epochs without "
+            f"validation."
         )
     return split
