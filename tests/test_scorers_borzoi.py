@@ -201,6 +201,16 @@ def test_output_geometry_is_borzoi_pytorchs_crop(window, target):
         assert (window // 2 - offset) // 32 == 3072
 
 
+def test_published_architecture_returns_6144_bins_for_524288_bp():
+    """The default BorzoiConfig on the meta device (shapes only, no compute or memory)."""
+    with torch.device("meta"):
+        model = Borzoi(BorzoiConfig()).eval()
+        with torch.no_grad():
+            y = model(torch.empty(1, 4, bz.SEQUENCE_LENGTH))
+    assert tuple(y.shape) == (1, 7611, 6144)
+    assert bz.output_geometry(bz.SEQUENCE_LENGTH, model.crop.target_length) == (163_840, 6144)
+
+
 def test_output_geometry_rejects_bad_windows():
     with pytest.raises(ConfigError, match="multiple of Borzoi's stride 128"):
         bz.output_geometry(4000, 64)

@@ -177,3 +177,34 @@ def test_torch_module_scorer_runs_in_the_workflow(tmp_path):
     assert proc.returncode != 0
     assert "scorers[0].callable: 'models/my_cnn.py' " in proc.stdout + proc.stderr
     assert "defines no 'build' at top level" in proc.stdout + proc.stderr
+
+
+def test_borzoi_scorer_joins_the_dag_with_its_replicates_gtf_and_targets(tmp_path):
+    """Parse time reads each replicate's config.json (torch-free); the score_external job gets
+    every replicate, the GTF and the targets table as inputs (a change re-runs it)."""
+    reps = []
+    for i in range(2):
+        d = tmp_path / f"borzoi_rep{i}"
+        d.mkdir()
+        (d / "config.json").write_text('{"model_type": "borzoi", "bins_to_return": 96}')
+        reps.append(str(d))
+    gtf = tmp_path / "genes.gtf"
+    gtf.write_text('sim1\tx\texon\t10\t20\t.\t+\t.\tgene_id "G1";\n')
+    targets = tmp_path / "targets.txt"
+    targets.write_text(
+        "\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n"
+        "0\tA+\tf\t768\t384\t0.3\tsum_sqrt\t1\tRNA:LCL\n"
+    )
+    spec = {"name": "borzoi", "type": "borzoi", "weights": reps, "window_bp": 4096,
+            "gtf": str(gtf), "targets": str(targets), "tracks": ["RNA:LCL"]}  # fmt: skip
+    proc = _snakemake(tmp_path, {**CONFIG, "scorers": [spec]}, "-n")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    job = re.search(r"rule score_external:\n\s+input: ([^\n]+)", proc.stdout + proc.stderr)
+    assert job is not None
+    inputs = job.group(1).split(", ")
+    assert set(reps) | {str(gtf), str(targets)} <= set(inputs)
+    # a Borzoi checkpoint named as Flashzoi fails at parse time, naming the key and the fix
+    proc = _snakemake(tmp_path, {**CONFIG, "scorers": [{**spec, "flashzoi": True}]}, "-n")
+    assert proc.returncode != 0
+    msg = proc.stdout + proc.stderr
+    assert "scorers[0].weights[0]" in msg and "set flashzoi to match the weights" in msg
