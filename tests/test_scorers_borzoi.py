@@ -305,6 +305,15 @@ def test_gtf_bad_records_name_file_and_line(tmp_path):
             fh.write(f'chr1\tx\texon\t{s}\t{e}\t.\t-\t.\tgene_id "G.1"; transcript_id "T";\n')
     rec = read_gene_exons(ok)["G"]
     assert (rec.strand, rec.starts.tolist(), rec.ends.tolist()) == ("-", [9, 49], [20, 90])
+    assert rec.other_loci == ()
+    # a pseudoautosomal gene (one ID on chrX and chrY, GENCODE <= v19): both loci are reported
+    par = tmp_path / "par.gtf"
+    par.write_text(
+        'chrX\tx\texon\t100\t200\t.\t+\t.\tgene_id "P.1";\n'
+        'chrY\tx\texon\t50\t150\t.\t+\t.\tgene_id "P.1";\n'
+    )
+    rec = read_gene_exons(par)["P"]
+    assert (rec.chrom, rec.starts.tolist(), rec.other_loci) == ("chrX", [99], ("chrY+",))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -477,6 +486,15 @@ def test_gene_absent_from_the_gtf_is_a_clear_error(real, weights, tmp_path):
     gtf.write_text(f'chr22\tx\texon\t10\t20\t.\t+\t.\tgene_id "{gene}";\n')
     scorer = build_scorer(_spec(weights["rep0"], gtf=str(gtf)))
     with pytest.raises(InputError, match="none of the 1 exons .* overlaps the model's output"):
+        scorer.score_haplotypes(batch)
+    with open(gtf, "a") as fh:
+        fh.write(f'chrY\tx\texon\t10\t20\t.\t+\t.\tgene_id "{gene}";\n')
+    scorer = build_scorer(_spec(weights["rep0"], gtf=str(gtf)))
+    with pytest.raises(InputError, match=r"exons on chr22\+ and chrY\+ .*readout: tss"):
+        scorer.score_haplotypes(batch)
+    gtf.write_text(f'chr22\tx\texon\t10\t20\t.\t-\t.\tgene_id "{gene}";\n')
+    scorer = build_scorer(_spec(weights["rep0"], gtf=str(gtf)))
+    with pytest.raises(InputError, match=r"on the \+ strand in the genes table but on -"):
         scorer.score_haplotypes(batch)
 
 

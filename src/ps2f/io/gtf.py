@@ -51,6 +51,11 @@ class GeneExons:
     starts, ends : numpy.ndarray, shape (n_exons,), int64
         0-based half-open exon intervals, sorted by start; exons shared by several transcripts
         appear once.
+    other_loci : tuple of str
+        Other ``contig`` + strand combinations the same gene ID has exons on (e.g. ``chrY+``
+        for a pseudoautosomal gene, which GENCODE up to v19 lists on chrX and chrY under one
+        ID); their exons are not in ``starts``/``ends``. Users of the exons must refuse such a
+        gene rather than guess its locus.
     """
 
     gene_id: str
@@ -58,6 +63,7 @@ class GeneExons:
     strand: str
     starts: np.ndarray
     ends: np.ndarray
+    other_loci: tuple[str, ...] = ()
 
 
 def _open_text(path: Path):
@@ -82,14 +88,16 @@ def read_gene_exons(path: str | Path, genes: Iterable[str] | None = None) -> dic
     Returns
     -------
     dict of str to GeneExons
-        Keyed by the unversioned gene ID (:func:`gene_key`).
+        Keyed by the unversioned gene ID (:func:`gene_key`). A gene with exons on several
+        contigs or strands keeps those of the first record's locus and lists the others in
+        ``other_loci``.
 
     Raises
     ------
     ps2f.errors.InputError
         Missing or unreadable file; an exon record with fewer than 9 columns, no ``gene_id``,
-        non-integer or inverted coordinates, or a strand other than ``+``/``-``; a gene whose
-        exons lie on two contigs or strands. Messages name the file and line.
+        non-integer or inverted coordinates, or a strand other than ``+``/``-``. Messages name
+        the file and line.
     """
     path = Path(path)
     if not path.is_file():
@@ -135,19 +143,26 @@ def read_gene_exons(path: str | Path, genes: Iterable[str] | None = None) -> dic
                     )
                 rec = found.setdefault(
                     key,
-                    {"gene_id": m.group(1), "chrom": cols[0], "strand": cols[6], "iv": set()},
+                    {
+                        "gene_id": m.group(1),
+                        "chrom": cols[0],
+                        "strand": cols[6],
+                        "iv": set(),
+                        "other": [],
+                    },
                 )
                 if (rec["chrom"], rec["strand"]) != (cols[0], cols[6]):
-                    raise InputError(
-                        f"{path}:{lineno}: gene {m.group(1)} has exons on {rec['chrom']}"
-                        f"{rec['strand']} and {cols[0]}{cols[6]}; one gene must lie on one "
-                        f"contig and strand (a PAR gene? use the annotation's _PAR_Y-free IDs)"
-                    )
+                    locus = f"{cols[0]}{cols[6]}"
+                    if locus not in rec["other"]:
+                        rec["other"].append(locus)
+                    continue
                 rec["iv"].add((start, end))
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read GTF {path} ({type(exc).__name__}: {exc})") from exc
     out = {}
     for key, rec in found.items():
         iv = np.array(sorted(rec["iv"]), dtype=np.int64).reshape(-1, 2)
-        out[key] = GeneExons(rec["gene_id"], rec["chrom"], rec["strand"], iv[:, 0], iv[:, 1])
+        out[key] = GeneExons(
+            rec["gene_id"], rec["chrom"], rec["strand"], iv[:, 0], iv[:, 1], tuple(rec["other"])
+        )
     return out

@@ -707,8 +707,8 @@ class BorzoiScorer(SequenceScorer):
         Raises
         ------
         ps2f.errors.InputError
-            ``exons``: the gene is absent from the GTF, lies on the other strand there, or
-            none of its exons reaches the output span.
+            ``exons``: the gene is absent from the GTF, lies on the other strand there or on
+            several loci, or none of its exons reaches the output span.
         ValueError
             ``exons`` without the gene's TSS.
         """
@@ -729,6 +729,13 @@ class BorzoiScorer(SequenceScorer):
                 f"scorer {self.name!r}: gene {gene} has no exon records in the GTF {self.gtf} "
                 f"(matched without its version); use the GTF of the expression file's annotation "
                 f"release, or readout: tss"
+            )
+        if rec.other_loci:
+            raise InputError(
+                f"scorer {self.name!r}: gene {gene} has exons on {rec.chrom}{rec.strand} and "
+                f"{', '.join(rec.other_loci)} under one ID in the GTF {self.gtf} (a "
+                f"pseudoautosomal gene?), so its exons cannot be placed; leave it out of the "
+                f"expression file or use readout: tss"
             )
         if rec.strand != strand:
             raise InputError(
