@@ -347,6 +347,7 @@ def test_local_targets_table(tmp_path):
     )
     table = bz.read_targets(path)
     assert bz.resolve_tracks(["RNA:x", "DNASE:x"], table) == [0, 2]
+    assert bz._strand_pairs(table, [0, 1, 2], "t") == [1, 0, 2]
     with pytest.raises(ConfigError, match="antisense"):
         bz.resolve_tracks(["only antisense"], table)
     params = bz._unsquash_params(table, [0, 2], "t")
@@ -354,6 +355,8 @@ def test_local_targets_table(tmp_path):
     path.write_text("identifier\tdescription\nA\tx\n")
     with pytest.raises(ConfigError, match=r"unsquash needs the targets table's \['clip_soft'"):
         bz._unsquash_params(bz.read_targets(path), [0], "t")
+    with pytest.raises(ConfigError, match="average_strands needs the targets table's strand_pair"):
+        bz._strand_pairs(bz.read_targets(path), [0], "t")
     path.write_text("name\tdesc\nA\tx\n")
     with pytest.raises(ConfigError, match=r"no \['identifier', 'description'\] column"):
         bz.read_targets(path)
@@ -432,6 +435,28 @@ def test_replicates_are_averaged(real, weights):
     c0 = torch.stack([_forward(0, c)[RNA_GM12878][:, bins] for c in flat])
     c1 = torch.stack([_forward(1, c)[RNA_GM12878][:, bins] for c in flat])
     torch.testing.assert_close(both.coverage(flat, bins), (c0 + c1) / 2, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.shared
+def test_average_strands_reads_the_paired_tracks_of_the_reverse_complement(real, weights):
+    """On the reverse complement the gene lies on the '-' strand: each track's strand_pair is
+    read at the mirrored bins (95 - b), and the two views are averaged."""
+    batch = _batch(real, 0, _batch(real, 0).codes[:1])
+    scorer = build_scorer(_spec(weights["rep0"], average_strands=True, unsquash=False, log1p=False))
+    assert "average_strands=True" in scorer.describe()
+    got = scorer.score_haplotypes(batch).reshape(-1)
+    bins = scorer.bins_for(batch.genes[0], batch.strands[0], int(batch.tss0[0]))
+    table = bz.read_targets(bz.bundled_targets()).set_index("index")
+    pairs = table.loc[RNA_GM12878, "strand_pair"].tolist()
+    assert pairs[:2] == [6113, 6115] and pairs[4] == 6120  # stranded twins; unstranded itself
+    want = []
+    for code in batch.codes.reshape(-1, L):
+        fwd = _forward(0, code)[RNA_GM12878][:, bins]
+        rev = _forward(0, reverse_complement_codes(code))[pairs][:, CROP - 1 - bins]
+        want.append(float(((fwd + rev) / 2).double().sum(1).mean()))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    alone = _hand_scores([0], batch.codes.reshape(-1, L), RNA_GM12878, bins)
+    assert np.abs(got - alone).max() > 1e-5  # the reverse complement changes the score
 
 
 @pytest.mark.shared
@@ -518,6 +543,7 @@ def test_config_checks_name_the_key_and_the_fix(weights, tmp_path):
         (dict(n_tss_bins=97), r"n_tss_bins 97: must be in \[1, 96\]"),
         (dict(targets=str(tmp_path / "t.txt")), "targets table .*t.txt' not found"),
         (dict(device="tpu"), "device must be one of"),
+        (dict(average_strands=True, window_bp=4096 + 128), "not centred in the 4224-bp window"),
     ]
     for kw, msg in cases:
         with pytest.raises(ConfigError, match=msg):

@@ -21,7 +21,10 @@ Readouts (``readout``):
 
 Per sequence: the coverage of each selected track at the selected bins is averaged over the
 replicate models (``weights``: one directory or state-dict file per replicate, as Borzoi's
-ensembles average replicate predictions), optionally returned from Borzoi's squashed training
+ensembles average replicate predictions) and, with ``average_strands``, over the sequence and
+its reverse complement (there the gene lies on the ``-`` strand, so each track's
+``strand_pair`` twin is read at the mirrored bins ``n_bins - 1 - b``, as borzoi-pytorch's
+``AnnotatedBorzoi.predict_gene_count``; twice the compute), optionally returned from Borzoi's squashed training
 scale to coverage (``unsquash``: ``x / scale``, soft clip undone above ``clip_soft``, then the
 ``1 / 0.75`` power for ``sum_sqrt`` tracks; per track from the targets table, as
 borzoi-pytorch's ``undo_squashed_scale``), aggregated over the bins, optionally ``log1p``-ed
@@ -123,6 +126,7 @@ DEFAULTS: dict[str, Any] = {
     "targets": None,
     "unsquash": True,
     "log1p": True,
+    "average_strands": False,
     "hparams": {},
     "batch_size": 2,
     "device": "auto",
@@ -199,7 +203,8 @@ def read_targets(path: str | Path, key: str = "targets") -> pd.DataFrame:
     -------
     pandas.DataFrame
         ``index`` (int64), ``identifier``, ``description`` (str), ``sense`` (bool: the
-        identifier does not end in ``-``), and ``clip_soft``, ``scale``, ``sum_stat`` if given.
+        identifier does not end in ``-``), and ``clip_soft``, ``scale``, ``sum_stat``,
+        ``strand_pair`` if given.
 
     Raises
     ------
@@ -241,7 +246,7 @@ def read_targets(path: str | Path, key: str = "targets") -> pd.DataFrame:
         dup = int(out.loc[out["index"].duplicated(), "index"].iloc[0])
         raise ConfigError(f"{key}: {path} lists track index {dup} twice")
     out["sense"] = ~out["identifier"].str.endswith("-")
-    for col in ("clip_soft", "scale", "sum_stat"):
+    for col in ("clip_soft", "scale", "sum_stat", "strand_pair"):
         if col in df.columns:
             out[col] = df[col].to_numpy()
     return out
@@ -590,6 +595,10 @@ class BorzoiScorer(SequenceScorer):
         :func:`unsquash`.
     log1p : bool
         ``log1p`` of each track's aggregate before averaging the tracks.
+    strand_pairs : sequence of int, optional
+        Each track's ``strand_pair`` (its own index if unstranded): average the prediction
+        with that of the reverse-complemented sequence, read from these tracks at mirrored
+        bins. ``None``: the sequence alone.
     batch_size : int
         Sequences per forward pass.
     device : {"auto", "cpu", "cuda"}
@@ -615,6 +624,7 @@ class BorzoiScorer(SequenceScorer):
         bin_aggregate: str = "sum",
         unsquash_params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         log1p: bool = True,
+        strand_pairs: Sequence[int] | None = None,
         batch_size: int = 2,
         device: str = "auto",
         precision: str = "auto",
@@ -662,16 +672,22 @@ class BorzoiScorer(SequenceScorer):
                 "Flashzoi runs on a CUDA GPU in bf16 only (flash-attn; borzoi-pytorch has no CPU "
                 f"fallback): got device {self.device.type}, precision {precision}"
             )
-        idx = torch.as_tensor(self.tracks)
         self.models = [m.to(self.device).eval() for m in models]
-        # the selected tracks' rows of each replicate's output head (a 1x1 convolution)
-        self._heads = [
-            (
-                m.human_head.weight.detach()[idx].float().to(self.device),
-                m.human_head.bias.detach()[idx].float().to(self.device),
-            )
-            for m in self.models
-        ]
+        self._heads = self._head_rows(self.tracks)
+        self.strand_pairs = None
+        if strand_pairs is not None:
+            self.strand_pairs = [int(t) for t in strand_pairs]
+            bad = [t for t in self.strand_pairs if not 0 <= t < n_tracks]
+            if len(self.strand_pairs) != len(self.tracks) or bad:
+                raise ConfigError(
+                    f"strand pairs {self.strand_pairs[:5]}: need one head track per track"
+                )
+            if self.offset_bp * 2 + self.n_bins * BIN_BP != self.window_bp:
+                raise ConfigError(
+                    f"average_strands needs the output bins centred in the window (bins "
+                    f"{self.n_bins} x {BIN_BP} bp from {self.offset_bp} in {self.window_bp} bp)"
+                )
+            self._pair_heads = self._head_rows(self.strand_pairs)
         self.unsquash_params = None
         if unsquash_params is not None:
             self.unsquash_params = tuple(  # the readout runs on the CPU in float64
@@ -681,6 +697,19 @@ class BorzoiScorer(SequenceScorer):
                 raise ConfigError("unsquash parameters must have one value per track")
         self.log1p = bool(log1p)
         self._gene_bins: dict[tuple[str, str, int], np.ndarray] = {}
+
+    def _head_rows(self, tracks: Sequence[int]) -> list:
+        """The given tracks' rows of each replicate's output head (a 1x1 convolution)."""
+        import torch
+
+        idx = torch.as_tensor(list(tracks))
+        return [
+            (
+                m.human_head.weight.detach()[idx].float().to(self.device),
+                m.human_head.bias.detach()[idx].float().to(self.device),
+            )
+            for m in self.models
+        ]
 
     def describe(self) -> str:
         """Model, replicates, tracks, readout, window, device and precision."""
@@ -694,7 +723,8 @@ class BorzoiScorer(SequenceScorer):
             f"replicate(s), tracks {self.tracks[:8]}{'...' if len(self.tracks) > 8 else ''} "
             f"({len(self.tracks)}), {self.bin_aggregate} over {how} of {self.n_bins} x {BIN_BP} "
             f"bp (window indices {self.offset_bp}-{self.offset_bp + self.n_bins * BIN_BP - 1}), "
-            f"unsquash={self.unsquash_params is not None}, log1p={self.log1p}, {self.window_bp} "
+            f"unsquash={self.unsquash_params is not None}, log1p={self.log1p}, "
+            f"average_strands={self.strand_pairs is not None}, {self.window_bp} "
             f"bp windows, {self.device}, {'bf16' if self.bf16 else 'fp32'} trunk, batch "
             f"{self.batch_size}"
         )
@@ -832,7 +862,6 @@ class BorzoiScorer(SequenceScorer):
             Borzoi's (squashed) output scale; T = ``len(tracks)``.
         """
         import torch
-        import torch.nn.functional as F
 
         from ps2f.genome.encoding import one_hot
 
@@ -843,27 +872,39 @@ class BorzoiScorer(SequenceScorer):
                 f"{codes.shape}"
             )
         sel = torch.as_tensor(np.asarray(bins, dtype=np.int64), device=self.device)
+        views = [(False, sel, self._heads)]
+        if self.strand_pairs is not None:  # reverse complement: mirrored bins, paired tracks
+            views.append((True, self.n_bins - 1 - sel, self._pair_heads))
         out = []
         with torch.no_grad():
             for s in range(0, len(codes), self.batch_size):
                 c = torch.from_numpy(np.ascontiguousarray(codes[s : s + self.batch_size]))
                 x = one_hot(c.to(self.device))  # (n, 4, L): Borzoi's layout, ACGT
                 acc = None
-                for model, (w, b) in zip(self.models, self._heads, strict=True):
-                    with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-                        emb = model.get_embs_after_crop(x)  # (n, dim, n_bins)
-                        if emb.shape[2] != self.n_bins:
-                            raise RuntimeError(
-                                f"Borzoi returned {emb.shape[2]} bins, expected {self.n_bins} "
-                                f"for {self.window_bp}-bp windows"
-                            )
-                        # per-bin layers (1x1 convolution, GELU): only the bins read
-                        h = model.final_joined_convs(emb.index_select(2, sel))
-                    with torch.autocast(self.device.type, enabled=False):
-                        y = F.softplus(F.conv1d(h.float(), w, b))  # (n, T, K)
-                    acc = y if acc is None else acc + y
-                out.append((acc / len(self.models)).cpu())
+                for rc, at, heads in views:
+                    xi = x.flip(dims=(1, 2)) if rc else x  # ACGT: flipping both = rev. compl.
+                    for model, (w, b) in zip(self.models, heads, strict=True):
+                        y = self._forward_bins(model, xi, at, w, b)
+                        acc = y if acc is None else acc + y
+                out.append((acc / (len(self.models) * len(views))).cpu())
         return torch.cat(out)
+
+    def _forward_bins(self, model, x, bins, w, b):
+        """One replicate's softplus outputs of the head rows ``w, b`` at ``bins``: (n, T, K)."""
+        import torch
+        import torch.nn.functional as F
+
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            emb = model.get_embs_after_crop(x)  # (n, dim, n_bins)
+            if emb.shape[2] != self.n_bins:
+                raise RuntimeError(
+                    f"Borzoi returned {emb.shape[2]} bins, expected {self.n_bins} for "
+                    f"{self.window_bp}-bp windows"
+                )
+            # per-bin layers (1x1 convolution, GELU): only the bins read
+            h = model.final_joined_convs(emb.index_select(2, bins))
+        with torch.autocast(self.device.type, enabled=False):
+            return F.softplus(F.conv1d(h.float(), w, b))
 
     def score_bins(self, codes: np.ndarray, bins: np.ndarray) -> np.ndarray:
         """The readout of :meth:`coverage` at ``bins``: unsquash, aggregate, log1p, track mean.
@@ -914,12 +955,25 @@ def _unsquash_params(table: pd.DataFrame, tracks: Sequence[int], key: str):
     )
 
 
+def _strand_pairs(table: pd.DataFrame, tracks: Sequence[int], key: str) -> list[int]:
+    if table is None or "strand_pair" not in table.columns:
+        raise ConfigError(
+            f"{key}: average_strands needs the targets table's strand_pair column (Borzoi's "
+            f"targets layout); give such a table or set average_strands: false"
+        )
+    rows = table.set_index("index").reindex(list(tracks))
+    absent = [t for t, ok in zip(tracks, rows["strand_pair"].notna(), strict=True) if not ok]
+    if absent:
+        raise ConfigError(f"{key}: tracks {absent[:5]} are not in the targets table")
+    return rows["strand_pair"].astype(np.int64).tolist()
+
+
 def _needs_table(spec: Mapping[str, Any]) -> bool:
     named = any(
         not (isinstance(t, (int, np.integer)) or (isinstance(t, str) and t.strip().isdigit()))
         for t in spec["tracks"]
     )
-    return named or bool(spec["unsquash"]) or bool(spec.get("targets"))
+    return named or any(bool(spec[k]) for k in ("unsquash", "average_strands", "targets"))
 
 
 def check_config(spec: Mapping[str, Any], key: str) -> None:
@@ -981,6 +1035,13 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
         raise ConfigError(f"{key}.tracks {over}: Borzoi's human head has {_N_HUMAN_TRACKS} tracks")
     if spec["unsquash"]:
         _unsquash_params(table, tracks, f"{key}.targets")
+    if spec["average_strands"]:
+        _strand_pairs(table, tracks, f"{key}.targets")
+        if 2 * offset + n_bins * BIN_BP != int(spec["window_bp"]):
+            raise ConfigError(
+                f"{key}.average_strands: the {n_bins} output bins are not centred in the "
+                f"{spec['window_bp']}-bp window; choose a window_bp giving an even crop"
+            )
 
 
 def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
@@ -999,6 +1060,7 @@ def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
         table = read_targets(_targets_path(spec.get("targets"), f"{key}.targets"), f"{key}.targets")
     tracks = resolve_tracks(spec["tracks"], table, key=f"{key}.tracks")
     params = _unsquash_params(table, tracks, f"{key}.targets") if spec["unsquash"] else None
+    pairs = _strand_pairs(table, tracks, f"{key}.targets") if spec["average_strands"] else None
     models = [
         load_borzoi(
             p, flashzoi=bool(spec["flashzoi"]), hparams=spec.get("hparams"), key=f"{key}.weights[{i}]"
@@ -1019,6 +1081,7 @@ def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
             bin_aggregate=spec["bin_aggregate"],
             unsquash_params=params,
             log1p=spec["log1p"],
+            strand_pairs=pairs,
             batch_size=spec["batch_size"],
             device=spec["device"],
             precision=spec["precision"],
