@@ -19,16 +19,24 @@ Readouts (``readout``):
   bins never need flipping back); exon parts outside the output span are left out (logged).
 * ``tss``: ``n_tss_bins`` bins centred on the TSS bin (CAGE tracks).
 
-Per sequence: the coverage of each selected track at the selected bins is averaged over the
-replicate models (``weights``: one directory or state-dict file per replicate, as Borzoi's
-ensembles average replicate predictions) and, with ``average_strands``, over the sequence and
-its reverse complement (there the gene lies on the ``-`` strand, so each track's
-``strand_pair`` twin is read at the mirrored bins ``n_bins - 1 - b``, as borzoi-pytorch's
-``AnnotatedBorzoi.predict_gene_count``; twice the compute), optionally returned from Borzoi's squashed training
-scale to coverage (``unsquash``: ``x / scale``, soft clip undone above ``clip_soft``, then the
-``1 / 0.75`` power for ``sum_sqrt`` tracks; per track from the targets table, as
-borzoi-pytorch's ``undo_squashed_scale``), aggregated over the bins, optionally ``log1p``-ed
-(borzoi-pytorch's ``predict_gene_count``), and averaged over the tracks.
+Per sequence, the coverage of each selected track at the selected bins is
+
+1. averaged over the replicate models (``weights``: one directory or state-dict file per
+   replicate, as Borzoi's ensembles average replicate predictions) and, with
+   ``average_strands``, over the sequence and its reverse complement (there the gene lies on
+   the ``-`` strand, so each track's ``strand_pair`` twin is read at the mirrored bins
+   ``n_bins - 1 - b``, as borzoi-pytorch's ``AnnotatedBorzoi.predict_gene_count``; twice the
+   compute);
+2. optionally returned from Borzoi's squashed training scale to coverage (``unsquash``:
+   ``x / scale``, soft clip undone above ``clip_soft``, then the ``1 / 0.75`` power for
+   ``sum_sqrt`` tracks; per track from the targets table, as borzoi-pytorch's
+   ``undo_squashed_scale``);
+3. aggregated over the bins (``bin_aggregate``), optionally ``log1p``-ed (borzoi-pytorch's
+   ``predict_gene_count``), and averaged over the tracks.
+
+Memory and speed were not measured (no GPU was available): the published model has 186 M
+parameters (0.75 GB in fp32 per replicate, all replicates stay loaded); ``batch_size``
+(default 2) bounds the sequences per forward pass.
 
 Tracks: indices into the human head, identifiers (``ENCFF470BSF+``) or descriptions
 (``RNA:GM12878``) of a Borzoi targets table (``targets``; default the ``targets.txt`` that
