@@ -196,6 +196,7 @@ def test_output_geometry_is_borzoi_pytorchs_crop(window, target):
     kept = TargetLengthCrop(target)(torch.arange(n)[None, :, None])[0, :, 0]
     offset, n_bins = bz.output_geometry(window, target)
     assert n_bins == len(kept) and offset == 32 * int(kept[0])
+    assert 2 * offset + 32 * n_bins == window  # centred: reverse complement mirrors the bins
     if window == 524_288:  # the published models: centre 196,608 bp, TSS at bin 3072
         assert (offset, n_bins) == (163_840, 6144)
         assert (window // 2 - offset) // 32 == 3072
@@ -543,7 +544,6 @@ def test_config_checks_name_the_key_and_the_fix(weights, tmp_path):
         (dict(n_tss_bins=97), r"n_tss_bins 97: must be in \[1, 96\]"),
         (dict(targets=str(tmp_path / "t.txt")), "targets table .*t.txt' not found"),
         (dict(device="tpu"), "device must be one of"),
-        (dict(average_strands=True, window_bp=4096 + 128), "not centred in the 4224-bp window"),
     ]
     for kw, msg in cases:
         with pytest.raises(ConfigError, match=msg):

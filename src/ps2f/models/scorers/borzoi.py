@@ -354,6 +354,9 @@ def output_geometry(window_bp: int, bins_to_return: int) -> tuple[int, int]:
     ``TargetLengthCrop`` cuts ``trim = (target - n) // 2`` bins (floored) from each end of the
     ``n = L / 32`` bins: ``x[-trim:trim]``. For ``L = 524,288`` and 6,144 bins:
     ``(163840, 6144)``.
+    The crop is symmetric (an odd difference yields one bin fewer than the target), so the
+    output is centred in the window and bin ``b`` of a sequence is bin ``n_bins - 1 - b`` of
+    its reverse complement.
     """
     window_bp, target = int(window_bp), int(bins_to_return)
     if window_bp % _STRIDE or window_bp <= 0:
@@ -690,11 +693,6 @@ class BorzoiScorer(SequenceScorer):
                 raise ConfigError(
                     f"strand pairs {self.strand_pairs[:5]}: need one head track per track"
                 )
-            if self.offset_bp * 2 + self.n_bins * BIN_BP != self.window_bp:
-                raise ConfigError(
-                    f"average_strands needs the output bins centred in the window (bins "
-                    f"{self.n_bins} x {BIN_BP} bp from {self.offset_bp} in {self.window_bp} bp)"
-                )
             self._pair_heads = self._head_rows(self.strand_pairs)
         self.unsquash_params = None
         if unsquash_params is not None:
@@ -1007,7 +1005,7 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
     if len(geometries) > 1:
         raise ConfigError(f"{key}.weights: the replicates crop to different lengths {geometries}")
     try:
-        offset, n_bins = output_geometry(int(spec["window_bp"]), geometries.pop())
+        _, n_bins = output_geometry(int(spec["window_bp"]), geometries.pop())
     except ConfigError as err:
         raise ConfigError(f"{key}.{err}") from None
     if spec["readout"] not in READOUTS:
@@ -1045,11 +1043,6 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
         _unsquash_params(table, tracks, f"{key}.targets")
     if spec["average_strands"]:
         _strand_pairs(table, tracks, f"{key}.targets")
-        if 2 * offset + n_bins * BIN_BP != int(spec["window_bp"]):
-            raise ConfigError(
-                f"{key}.average_strands: the {n_bins} output bins are not centred in the "
-                f"{spec['window_bp']}-bp window; choose a window_bp giving an even crop"
-            )
 
 
 def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
