@@ -212,3 +212,23 @@ def test_borzoi_scorer_joins_the_dag_with_its_replicates_gtf_and_targets(tmp_pat
     assert proc.returncode != 0
     msg = proc.stdout + proc.stderr
     assert "scorers[0].weights[0]" in msg and "set flashzoi to match the weights" in msg
+
+    # the real rule: a tiny Borzoi (save_pretrained) with the exon readout, one exon per gene
+    # from its TSS into the gene body, written as a GTF
+    borzoi = pytest.importorskip("borzoi_pytorch")
+    from borzoi_pytorch.config_borzoi import BorzoiConfig
+
+    config["scorers"] = [{**spec, "weights": reps[:1]}]
+    cfg = dict(dim=32, depth=1, heads=2, attn_dim_key=8, attn_dim_value=16, bins_to_return=96)
+    borzoi.Borzoi(BorzoiConfig(**cfg)).save_pretrained(reps[0])
+    genes = pd.read_csv(tmp_path / "results/tiny/phenotypes/genes.tsv", sep="\t")
+    with open(gtf, "w") as fh:
+        for g in genes.itertuples():
+            lo, hi = (g.tss0 - 300, g.tss0 + 1) if g.strand == "-" else (g.tss0, g.tss0 + 301)
+            fh.write(f'{g.chrom}\tx\texon\t{lo + 1}\t{hi}\t.\t{g.strand}\t.\tgene_id "{g.gene}";\n')
+    proc = _snakemake(tmp_path, config, "results/tiny/predictions/borzoi.parquet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pred = pd.read_parquet(tmp_path / "results/tiny/predictions/borzoi.parquet")
+    n_ind = len(pd.read_csv(tmp_path / "results/tiny/phenotypes/individuals.tsv", sep="\t"))
+    assert set(pred["model"]) == {"borzoi"} and len(pred) == genes["s2f"].sum() * n_ind
+    assert pred["predicted"].notna().all() and pred.groupby("gene")["predicted"].std().gt(0).any()
