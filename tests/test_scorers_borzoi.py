@@ -391,6 +391,8 @@ def test_exon_readout_of_real_haplotypes_matches_a_hand_computation(real, weight
     want = _hand_scores(seeds, codes, RNA_GM12878, bins, params, log1p=True)
     np.testing.assert_allclose(got.reshape(-1), want, rtol=1e-5)
     assert len(np.unique(np.round(got, 8))) > 1  # the haplotypes differ
+    n_distinct = len(np.unique(codes, axis=0))
+    assert (scorer.n_windows, scorer.n_distinct) == (len(codes), n_distinct)  # each once
 
 
 @pytest.mark.shared

@@ -232,3 +232,6 @@ def test_borzoi_scorer_joins_the_dag_with_its_replicates_gtf_and_targets(tmp_pat
     n_ind = len(pd.read_csv(tmp_path / "results/tiny/phenotypes/individuals.tsv", sep="\t"))
     assert set(pred["model"]) == {"borzoi"} and len(pred) == genes["s2f"].sum() * n_ind
     assert pred["predicted"].notna().all() and pred.groupby("gene")["predicted"].std().gt(0).any()
+    logs = (tmp_path / "logs" / "tiny" / "score_external" / "borzoi").glob("*.log")
+    log = "".join(p.read_text() for p in logs)
+    assert "Borzoi 'borzoi': 1 replicate(s)" in log and "haplotype windows scored" in log

@@ -831,6 +831,8 @@ class BorzoiScorer(SequenceScorer):
                 None if batch.tss0 is None else int(batch.tss0[r0]),
             )
             unique, inverse = unique_sequences(codes[rows].reshape(-1, self.window_bp))
+            self.n_windows += len(inverse)  # the dedup factor of the log (SequenceScorer)
+            self.n_distinct += len(unique)
             scores = self.score_bins(unique, bins)
             out[rows] = scores[inverse].reshape(len(rows), 2)
         return out
