@@ -38,9 +38,10 @@ def test_registry_lists_every_type_and_rejects_unknown():
     assert set(scorers.scorer_types()) == {"enformer", "alphagenome", "precomputed"} | {
         "alphagenome_local",
         "torch_module",
+        "borzoi",
     }
-    with pytest.raises(ConfigError, match="unknown scorer type 'borzoi'"):
-        scorers.scorer_module("borzoi")
+    with pytest.raises(ConfigError, match="unknown scorer type 'sei'"):
+        scorers.scorer_module("sei")
 
 
 def test_with_defaults_fills_defaults_and_rejects_typos():

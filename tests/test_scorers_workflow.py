@@ -193,3 +193,61 @@ def test_torch_module_scorer_runs_in_the_workflow(tmp_path):
     assert proc.returncode != 0
     assert "scorers[0].callable: 'models/my_cnn.py' " in proc.stdout + proc.stderr
     assert "defines no 'build' at top level" in proc.stdout + proc.stderr
+
+
+def test_borzoi_scorer_joins_the_dag_with_its_replicates_gtf_and_targets(tmp_path):
+    """Parse time reads each replicate's config.json (torch-free); the score_external jobs get
+    every replicate, the GTF and the targets table as inputs (a change re-runs them)."""
+    reps = []
+    for i in range(2):
+        d = tmp_path / f"borzoi_rep{i}"
+        d.mkdir()
+        (d / "config.json").write_text('{"model_type": "borzoi", "bins_to_return": 96}')
+        reps.append(str(d))
+    gtf = tmp_path / "genes.gtf"
+    gtf.write_text('sim1\tx\texon\t10\t20\t.\t+\t.\tgene_id "G1";\n')
+    targets = tmp_path / "targets.txt"
+    targets.write_text(
+        "\tidentifier\tfile\tclip\tclip_soft\tscale\tsum_stat\tstrand_pair\tdescription\n"
+        "0\tA+\tf\t768\t384\t0.3\tsum_sqrt\t1\tRNA:LCL\n"
+    )
+    spec = {"name": "borzoi", "type": "borzoi", "weights": reps, "window_bp": 4096,
+            "gtf": str(gtf), "targets": str(targets), "tracks": ["RNA:LCL"]}  # fmt: skip
+    config = {**CONFIG, "scorers": [spec]}
+    # the gene chunks of the score_external jobs are known once the phenotypes exist
+    proc = _snakemake(tmp_path, config, "results/tiny/phenotypes/genes.tsv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _snakemake(tmp_path, config, "-n", "results/tiny/predictions/borzoi.parquet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    job = re.search(r"rule score_external:\n\s+input: ([^\n]+)", proc.stdout + proc.stderr)
+    assert job is not None
+    inputs = job.group(1).split(", ")
+    assert set(reps) | {str(gtf), str(targets)} <= set(inputs)
+    # a Borzoi checkpoint named as Flashzoi fails at parse time, naming the key and the fix
+    proc = _snakemake(tmp_path, {**CONFIG, "scorers": [{**spec, "flashzoi": True}]}, "-n")
+    assert proc.returncode != 0
+    msg = proc.stdout + proc.stderr
+    assert "scorers[0].weights[0]" in msg and "set flashzoi to match the weights" in msg
+
+    # the real rule: a tiny Borzoi (save_pretrained) with the exon readout, one exon per gene
+    # from its TSS into the gene body, written as a GTF
+    borzoi = pytest.importorskip("borzoi_pytorch")
+    from borzoi_pytorch.config_borzoi import BorzoiConfig
+
+    config["scorers"] = [{**spec, "weights": reps[:1]}]
+    cfg = dict(dim=32, depth=1, heads=2, attn_dim_key=8, attn_dim_value=16, bins_to_return=96)
+    borzoi.Borzoi(BorzoiConfig(**cfg)).save_pretrained(reps[0])
+    genes = pd.read_csv(tmp_path / "results/tiny/phenotypes/genes.tsv", sep="\t")
+    with open(gtf, "w") as fh:
+        for g in genes.itertuples():
+            lo, hi = (g.tss0 - 300, g.tss0 + 1) if g.strand == "-" else (g.tss0, g.tss0 + 301)
+            fh.write(f'{g.chrom}\tx\texon\t{lo + 1}\t{hi}\t.\t{g.strand}\t.\tgene_id "{g.gene}";\n')
+    proc = _snakemake(tmp_path, config, "results/tiny/predictions/borzoi.parquet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pred = pd.read_parquet(tmp_path / "results/tiny/predictions/borzoi.parquet")
+    n_ind = len(pd.read_csv(tmp_path / "results/tiny/phenotypes/individuals.tsv", sep="\t"))
+    assert set(pred["model"]) == {"borzoi"} and len(pred) == genes["s2f"].sum() * n_ind
+    assert pred["predicted"].notna().all() and pred.groupby("gene")["predicted"].std().gt(0).any()
+    logs = (tmp_path / "logs" / "tiny" / "score_external" / "borzoi").glob("*.log")
+    log = "".join(p.read_text() for p in logs)
+    assert "Borzoi 'borzoi': 1 replicate(s)" in log and "haplotype windows scored" in log

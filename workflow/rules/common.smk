@@ -368,6 +368,7 @@ SCORER_ENVS = {
     "alphagenome_local": "../../envs/alphagenome_local.yaml",
     "precomputed": "../../envs/ps2f.yaml",
     "torch_module": "../../envs/ps2f-gpu.yaml",  # plus whatever the user's callable imports
+    "borzoi": "../../envs/borzoi.yaml",
 }
 
 
@@ -398,6 +399,10 @@ def get_scorer_inputs(wildcards):
         inputs["track_metadata"] = spec["track_metadata"]
     if spec["type"] == "torch_module":
         inputs.update(get_torch_module_files(spec))
+    if spec["type"] == "borzoi":
+        w = spec["weights"]
+        inputs["weights"] = [w] if isinstance(w, str) else list(w)
+        inputs.update({k: spec[k] for k in ("gtf", "targets") if spec.get(k)})
     return inputs
 
 
@@ -424,7 +429,7 @@ def get_torch_module_files(spec):
 def get_scorer_gpu(wildcards):
     """1 for the local models (GPU inference) unless device: cpu, 0 for the API and tables."""
     spec = SCORERS[wildcards.scorer]
-    local = spec["type"] in ("enformer", "alphagenome_local", "torch_module")
+    local = spec["type"] in ("enformer", "alphagenome_local", "torch_module", "borzoi")
     return int(local and spec.get("device") != "cpu")
 
 

@@ -31,6 +31,7 @@ from ps2f.errors import ConfigError
 __all__ = [
     "ANCHORS",
     "sequence_windows",
+    "oriented_intervals",
     "cis_windows",
     "store_windows",
 ]
@@ -63,6 +64,49 @@ def sequence_windows(
     half = window_bp // 2
     starts = np.where(minus, tss0 - window_bp + half + 1, tss0 - half)
     return starts, starts + int(window_bp)
+
+
+def oriented_intervals(
+    tss0: int, strand: str, window_bp: int, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Genomic intervals in the index frame of a gene's oriented sequence window.
+
+    Index ``i`` of the window (:func:`sequence_windows`, TSS at ``L // 2``) holds the base at
+    ``tss0 - L // 2 + i`` on ``+`` and, reverse-complemented, ``tss0 + L // 2 - i`` on ``-``.
+    So an interval ``[s, e)`` maps to ``[s - tss0 + L // 2, e - tss0 + L // 2)`` on ``+`` and is
+    mirrored to ``[tss0 + L // 2 - e + 1, tss0 + L // 2 - s + 1)`` on ``-``. This is how a
+    model's output bins (computed on the oriented window) are matched to annotation features
+    such as exons. Reference coordinates: an individual's indels shift the bases downstream of
+    them, which this mapping (like Borzoi's own gene readout) ignores.
+
+    Parameters
+    ----------
+    tss0 : int
+        0-based TSS position, in bp.
+    strand : {"+", "-"}
+    window_bp : int
+        Window length ``L``, in bp.
+    starts, ends : numpy.ndarray, shape (n,), int64
+        0-based half-open genomic intervals on the forward strand.
+
+    Returns
+    -------
+    starts, ends : numpy.ndarray, shape (n,), int64
+        Half-open intervals of window indices; they may reach outside ``[0, L)``.
+
+    Raises
+    ------
+    ValueError
+        A strand other than ``+``/``-``.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    ends = np.asarray(ends, dtype=np.int64)
+    half = int(window_bp) // 2
+    if strand == "+":
+        return starts - tss0 + half, ends - tss0 + half
+    if strand == "-":
+        return tss0 + half - ends + 1, tss0 + half - starts + 1
+    raise ValueError(f"strand must be '+' or '-', got {strand!r}")
 
 
 def cis_windows(

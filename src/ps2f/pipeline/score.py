@@ -109,7 +109,8 @@ def score_genes(
     ----------
     scorer : ps2f.models.scorers.Scorer
     genes : pandas.DataFrame
-        ``gene`` and ``strand``; row ``g`` is gene index ``g`` of ``builder``.
+        ``gene`` and ``strand`` (and ``tss0``, handed to the scorer when present); row ``g``
+        is gene index ``g`` of ``builder``.
     individuals : sequence of str
         Position ``i`` is individual index ``i`` of ``builder``.
     builder : ps2f.genome.haplotypes.HaplotypeBuilder, optional
@@ -136,6 +137,7 @@ def score_genes(
     ids = np.asarray(individuals, dtype=str)
     gene_ids = genes["gene"].astype(str).to_numpy()
     strands = genes["strand"].astype(str).to_numpy()
+    tss0 = genes["tss0"].to_numpy(np.int64) if "tss0" in genes.columns else None
     G, n_ind = len(genes), len(ids)
     out = np.full((G, n_ind, 2), np.nan)
     if scorer.window_bp is None:
@@ -158,7 +160,11 @@ def score_genes(
             idx = np.arange(a, min(a + per_call, n_ind))
             codes = builder.haplotypes(np.full(len(idx), g), idx)
             batch = HaplotypeBatch(
-                np.full(len(idx), gene_ids[g]), ids[idx], np.full(len(idx), strands[g]), codes
+                np.full(len(idx), gene_ids[g]),
+                ids[idx],
+                np.full(len(idx), strands[g]),
+                codes,
+                None if tss0 is None else np.full(len(idx), tss0[g]),
             )
             try:
                 scores = np.asarray(scorer.score_haplotypes(batch), dtype=np.float64)

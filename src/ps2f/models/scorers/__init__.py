@@ -61,6 +61,7 @@ __all__ = [
 CONFIG_TYPES: tuple[str, ...] = ("enformer", "alphagenome", "precomputed")
 CONFIG_TYPES += ("alphagenome_local",)  # issue 18 item 2: AlphaGenome from local weights
 CONFIG_TYPES += ("torch_module",)  # issue 18 item 3: any PyTorch model, by a callable
+CONFIG_TYPES += ("borzoi",)  # issue 18 item 1: Borzoi / Flashzoi (borzoi-pytorch)
 _NOT_TYPES = {"base"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _COMMON = ("name", "type")

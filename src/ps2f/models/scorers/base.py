@@ -85,6 +85,10 @@ class HaplotypeBatch:
     codes : numpy.ndarray, shape (B, 2, L), uint8, or None
         Both haplotypes (``A=0, C=1, G=2, T=3, N=4``; :mod:`ps2f.genome.encoding`), TSS at
         ``L // 2``; ``None`` for scorers with ``window_bp = None``.
+    tss0 : numpy.ndarray, shape (B,), int64, or None
+        Each pair's 0-based TSS position (the genes table's ``tss0``, the centre of its
+        window), for scorers that place annotation in the window (Borzoi's exon readout);
+        ``None`` when the caller does not give it.
 
     Raises
     ------
@@ -96,6 +100,7 @@ class HaplotypeBatch:
     individuals: np.ndarray
     strands: np.ndarray
     codes: np.ndarray | None = None
+    tss0: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.genes)
@@ -104,6 +109,8 @@ class HaplotypeBatch:
                 f"HaplotypeBatch: {n} genes, {len(self.individuals)} individuals and "
                 f"{len(self.strands)} strands; they must be equal"
             )
+        if self.tss0 is not None and np.shape(self.tss0) != (n,):
+            raise ValueError(f"HaplotypeBatch.tss0 must have shape ({n},), got {np.shape(self.tss0)}")
         if self.codes is not None:
             c = self.codes
             if c.dtype != np.uint8 or c.ndim != 3 or c.shape[:2] != (n, 2):
