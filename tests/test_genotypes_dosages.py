@@ -312,7 +312,8 @@ def test_workflow_baselines_read_predixcan_dosages(tmp_path):
     targets = [f"results/dos/predictions/{m}.parquet" for m in ("elastic_net", "random_forest")]
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
-         str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", *targets],
+         str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "--cores", "2", *targets,
+         "results/dos/models/elastic_net.db"],
         capture_output=True,
         text=True,
     )  # fmt: skip
