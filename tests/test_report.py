@@ -28,6 +28,7 @@ from conftest import REPO
 
 from ps2f.convergence import training_record, write_predictions
 from ps2f.genome.store import VariantStore
+from ps2f.pipeline.chunks import gene_chunks
 from ps2f.io.predictdb import (
     EXTRA_COLUMNS,
     predictdb_var_ids,
@@ -85,6 +86,9 @@ def run_chromium(args: list[str], timeout: int = 90) -> subprocess.CompletedProc
     with tempfile.TemporaryDirectory(prefix="ps2f-chromium-") as profile:
         cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+GENES_PER_CHUNK = 5  # 12 genes: 3 chunks
 
 
 def write_inputs(root: Path, seed: int = 0) -> None:
@@ -173,23 +177,37 @@ def write_inputs(root: Path, seed: int = 0) -> None:
     extra = pd.DataFrame({c: np.nan for c in EXTRA_COLUMNS}, index=range(len(fitted)))
     extra = extra.assign(gene=fitted, genename=fitted, gene_type="protein_coding", alpha=0.5,
                          n_snps_in_window=n_var, **{"n.snps.in.model": 1})  # fmt: skip
-    write_predictdb(run / "models" / "elastic_net.db", weights, extra, n_ind, NAME)
-    write_covariances(
-        run / "models" / "elastic_net.covariances.txt.gz",
-        [
-            (g, v, v, float(np.var(dose[k, 2])))
-            for k, (g, v) in enumerate(zip(fitted, var_ids, strict=True))
-        ],
-    )
     # the baselines' per-gene summaries (read by the nonlinear_genes rule): the forest's
     # out-of-bag r beats the ElasticNet's nested-CV r on every other training gene
     margin = np.where(np.arange(len(fitted)) % 2 == 0, 0.1, -0.1)
-    pd.DataFrame({"gene": fitted, "rho_avg": 0.5, "note": ""}).to_csv(
-        run / "models" / "elastic_net.summary.tsv", sep="\t", index=False
-    )
-    pd.DataFrame({"gene": fitted, "oob_r": 0.5 + margin}).to_csv(
-        run / "models" / "random_forest.summary.tsv", sep="\t", index=False
-    )
+    en_summary = pd.DataFrame({"gene": fitted, "rho_avg": 0.5, "note": ""})
+    rf_summary = pd.DataFrame({"gene": fitted, "oob_r": 0.5 + margin})
+    # each written per gene chunk, as the chunk jobs write them (the gather rules join them)
+    chunks = gene_chunks(genes, GENES_PER_CHUNK)
+    for model in (*quality, "elastic_net", "random_forest"):
+        (run / "chunks" / model).mkdir(parents=True, exist_ok=True)
+    for chunk, chunk_genes in chunks.items():
+        en = run / "chunks" / "elastic_net" / chunk
+        keep = np.isin(fitted, chunk_genes)
+        write_predictdb(
+            Path(f"{en}.db"),
+            weights[keep].reset_index(drop=True),
+            extra[keep].reset_index(drop=True),
+            n_ind,
+            NAME,
+        )
+        write_covariances(
+            Path(f"{en}.covariances.txt.gz"),
+            [
+                (g, v, v, float(np.var(dose[k, 2])))
+                for k, (g, v) in enumerate(zip(fitted, var_ids, strict=True))
+                if keep[k]
+            ],
+        )
+        en_summary[keep].to_csv(f"{en}.summary.tsv", sep="\t", index=False)
+        rf_summary[keep].to_csv(
+            run / "chunks" / "random_forest" / f"{chunk}.summary.tsv", sep="\t", index=False
+        )
     for model, q in quality.items():
         keep = genes["gene_set"].to_numpy() == "train" if model.endswith(("net", "forest")) else (
             np.ones(n_genes, dtype=bool)
@@ -209,7 +227,12 @@ def write_inputs(root: Path, seed: int = 0) -> None:
             },
             columns=list(PREDICTION_COLUMNS),
         )
-        write_predictions(frame, run / "predictions" / f"{model}.parquet", records.get(model))
+        for chunk, chunk_genes in chunks.items():
+            write_predictions(
+                frame[frame["gene"].isin(chunk_genes)].reset_index(drop=True),
+                run / "chunks" / model / f"{chunk}.predictions.parquet",
+                records.get(model),
+            )
 
 
 STUB_SNAKEFILE = """
@@ -218,7 +241,16 @@ configfile: "config.yaml"
 
 include: "{repo}/workflow/rules/common.smk"
 include: "{repo}/workflow/rules/evaluate.smk"
+include: "{repo}/workflow/rules/gather.smk"
 include: "{repo}/workflow/rules/report.smk"
+
+
+# write_inputs wrote the phenotypes tables: the gene chunks are cut from them
+checkpoint phenotypes:
+    output:
+        **PHENOTYPES,
+    shell:
+        "echo 'write_inputs writes the phenotypes tables' >&2; exit 1"
 
 
 rule all:
@@ -239,6 +271,7 @@ def report_run(tmp_path_factory) -> Path:
         "contigs": ["c1"],
         "baselines": {"cis_window_bp": 500},
         "evaluate": {"n_boot": 50, "n_permutations": 99},
+        "chunks": {"genes_per_chunk": GENES_PER_CHUNK},
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     (root / "Snakefile").write_text(STUB_SNAKEFILE.format(repo=REPO))

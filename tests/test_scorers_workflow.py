@@ -216,9 +216,9 @@ def test_borzoi_scorer_joins_the_dag_with_its_replicates_gtf_and_targets(tmp_pat
     config = {**CONFIG, "scorers": [spec]}
     # the gene chunks of the score_external jobs are known once the phenotypes exist
     proc = _snakemake(tmp_path, config, "results/tiny/phenotypes/genes.tsv")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     proc = _snakemake(tmp_path, config, "-n", "results/tiny/predictions/borzoi.parquet")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     job = re.search(r"rule score_external:\n\s+input: ([^\n]+)", proc.stdout + proc.stderr)
     assert job is not None
     inputs = job.group(1).split(", ")

@@ -342,7 +342,9 @@ def test_workflow_on_slurm_fails_cleanly_resumes_and_matches_local_run(
 
     # Every job of the DAG ran inside a SLURM job: the rules the local run executed are exactly
     # those that finished inside the SLURM jobs of the two cluster runs.
-    local_rules = set(re.findall(r"^(?:local)?rule (\w+):", local_log, re.M)) - {"all"}
+    # (the phenotypes checkpoint is logged as "checkpoint phenotypes:")
+    local_rules = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", local_log, re.M))
+    local_rules -= {"all"}
     assert {"train_p", "predict_p", "evaluate"} <= local_rules
     completed = [j for j, v in {**jobs1, **jobs2}.items() if v["state"] == "COMPLETED"]
     assert rules_inside_slurm_jobs(cluster, completed) == local_rules

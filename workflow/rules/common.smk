@@ -92,7 +92,8 @@ def get_input(kind):
 
 
 def file_stamps(paths):
-    """{path: [size, mtime in ns]} of the existing files among `paths` outside results/.
+    """{path: [size, mtime in ns]} of the existing files among `paths` (and the files directly
+    inside the directories among them) outside results/.
 
     A params entry of the rules that read external files: Snakemake's mtime trigger misses an
     input replaced by a copy with an *older* time stamp (`cp -p`, `rsync -a`, a restored
@@ -104,9 +105,11 @@ def file_stamps(paths):
         if not path or Path(path).resolve().is_relative_to(Path("results").resolve()):
             continue
         p = Path(path)
-        if p.is_file():
-            st = p.stat()
-            stamps[str(path)] = [st.st_size, st.st_mtime_ns]
+        # a directory input (a Borzoi replicate, a Hugging Face checkpoint): its files
+        for f in sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p]:
+            if f.is_file():
+                st = f.stat()
+                stamps[str(f)] = [st.st_size, st.st_mtime_ns]
     return stamps
 
 
@@ -407,9 +410,12 @@ def get_scorer_inputs(wildcards):
 
 
 def get_scorer_stamps(wildcards):
-    """file_stamps of the files a scorer reads itself (score table, weights, track metadata)."""
-    spec = SCORERS[wildcards.scorer]
-    return file_stamps([spec.get(k) for k in ("table", "weights", "track_metadata")])
+    """file_stamps of the files a scorer reads itself (its inputs outside results/: score
+    table, weights files or directories, replicates, track metadata, GTF, targets, code)."""
+    paths = []
+    for value in get_scorer_inputs(wildcards).values():
+        paths.extend([value] if isinstance(value, str) else value)
+    return file_stamps(paths)
 
 
 def get_scorer_env(wildcards):
