@@ -28,13 +28,13 @@ from conftest import REPO
 
 from ps2f.convergence import training_record, write_predictions
 from ps2f.genome.store import VariantStore
-from ps2f.pipeline.chunks import gene_chunks
 from ps2f.io.predictdb import (
     EXTRA_COLUMNS,
     predictdb_var_ids,
     write_covariances,
     write_predictdb,
 )
+from ps2f.pipeline.chunks import gene_chunks
 from ps2f.schema import PREDICTION_COLUMNS
 
 pytestmark = pytest.mark.workflow
