@@ -75,12 +75,11 @@ wildcard_constraints:
 
 
 def get_input(kind):
-    """Path of input `kind` (genotypes, reference, annotation, expression): simulated or configured."""
+    """Path of input `kind` (genotypes, reference, expression): simulated or configured."""
     if SIMULATED:
         return {
             "genotypes": f"{RUN}/simulated/genotypes.vcf.gz",
             "reference": f"{RUN}/simulated/reference.fa",
-            "annotation": f"{RUN}/simulated/genes.tsv",
             "expression": f"{RUN}/simulated/expression.bed.gz",
         }[kind]
     path = config["inputs"][kind]
@@ -89,6 +88,45 @@ def get_input(kind):
             f"config: inputs.{kind} is not set; give the file's path, or set simulate.enabled: true"
         )
     return path
+
+
+def get_annotation_input():
+    """{"annotation": TSS table}, or {} where the anchors come from the phenotype BED.
+
+    A simulated expression cohort has its TSS table; a simulated methylation cohort has none.
+    Real data: inputs.annotation, which only phenotype.modality expression requires.
+    """
+    if SIMULATED:
+        if config["simulate"]["modality"] == "expression":
+            return {"annotation": f"{RUN}/simulated/genes.tsv"}
+        return {}
+    path = config["inputs"]["annotation"]
+    if path is None and config["phenotype"]["modality"] == "expression":
+        raise ValueError(
+            "config: inputs.annotation is not set; phenotype.modality expression needs the TSS "
+            "table (other modalities take each row's anchor from the BED)"
+        )
+    return {"annotation": path} if path else {}
+
+
+def check_modality_config():
+    """phenotype.modality against expression.normalization and simulate.modality (parse time)."""
+    from ps2f.errors import ConfigError
+    from ps2f.phenotypes import check_modality
+
+    modality = config["phenotype"]["modality"]
+    try:
+        check_modality(modality, config["expression"]["normalization"])
+    except ConfigError as err:
+        raise ValueError(f"config: {err}") from None
+    if SIMULATED and config["simulate"]["modality"] != modality:
+        raise ValueError(
+            f"config: simulate.modality is {config['simulate']['modality']} but "
+            f"phenotype.modality is {modality}; set both to the same modality."
+        )
+
+
+check_modality_config()
 
 
 def get_covariates_input():
