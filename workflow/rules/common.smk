@@ -119,10 +119,13 @@ def check_modality_config():
         check_modality(modality, config["expression"]["normalization"])
     except ConfigError as err:
         raise ValueError(f"config: {err}") from None
-    if SIMULATED and config["simulate"]["modality"] != modality:
+    # a simulated methylation BED (betas, strand '.', no TSS table) is read as methylation
+    # only; a simulated expression cohort (with its TSS table) under any modality whose
+    # normalization fits its RPKM-like values
+    if SIMULATED and config["simulate"]["modality"] == "methylation" != modality:
         raise ValueError(
-            f"config: simulate.modality is {config['simulate']['modality']} but "
-            f"phenotype.modality is {modality}; set both to the same modality."
+            f"config: simulate.modality is methylation but phenotype.modality is {modality}; "
+            f"set phenotype.modality: methylation (and expression.normalization: m_value)."
         )
 
 
