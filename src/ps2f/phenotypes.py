@@ -178,7 +178,10 @@ class Phenotypes:
         ``gene`` (ID as in the expression file), ``gene_key``, ``gene_name``, ``gene_type``,
         ``chrom``, ``strand``, ``tss0`` (0-based bp), ``gene_start``, ``gene_end`` (gene body,
         0-based half-open bp; the TSS base when the annotation has no body), ``s2f`` (bool:
-        sequence models use this gene), ``gene_set`` ("train" | "heldout").
+        sequence models use this gene), ``gene_set`` ("train" | "heldout"). For a phenotype
+        anchored on its BED row (no TSS table, :func:`bed_anchors`) a "gene" is that
+        phenotype: ``tss0`` is its anchor, ``gene_start``/``gene_end`` its BED row,
+        ``gene_type`` the modality.
     individuals : pandas.DataFrame
         ``individual``, ``individual_set`` ("train" | "heldout" | "heldout_population"), and
         ``population`` (str) with a population split.
