@@ -75,12 +75,11 @@ wildcard_constraints:
 
 
 def get_input(kind):
-    """Path of input `kind` (genotypes, reference, annotation, expression): simulated or configured."""
+    """Path of input `kind` (genotypes, reference, expression): simulated or configured."""
     if SIMULATED:
         return {
             "genotypes": f"{RUN}/simulated/genotypes.vcf.gz",
             "reference": f"{RUN}/simulated/reference.fa",
-            "annotation": f"{RUN}/simulated/genes.tsv",
             "expression": f"{RUN}/simulated/expression.bed.gz",
         }[kind]
     path = config["inputs"][kind]
@@ -119,6 +118,48 @@ def get_input_stamps():
     paths = [config["inputs"][k] for k in keys]
     paths += [config["expression"]["covariates"], config["split"]["population"]["sample_table"]]
     return file_stamps(paths)
+
+
+def get_annotation_input():
+    """{"annotation": TSS table}, or {} where the anchors come from the phenotype BED.
+
+    A simulated expression cohort has its TSS table; a simulated methylation cohort has none.
+    Real data: inputs.annotation, which only phenotype.modality expression requires.
+    """
+    if SIMULATED:
+        if config["simulate"]["modality"] == "expression":
+            return {"annotation": f"{RUN}/simulated/genes.tsv"}
+        return {}
+    path = config["inputs"]["annotation"]
+    if path is None and config["phenotype"]["modality"] == "expression":
+        raise ValueError(
+            "config: inputs.annotation is not set; phenotype.modality expression needs the TSS "
+            "table (other modalities take each row's anchor from the BED)"
+        )
+    return {"annotation": path} if path else {}
+
+
+def check_modality_config():
+    """phenotype.modality against expression.normalization and simulate.modality (parse time)."""
+    from ps2f.errors import ConfigError
+    from ps2f.phenotypes import check_modality
+
+    modality = config["phenotype"]["modality"]
+    try:
+        check_modality(modality, config["expression"]["normalization"])
+    except ConfigError as err:
+        raise ValueError(f"config: {err}") from None
+    # a simulated methylation BED (betas, strand '.', no TSS table) is read as methylation
+    # only; a simulated expression cohort (with its TSS table) under any modality whose
+    # normalization fits its RPKM-like values
+    if SIMULATED and config["simulate"]["modality"] == "methylation" != modality:
+        raise ValueError(
+            f"config: simulate.modality is methylation but phenotype.modality is {modality}; "
+            f"set phenotype.modality: methylation (and expression.normalization: m_value)."
+        )
+
+
+check_modality_config()
 
 
 def get_covariates_input():

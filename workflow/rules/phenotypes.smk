@@ -7,7 +7,7 @@
 checkpoint phenotypes:
     input:
         expression=get_input("expression"),
-        annotation=get_input("annotation"),
+        **get_annotation_input(),
         genotypes=get_input("genotypes"),
         reference=get_input("reference"),
         **get_covariates_input(),
@@ -39,6 +39,7 @@ checkpoint phenotypes:
         **get_population_params(),
         genes=config["genes"],
         annotation=config["annotation"],
+        phenotype=config["phenotype"],
         contigs=CONTIGS,
         contig_aliases=config["contig_aliases"],
         # the held-out and training individuals must each allow a per-gene r

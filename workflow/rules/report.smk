@@ -74,6 +74,7 @@ rule figures:
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
         normalization=config["expression"]["normalization"],
+        phenotype=config_subset(config["phenotype"], "modality"),
         trained_models=MODELS_S2F,
     log:
         f"{LOGS}/figures.log",

@@ -26,7 +26,7 @@ def _population_settings(pop: Mapping | None, populations: str | None) -> dict:
 
 def run_phenotypes(
     expression: str,
-    annotation: str,
+    annotation: str | None,
     genotypes: str,
     out_genes: str,
     out_individuals: str,
@@ -44,6 +44,7 @@ def run_phenotypes(
     dosages: str | None = None,
     populations: str | None = None,
     population: Mapping | None = None,
+    modality: str = "expression",
 ) -> None:
     """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
 
@@ -54,7 +55,8 @@ def run_phenotypes(
     Parameters
     ----------
     expression, annotation, genotypes : str
-        Phenotype BED, TSS table and VCF paths.
+        Phenotype BED, TSS table and VCF paths; ``annotation`` None or empty: the anchors come
+        from the BED (:func:`ps2f.phenotypes.bed_anchors`).
     out_genes, out_individuals, out_expression : str
         Output paths (TSV, TSV, parquet), each written atomically.
     expression_settings : mapping
@@ -89,6 +91,8 @@ def run_phenotypes(
     population : mapping, optional
         Config ``split.population`` keys ``sample_column``, ``population_column``, ``train``
         and ``heldout``; needed with ``populations``.
+    modality : str
+        Config ``phenotype.modality`` (:data:`ps2f.phenotypes.MODALITIES`).
 
     Raises
     ------
@@ -101,6 +105,7 @@ def run_phenotypes(
 
     pcfg = PhenotypeConfig(
         normalization=expression_settings["normalization"],
+        modality=modality,
         heldout_gene_fraction=split["heldout_gene_fraction"],
         heldout_individual_fraction=split["heldout_individual_fraction"],
         seed=split["seed"],
@@ -145,7 +150,7 @@ def run_phenotypes(
         samples = kept
     ph = build_phenotypes(
         expression,
-        annotation,
+        annotation or None,
         samples,
         pcfg,
         usable_column=usable_column,
