@@ -218,3 +218,61 @@ def test_psam_layouts(tmp_path):
     psam.write_text("#FID\tSEX\nF1\t1\n")
     with pytest.raises(InputError, match="no IID column"):
         read_psam_samples(psam)
+
+
+@pytest.mark.shared
+@pytest.mark.workflow
+def test_workflow_reads_a_pgen_as_it_reads_the_vcf(tmp_path):
+    """``inputs.genotypes`` and ``inputs.dosages`` set to a .pgen: the phenotypes, genotypes
+    and dosages rules give the same stores as with the VCF it was made from."""
+    import sys
+
+    import yaml
+    from conftest import REPO
+
+    from ps2f.genome.store import load_store
+
+    if shutil.which("bcftools") is None:
+        pytest.skip("bcftools not on the PATH")
+    part = tmp_path / "real.vcf.gz"
+    subprocess.run(
+        ["bcftools", "view", "-r", "chr22:17400000-22000000", "-Oz", "-o", str(part), str(PHASED)],
+        check=True,
+    )
+    subprocess.run(["bcftools", "index", "-t", str(part)], check=True)
+    pgen = vcf_to_pgen(part, tmp_path / "real")
+    d = GEUVADIS
+    stores = {}
+    for name, genotypes in (("vcf", part), ("pgen", pgen)):
+        config = {
+            "name": name,
+            "simulate": {"enabled": False},
+            "inputs": {
+                "genotypes": str(genotypes),
+                "dosages": str(genotypes),
+                "reference": str(FASTA),
+                "annotation": str(d / "annotation/gencode.v19.chr22.gene_tss.tsv"),
+                "expression": str(
+                    d / "expression/qtltools_geuvadis_EUR358_genes.50percent.chr22.bed.gz"
+                ),
+            },
+            "annotation": {"usable_column": "tss_pm50kb_inside_contiguous_sequence"},
+            "contigs": ["chr22"],
+            "genes": {"max_s2f_genes": 4, "max_baseline_genes": 6},
+            "baselines": {"cis_window_bp": 20000},
+        }
+        workdir = tmp_path / name
+        workdir.mkdir()
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+        run = f"results/{name}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory",
+             str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2",
+             f"{run}/variants/chr22.npz", f"{run}/dosages/chr22.npz"],
+            capture_output=True, text=True,
+        )
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        stores[name] = [load_store(workdir / run / f"{k}/chr22.npz") for k in ("variants", "dosages")]
+    assert stores["pgen"][0].n_variants > 100 and stores["pgen"][1].n_variants > 50
+    for a, b in zip(stores["vcf"], stores["pgen"], strict=True):
+        assert_same_store(a, b)

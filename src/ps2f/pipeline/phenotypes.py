@@ -96,7 +96,7 @@ def run_phenotypes(
         As :func:`ps2f.phenotypes.build_phenotypes`; nothing is written then.
     """
     from ps2f.errors import InputError
-    from ps2f.io.vcf import read_vcf_samples
+    from ps2f.io.genotypes import read_genotype_samples
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 
     pcfg = PhenotypeConfig(
@@ -117,9 +117,9 @@ def run_phenotypes(
         expression_pc_pattern=expression_settings["expression_pc_pattern"],
         **_population_settings(population, populations),
     )
-    samples = read_vcf_samples(genotypes)
+    samples = read_genotype_samples(genotypes)
     if dosages:
-        in_dosages = set(read_vcf_samples(dosages))
+        in_dosages = set(read_genotype_samples(dosages))
         kept = [s for s in samples if s in in_dosages]
         log.info(
             "%s: %d of the %d samples of %s have dosages; only they can be analysed",
