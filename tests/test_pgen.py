@@ -59,6 +59,15 @@ def assert_same_store(a, b, dosage_atol=0.0):
     assert a.stats == b.stats
 
 
+def geuvadis_part(out, region):
+    """The Geuvadis phased VCF's records in ``region`` (bcftools view), bgzipped and indexed."""
+    if shutil.which("bcftools") is None:
+        pytest.skip("bcftools not on the PATH")
+    subprocess.run(["bcftools", "view", "-r", region, "-Oz", "-o", str(out), str(PHASED)], check=True)
+    subprocess.run(["bcftools", "index", "-t", str(out)], check=True)
+    return out
+
+
 @pytest.fixture
 def ref(tmp_path):
     return Reference(write_fasta(tmp_path / "ref.fa", {"1": SEQ}))
@@ -110,14 +119,7 @@ def test_geuvadis_pgen_round_trip_equals_vcf_store(tmp_path):
     """Real phased 1000G genotypes of the 358 Geuvadis samples, chr22:19.9-20.6 Mb, through a
     PGEN: the variant store (haplotype bits of every sample) and the GT dosage store equal the
     stores read from the VCF, REFs checked against real GRCh37 sequence."""
-    if shutil.which("bcftools") is None:
-        pytest.skip("bcftools not on the PATH")
-    part = tmp_path / "part.vcf.gz"
-    subprocess.run(
-        ["bcftools", "view", "-r", "chr22:19900000-20600000", "-Oz", "-o", str(part), str(PHASED)],
-        check=True,
-    )
-    subprocess.run(["bcftools", "index", "-t", str(part)], check=True)
+    part = geuvadis_part(tmp_path / "part.vcf.gz", "chr22:19900000-20600000")
     pgen = vcf_to_pgen(part, tmp_path / "part")
     reference = Reference(str(FASTA))
     windows = [(19_950_000, 20_100_000), (20_090_000, 20_300_000), (20_400_000, 20_600_000)]
@@ -202,7 +204,7 @@ def test_pvar_errors_name_the_record(tmp_path, ref):
     pvar.write_text("".join(lines[:2] + lines[3:] + lines[2:3]))  # POS 5 before POS 3
     with pytest.raises(InputError, match=r"b\.pvar: record 1:3 comes after 1:5.*--sort-vars"):
         ingest_pgen(pgen, ref, "1", WIN)
-    with pytest.raises(InputError, match=r"b\.pvar: no records on contig '2'|contig"):
+    with pytest.raises(InputError, match=r"b\.pvar: contig '2' not found .*the file has: 1\."):
         ingest_pgen(pgen, Reference(write_fasta(tmp_path / "r2.fa", {"1": SEQ, "2": SEQ})), "2", WIN)
 
 
@@ -232,14 +234,7 @@ def test_workflow_reads_a_pgen_as_it_reads_the_vcf(tmp_path):
 
     from ps2f.genome.store import load_store
 
-    if shutil.which("bcftools") is None:
-        pytest.skip("bcftools not on the PATH")
-    part = tmp_path / "real.vcf.gz"
-    subprocess.run(
-        ["bcftools", "view", "-r", "chr22:17400000-22000000", "-Oz", "-o", str(part), str(PHASED)],
-        check=True,
-    )
-    subprocess.run(["bcftools", "index", "-t", str(part)], check=True)
+    part = geuvadis_part(tmp_path / "real.vcf.gz", "chr22:17400000-22000000")
     pgen = vcf_to_pgen(part, tmp_path / "real")
     d = GEUVADIS
     stores = {}

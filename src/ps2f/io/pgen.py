@@ -22,7 +22,8 @@ stem). Supported:
 Checks (each an :class:`~ps2f.errors.InputError` naming the file and the fix): the three files
 exist and are not empty; the ``.pgen`` opens with pgenlib (magic number, truncation) and its
 variant and sample counts equal the ``.pvar``'s and the ``.psam``'s; sample IDs are unique; the
-``.pvar`` has records, and records on the requested contig; a contig's records are sorted by POS
+``.pvar`` has records, and records on the requested contig (else the contigs it has are
+named); a contig's records are sorted by POS
 (plink2 does not require it; ``plink2 --sort-vars`` fixes it).
 
 What the PGEN format cannot say, and so what differs from a VCF: a call is missing as a whole
@@ -328,13 +329,6 @@ def _open_fileset(
             f"and {len(all_samples):,} samples ({psam_path}): {str(msg).strip()}. The three "
             f"files must come from one 'plink2 --make-pgen' run; re-create the fileset."
         ) from None
-    if not pvar.index.size:
-        reader.close()
-        raise InputError(
-            f"{pvar_path}: no records on contig {pvar.chrom!r}, though the fileset has records "
-            f"on other contigs. Point the config at the fileset of this contig, or leave the "
-            f"contig out of the run."
-        )
     kept = np.asarray(all_samples, dtype=str)[keep]
     return _Fileset(path, reader, pvar, kept, fasta_contig)
 
