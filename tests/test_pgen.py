@@ -271,3 +271,16 @@ def test_workflow_reads_a_pgen_as_it_reads_the_vcf(tmp_path):
     assert stores["pgen"][0].n_variants > 100 and stores["pgen"][1].n_variants > 50
     for a, b in zip(stores["vcf"], stores["pgen"], strict=True):
         assert_same_store(a, b)
+
+
+def test_headerless_pvar_in_bim_order_reads_the_same(tmp_path, ref):
+    path = vcf(tmp_path, MULTI[:3] + MULTI[5:6])
+    pgen = vcf_to_pgen(path, tmp_path / "g")
+    kw = {"missing_policy": "reference"}
+    expected = ingest_pgen(pgen, ref, "1", WIN, **kw)
+    pvar = tmp_path / "g.pvar"
+    rows = [line.split("\t") for line in pvar.read_text().splitlines() if not line.startswith("#")]
+    # .bim order: CHROM ID CM POS ALT REF, no header line
+    pvar.write_text("".join(f"{c}\t{i}\t0\t{p}\t{a}\t{r}\n" for c, p, i, r, a, *_ in rows))
+    assert_same_store(expected, ingest_pgen(pgen, ref, "1", WIN, **kw))
+    assert_same_store(expected, ingest_vcf(path, ref, "1", WIN, **kw))
