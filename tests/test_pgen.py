@@ -193,6 +193,21 @@ def test_missing_or_mismatched_companions_are_named(tmp_path, ref):
         ingest_pgen(pgen, ref, "1", WIN)
 
 
+def test_truncated_pgen_names_the_record(tmp_path, ref):
+    pgen = vcf_to_pgen(vcf(tmp_path, MULTI), tmp_path / "g")
+    data = pgen.read_bytes()
+    pgen.write_bytes(data[:-6])  # the last records cut short
+    kw = {"missing_policy": "reference"}
+    with pytest.raises(InputError, match=r"g\.pgen: record 1:\d+ .*pgenlib cannot read its "
+                       r"genotypes .*truncated or corrupt"):
+        ingest_pgen(pgen, ref, "1", WIN, **kw)
+    with pytest.raises(InputError, match=r"g\.pgen: record 1:\d+ .*truncated or corrupt"):
+        ingest_pgen_dosages(pgen, ref, "1", WIN, dosage_field="DS", **kw)
+    pgen.write_bytes(data[:12])  # the header cut short
+    with pytest.raises(InputError, match=r"g\.pgen: pgenlib cannot open it.*complete"):
+        ingest_pgen(pgen, ref, "1", WIN, **kw)
+
+
 def test_pvar_errors_name_the_record(tmp_path, ref):
     path = vcf(tmp_path, ["3 bad A T 0|1 0|0 0|0 0|0", "5 ok A C 0|1 0|0 0|0 0|0"])
     pgen = vcf_to_pgen(path, tmp_path / "b")

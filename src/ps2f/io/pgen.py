@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -324,10 +325,12 @@ def _open_fileset(
         )
     except RuntimeError as exc:
         msg = exc.args[0].decode(errors="replace") if isinstance(exc.args[0], bytes) else exc
+        msg = str(msg).strip().rstrip(".")
         raise InputError(
             f"{path}: pgenlib cannot open it with {pvar.n_variants:,} variants ({pvar_path}) "
-            f"and {len(all_samples):,} samples ({psam_path}): {str(msg).strip()}. The three "
-            f"files must come from one 'plink2 --make-pgen' run; re-create the fileset."
+            f"and {len(all_samples):,} samples ({psam_path}): {msg}. The three "
+            f"files must come from one 'plink2 --make-pgen' run, and be complete (not cut "
+            f"short by an interrupted copy); re-create the fileset."
         ) from None
     kept = np.asarray(all_samples, dtype=str)[keep]
     return _Fileset(path, reader, pvar, kept, fasta_contig)
@@ -359,8 +362,20 @@ def _walk(
         fs.reader.close()
 
 
-def _hardcalls(fs: _Fileset) -> Callable[[_PgenRecord], tuple[np.ndarray, ...]]:
-    """``read(rec)`` -> allele indices of the two calls (S,) int32 each (-1 missing), phased."""
+@contextmanager
+def _read_errors(where: str) -> Iterator[None]:
+    """Turn pgenlib's read errors (a truncated or corrupt .pgen) into an InputError naming the record."""
+    try:
+        yield
+    except RuntimeError as exc:
+        raise InputError(
+            f"{where}: pgenlib cannot read its genotypes ({exc}): the .pgen is truncated or "
+            f"corrupt (an interrupted copy?). Re-create the fileset ('plink2 ... --make-pgen')."
+        ) from None
+
+
+def _hardcalls(fs: _Fileset) -> Callable[[_PgenRecord, str], tuple[np.ndarray, ...]]:
+    """``read(rec, where)`` -> allele indices of the two calls (S,) int32 each (-1 missing), phased."""
     n = len(fs.samples)
     codes = np.empty(2 * n, dtype=np.int32)
     phase = np.empty(n, dtype=np.uint8)
@@ -368,8 +383,9 @@ def _hardcalls(fs: _Fileset) -> Callable[[_PgenRecord], tuple[np.ndarray, ...]]:
     # (as the unphased VCF it came from said), so that the phase counts match the VCF's
     phase_present = fs.reader.hardcall_phase_present()
 
-    def read(rec: _PgenRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        fs.reader.read_alleles_and_phasepresent(rec.index, codes, phase)
+    def read(rec: _PgenRecord, where: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        with _read_errors(where):
+            fs.reader.read_alleles_and_phasepresent(rec.index, codes, phase)
         a = np.where(codes[0::2] == _MISSING_CODE, -1, codes[0::2])
         b = np.where(codes[1::2] == _MISSING_CODE, -1, codes[1::2])
         return a, b, phase.astype(bool) if phase_present else np.zeros(n, dtype=bool)
@@ -431,7 +447,7 @@ def ingest_pgen(
     no_phase = not fs.reader.hardcall_phase_present()
 
     def phased_calls(rec, where, samples, stats):
-        a, b, phased = read(rec)
+        a, b, phased = read(rec, where)
         a, b, missing = missing_to_reference(a, b, where, samples, stats, missing_policy)
         try:
             return phased_rows(a, b, phased, missing, where, samples, stats)
@@ -498,7 +514,7 @@ def ingest_pgen_dosages(
         read = _hardcalls(fs)
 
         def calls(rec, where, samples, stats):
-            a, b, phased = read(rec)
+            a, b, phased = read(rec, where)
             a, b, missing = missing_to_reference(a, b, where, samples, stats, missing_policy)
             return gt_dosage_rows(a, b, phased, missing, stats)
 
@@ -508,7 +524,8 @@ def ingest_pgen_dosages(
         def calls(rec, where, samples, stats):
             ds = np.zeros((len(samples), max(len(rec.ALT), 1)), dtype=np.float32)
             for k in range(1, len(rec.ALT) + 1):
-                fs.reader.read_dosages(rec.index, buf, k)
+                with _read_errors(where):
+                    fs.reader.read_dosages(rec.index, buf, k)
                 ds[:, k - 1] = buf
             ds[ds == _MISSING_CODE] = np.nan
             return dosage_rows(ds, len(rec.ALT), where, samples, stats, missing_policy, "dosage")
