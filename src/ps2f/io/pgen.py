@@ -58,6 +58,7 @@ from ps2f.io.records import (
     dosage_rows,
     dosage_store,
     gt_dosage_rows,
+    merge_windows,
     missing_to_reference,
     phased_rows,
     variant_store,
@@ -179,10 +180,10 @@ def read_psam_samples(path: str | Path) -> list[str]:
 
 
 class _Pvar(NamedTuple):
-    """The ``.pvar`` records of one contig, in file order."""
+    """The ``.pvar`` records of one contig inside the windows read, in file order."""
 
     chrom: str
-    index: np.ndarray  # (N,) uint32, variant index in the .pgen
+    index: np.ndarray  # (N,) uint32, variant index in the .pgen (records inside the windows)
     pos: np.ndarray  # (N,) int64, 1-based
     ids: list[str]
     ref: list[str]
@@ -195,8 +196,17 @@ class _Pvar(NamedTuple):
 _BIM_COLUMNS = ["CHROM", "ID", "CM", "POS", "ALT", "REF"]
 
 
-def _read_pvar(pvar: str, contig: str, aliases: Mapping[str, str] | None) -> _Pvar:
-    """Read the ``.pvar``: the allele counts of every variant, and the records of ``contig``."""
+def _read_pvar(
+    pvar: str,
+    contig: str,
+    aliases: Mapping[str, str] | None,
+    windows: Sequence[tuple[int, int]],
+) -> _Pvar:
+    """Read the ``.pvar``: allele counts of every variant, records of ``contig`` in ``windows``.
+
+    Only the records inside the windows become Python strings (a biobank ``.pvar`` has
+    millions); INFO is read only when one of them has a ``<DEL>`` ALT (for its END).
+    """
     skip, columns = _header_lines(pvar)
     if columns is None:  # headerless: .bim order, CM optional
         with open(pvar) as fh:
@@ -211,18 +221,23 @@ def _read_pvar(pvar: str, contig: str, aliases: Mapping[str, str] | None) -> _Pv
             f"starts with '#CHROM POS ID REF ALT' (or is headerless in .bim order). Re-create "
             f"it with plink2 --make-pgen."
         )
-    use = need + (["INFO"] if "INFO" in columns else [])
-    try:
-        table = pd.read_csv(
-            pvar, sep="\t", skiprows=skip, header=None, names=columns, usecols=use,
-            dtype={c: str for c in use if c != "POS"} | {"POS": np.int64},
-            keep_default_na=False, na_filter=False, engine="c",
-        )
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(
-            f"{pvar}: cannot read it as a tab-separated .pvar ({exc}); check the POS column "
-            f"(integers) and the column count of each line."
-        ) from None
+
+    def read(use: list[str]) -> pd.DataFrame:
+        try:
+            return pd.read_csv(
+                pvar, sep="\t", skiprows=skip, header=None, names=columns, usecols=use,
+                dtype={c: str for c in use if c != "POS"} | {"POS": np.int64},
+                keep_default_na=False, na_filter=False, engine="c",
+            )
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame(columns=use)
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise InputError(
+                f"{pvar}: cannot read it as a tab-separated .pvar ({exc}); check the POS "
+                f"column (integers) and the column count of each line."
+            ) from None
+
+    table = read(need)
     if table.empty:
         raise InputError(
             f"{pvar}: the .pvar has a header but no records; every individual would get the "
@@ -233,33 +248,36 @@ def _read_pvar(pvar: str, contig: str, aliases: Mapping[str, str] | None) -> _Pv
     if (n_alleles > 2).any():
         offsets = np.zeros(len(table) + 1, dtype=np.uintp)
         offsets[1:] = np.cumsum(n_alleles)
-    chroms = table["CHROM"].unique().tolist()
-    chrom = resolve_contig(contig, chroms, pvar, aliases)
-    on = np.flatnonzero(table["CHROM"].to_numpy() == chrom)
-    sub = table.iloc[on]
-    pos = sub["POS"].to_numpy(np.int64)
+    chrom = resolve_contig(contig, table["CHROM"].unique().tolist(), pvar, aliases)
+    on = np.flatnonzero((table["CHROM"] == chrom).to_numpy())
+    pos = table["POS"].to_numpy(np.int64)[on]
     if pos.size > 1 and (np.diff(pos) < 0).any():
         i = int(np.flatnonzero(np.diff(pos) < 0)[0])
         raise InputError(
             f"{pvar}: record {chrom}:{pos[i + 1]} comes after {chrom}:{pos[i]}: the variants "
             f"of {chrom} are not sorted by position. Sort them: '{PGEN_HINTS.sort}'."
         )
-    refs = sub["REF"].tolist()
+    merged = np.asarray(merge_windows(windows), dtype=np.int64).reshape(-1, 2)
+    lo, hi = np.searchsorted(pos - 1, merged[:, 0]), np.searchsorted(pos - 1, merged[:, 1])
+    inside = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)] + [[]])
+    rows = on[inside.astype(np.int64)]
+    sub = table.iloc[rows]
+    pos = pos[inside.astype(np.int64)]
+    refs, alts = sub["REF"].tolist(), sub["ALT"].tolist()
     end = pos + np.fromiter((len(r) for r in refs), np.int64, len(refs)) - 1
-    if "INFO" in sub:
-        info = sub["INFO"]
-        has_end = info.str.contains("END=", regex=False).to_numpy()
-        if has_end.any():
-            ends = info[has_end].str.extract(r"(?:^|;)END=(\d+)(?:;|$)")[0]
-            found = ends.notna().to_numpy()
-            end[np.flatnonzero(has_end)[found]] = ends[found].astype(np.int64).to_numpy()
+    has_del = np.fromiter(("<DEL>" in a for a in alts), bool, len(alts))
+    if has_del.any() and "INFO" in columns:  # INFO/END, read only when a <DEL> needs it
+        info = read(["INFO"])["INFO"].iloc[rows[has_del]]
+        ends = info.str.extract(r"(?:^|;)END=(\d+)(?:;|$)")[0]
+        found = ends.notna().to_numpy()
+        end[np.flatnonzero(has_del)[found]] = ends[found].astype(np.int64).to_numpy()
     return _Pvar(
         chrom=chrom,
-        index=on.astype(np.uint32),
+        index=rows.astype(np.uint32),
         pos=pos,
         ids=sub["ID"].tolist(),
         ref=refs,
-        alt=sub["ALT"].tolist(),
+        alt=alts,
         end=end,
         allele_idx_offsets=offsets,
         n_variants=len(table),
@@ -290,15 +308,20 @@ def _open_fileset(
     path: str,
     reference: Reference,
     contig: str,
+    windows: Sequence[tuple[int, int]],
     samples: Sequence[str] | None,
     contig_aliases: Mapping[str, str] | None,
 ) -> _Fileset:
-    """Check and open the three files; the reader keeps ``samples`` (default all)."""
+    """Check and open the three files; the reader keeps ``samples`` (default all).
+
+    Only the ``.pvar`` records of ``contig`` inside ``windows`` are kept (the walk reads no
+    others).
+    """
     pvar_path, psam_path = pgen_companions(path)
     _check_exists(path, ".pgen", path)
     _check_exists(pvar_path, ".pvar", path)
     all_samples = read_psam_samples(path)
-    pvar = _read_pvar(pvar_path, contig, contig_aliases)
+    pvar = _read_pvar(pvar_path, contig, contig_aliases, windows)
     fasta_contig = reference.contig_name(contig)
     reference.contig_length(fasta_contig)  # an unknown contig fails before any record is read
     keep = np.arange(len(all_samples), dtype=np.uint32)
@@ -442,7 +465,7 @@ def ingest_pgen(
     """
     path = str(pgen_path)
     check_missing_policy(missing_policy)
-    fs = _open_fileset(path, reference, contig, samples, contig_aliases)
+    fs = _open_fileset(path, reference, contig, windows, samples, contig_aliases)
     read = _hardcalls(fs)
     no_phase = not fs.reader.hardcall_phase_present()
 
@@ -508,7 +531,7 @@ def ingest_pgen_dosages(
     path = str(pgen_path)
     check_missing_policy(missing_policy)
     check_dosage_field(dosage_field)
-    fs = _open_fileset(path, reference, contig, samples, contig_aliases)
+    fs = _open_fileset(path, reference, contig, windows, samples, contig_aliases)
 
     if dosage_field == "GT":
         read = _hardcalls(fs)
