@@ -20,17 +20,17 @@ stem). Supported:
   as ``plink2 --vcf`` writes no FID), or a headerless ``.fam`` (IID = column 2).
 
 Checks (each an :class:`~ps2f.errors.InputError` naming the file and the fix): the three files
-exist and are not empty; the ``.pgen`` opens with pgenlib (magic number, truncation) and its
-variant and sample counts equal the ``.pvar``'s and the ``.psam``'s; sample IDs are unique; the
-``.pvar`` has records, and records on the requested contig (else the contigs it has are
-named); a contig's records are sorted by POS
-(plink2 does not require it; ``plink2 --sort-vars`` fixes it).
+exist and are not empty; the ``.pgen`` opens with pgenlib (magic number, header) and its variant
+and sample counts equal the ``.pvar``'s and the ``.psam``'s; a ``.pgen`` cut short fails at the
+first record it cannot read (named); sample IDs are unique; the ``.pvar`` has records, and
+records on the requested contig (else the contigs it has are named); a contig's records are
+sorted by POS (plink2 does not require it; ``plink2 --sort-vars`` fixes it).
 
 What the PGEN format cannot say, and so what differs from a VCF: a call is missing as a whole
-(no ``0|.``); PGEN stores phase for heterozygous calls only, so homozygous calls count as
-phased in a fileset that has phase and as unphased in one without (``unphased_homozygous_calls``
-and ``unphased_calls`` match the VCF's when it was phased or unphased throughout); there is no ploidy (haploid calls are
-stored as homozygous by plink2). Dosages are stored at 1/16,384 precision.
+(no ``0|.``); PGEN stores phase for heterozygous calls only, so homozygous calls count as phased
+in a fileset that has phase and as unphased in one without (``unphased_homozygous_calls`` and
+``unphased_calls`` match the VCF's when it was phased, or unphased, throughout); there is no
+ploidy (plink2 stores haploid calls as homozygous). Dosages are stored at 1/16,384 precision.
 """
 
 from __future__ import annotations
@@ -174,7 +174,8 @@ def read_psam_samples(path: str | Path) -> list[str]:
     if dup:
         raise InputError(
             f"{psam}: sample IDs (IID) repeat: {dup[:5]}; ps2f names individuals by IID alone. "
-            f"Make them unique (e.g. 'plink2 --pfile STEM --set-all-var-ids ... --update-ids')."
+            f"Rename them ('plink2 --pfile STEM --update-ids NEW_IDS.txt --make-pgen --out "
+            f"renamed'), or drop the copies."
         )
     return samples
 
