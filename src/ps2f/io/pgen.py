@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 
 PGEN_HINTS = FormatHints(
     name="PGEN",
-    sort="plink2 --pfile <stem> --sort-vars --make-pgen --out sorted",
+    sort="Sort it: 'plink2 --pfile STEM --sort-vars --make-pgen --out sorted'.",
     normalize=(
         "REF/ALT swapped by a plink 1 conversion (fix with 'plink2 --fa FASTA --ref-from-fa "
         "force --make-pgen') or unnormalized alleles ('plink2 --fa FASTA --normalize')"
@@ -256,7 +256,7 @@ def _read_pvar(
         i = int(np.flatnonzero(np.diff(pos) < 0)[0])
         raise InputError(
             f"{pvar}: record {chrom}:{pos[i + 1]} comes after {chrom}:{pos[i]}: the variants "
-            f"of {chrom} are not sorted by position. Sort them: '{PGEN_HINTS.sort}'."
+            f"of {chrom} are not sorted by position. {PGEN_HINTS.sort}"
         )
     merged = np.asarray(merge_windows(windows), dtype=np.int64).reshape(-1, 2)
     lo, hi = np.searchsorted(pos - 1, merged[:, 0]), np.searchsorted(pos - 1, merged[:, 1])

@@ -143,7 +143,7 @@ class FormatHints:
     name : str
         ``"VCF"`` or ``"PGEN"``.
     sort : str
-        A command that sorts the file (``{path}`` is filled in).
+        The sentence that says how to sort the file (``{path}`` is filled in).
     normalize : str
         How to line REF alleles up with the FASTA.
     dedup : str
@@ -289,8 +289,8 @@ def walk_records(
             if rec.POS < prev_pos:
                 raise InputError(
                     f"{path}: record {rec.CHROM}:{rec.POS} comes after {rec.CHROM}:{prev_pos}: "
-                    f"the file is not sorted, so its index cannot be trusted. Sort it: "
-                    f"'{hints.sort.format(path=path)}'."
+                    f"the file is not sorted, so its index cannot be trusted. "
+                    f"{hints.sort.format(path=path)}"
                 )
             prev_pos = rec.POS
             pos0 = rec.POS - 1

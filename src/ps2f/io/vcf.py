@@ -61,7 +61,10 @@ log = logging.getLogger(__name__)
 
 VCF_HINTS = FormatHints(
     name="VCF",
-    sort="bcftools sort -Oz -o sorted.vcf.gz {path} && tabix -p vcf sorted.vcf.gz",
+    sort=(
+        "Sort and re-index: 'bcftools sort -Oz -o sorted.vcf.gz {path} && tabix -p vcf "
+        "sorted.vcf.gz'."
+    ),
     normalize="an unnormalized VCF (run 'bcftools norm -f FASTA -c e')",
     dedup="'bcftools norm -d exact'",
 )
