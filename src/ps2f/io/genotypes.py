@@ -21,10 +21,22 @@ from ps2f.io.vcf import ingest_dosages, ingest_vcf, read_vcf_samples
 
 __all__ = [
     "genotype_companions",
+    "genotype_format",
+    "sample_rename_command",
     "ingest_genotype_dosages",
     "ingest_genotypes",
     "read_genotype_samples",
 ]
+
+
+def genotype_format(path: str | Path) -> str:
+    """``"PGEN"`` for a PLINK 2 ``.pgen``, else ``"VCF"`` (VCF or BCF), for messages."""
+    return "PGEN" if is_pgen(path) else "VCF"
+
+
+def sample_rename_command(path: str | Path) -> str:
+    """The command that renames the samples of ``path``'s format, quoted, for messages."""
+    return "'plink2 --update-ids'" if is_pgen(path) else "'bcftools reheader -s'"
 
 
 def read_genotype_samples(path: str | Path) -> list[str]:

@@ -127,18 +127,19 @@ def _matched_samples(vcf: str, individuals_path: str) -> tuple[list[str], list[s
         An individual without genotypes in ``vcf`` (a separate message when none matches).
     """
     from ps2f.errors import InputError
-    from ps2f.io.genotypes import read_genotype_samples
+    from ps2f.io.genotypes import genotype_format, read_genotype_samples, sample_rename_command
 
     individuals = read_table(individuals_path)["individual"].tolist()
     vcf_samples = read_genotype_samples(vcf)
     in_vcf = set(vcf_samples)
     absent = [s for s in individuals if s not in in_vcf]
     if absent and len(absent) == len(individuals):
+        kind = genotype_format(vcf)
         raise InputError(
             f"{vcf}: none of the {len(individuals)} expression individuals (e.g. "
-            f"{individuals[:3]}) is a VCF sample (e.g. {vcf_samples[:3]}): the two files name "
-            f"individuals differently, or belong to different cohorts. Rename the VCF samples "
-            f"('bcftools reheader -s') or the expression columns so that they match."
+            f"{individuals[:3]}) is a {kind} sample (e.g. {vcf_samples[:3]}): the two files name "
+            f"individuals differently, or belong to different cohorts. Rename the {kind} samples "
+            f"({sample_rename_command(vcf)}) or the expression columns so that they match."
         )
     if absent:
         raise InputError(
