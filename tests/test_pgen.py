@@ -19,7 +19,12 @@ from conftest import GEUVADIS, write_fasta, write_vcf
 
 from ps2f.errors import InputError
 from ps2f.io.fasta import Reference
-from ps2f.io.genotypes import ingest_genotype_dosages, ingest_genotypes, read_genotype_samples
+from ps2f.io.genotypes import (
+    genotype_companions,
+    ingest_genotype_dosages,
+    ingest_genotypes,
+    read_genotype_samples,
+)
 from ps2f.io.pgen import ingest_pgen, ingest_pgen_dosages, read_psam_samples
 from ps2f.io.vcf import ingest_dosages, ingest_vcf
 
@@ -183,14 +188,31 @@ def test_missing_or_mismatched_companions_are_named(tmp_path, ref):
                        r"and 5 samples.*one 'plink2 --make-pgen' run"):
         ingest_pgen(pgen, ref, "1", WIN)
     psam.write_text(text)
-    subprocess.run(["zstd", "-q", "--rm", str(pvar)], check=True) if shutil.which(
-        "zstd"
-    ) else pvar.rename(str(pvar) + ".zst")
-    with pytest.raises(InputError, match=r"g\.pvar: the \.pvar file .* is missing.*zstd -d"):
+    pvar.unlink()
+    with pytest.raises(InputError, match=r"g\.pvar: the \.pvar file .* is missing.*\.pvar\.zst"):
         ingest_pgen(pgen, ref, "1", WIN)
     (tmp_path / "g.pgen").write_bytes(b"")
     with pytest.raises(InputError, match=r"g\.pgen: the file is empty"):
         ingest_pgen(pgen, ref, "1", WIN)
+
+
+def test_zstd_pvar_reads_as_the_plain_one(tmp_path, ref):
+    if shutil.which("zstd") is None:
+        pytest.skip("zstd not on the PATH")
+    records = [r for r in MULTI if "<DEL>" not in r]
+    path = vcf(tmp_path, records)
+    pgen = vcf_to_pgen(path, tmp_path / "g")
+    kw = {"missing_policy": "reference"}
+    subprocess.run(["zstd", "-q", "--rm", str(tmp_path / "g.pvar")], check=True)
+    assert genotype_companions(pgen)[0] == str(tmp_path / "g.pvar.zst")
+    assert_same_store(ingest_vcf(path, ref, "1", WIN, **kw), ingest_pgen(pgen, ref, "1", WIN, **kw))
+    # a <DEL> needs INFO/END, which pgenlib does not read from a .pvar.zst
+    path = vcf(tmp_path, MULTI, name="del.vcf.gz")
+    pgen = vcf_to_pgen(path, tmp_path / "del")
+    subprocess.run(["zstd", "-q", "--rm", str(tmp_path / "del.pvar")], check=True)
+    with pytest.raises(InputError, match=r"del\.pvar\.zst: record 1:9 has a <DEL> ALT.*zstd -d"):
+        ingest_pgen(pgen, ref, "1", WIN, **kw)
+    assert ingest_pgen(pgen, ref, "1", [(0, 8), (11, 40)], **kw).n_variants > 0  # not read
 
 
 def test_truncated_pgen_names_the_record(tmp_path, ref):

@@ -14,8 +14,9 @@ stem). Supported:
 * ``.pvar``: plain text with a ``#CHROM`` header line (columns CHROM, POS, ID, REF, ALT, and
   optionally QUAL, FILTER, INFO, CM; ``##`` lines before it are skipped), or without a header
   (the ``.bim`` column order CHROM, ID, CM, POS, ALT, REF). ``INFO/END`` is read for ``<DEL>``
-  ALTs. A zstd-compressed ``.pvar.zst`` is refused with the command that decompresses it (no
-  well-kept Python reader of it is among ps2f's dependencies).
+  ALTs. A zstd-compressed ``x.pvar.zst`` (when there is no ``x.pvar``) is read by pgenlib's
+  ``PvarReader`` (plink2's own parser), which reads no INFO: a ``<DEL>`` ALT in it is an error
+  that says to decompress it.
 * ``.psam``: a ``#FID``/``#IID`` header line (sample ID = the IID column; FID is ignored,
   as ``plink2 --vcf`` writes no FID), or a headerless ``.fam`` (IID = column 2).
 
@@ -92,23 +93,24 @@ def is_pgen(path: str | Path) -> bool:
 
 
 def pgen_companions(path: str | Path) -> tuple[str, str]:
-    """The ``.pvar`` and ``.psam`` paths beside ``path`` (``x.pgen`` -> ``x.pvar``, ``x.psam``)."""
+    """The ``.pvar`` and ``.psam`` paths beside ``path`` (``x.pgen`` -> ``x.pvar``, ``x.psam``).
+
+    ``x.pvar.zst`` when there is no ``x.pvar`` but that one exists.
+    """
     stem = str(path)[: -len(".pgen")]
-    return f"{stem}.pvar", f"{stem}.psam"
+    pvar = f"{stem}.pvar"
+    if not Path(pvar).exists() and Path(f"{pvar}.zst").exists():
+        pvar += ".zst"
+    return pvar, f"{stem}.psam"
 
 
 def _check_exists(path: str, what: str, pgen: str) -> None:
     p = Path(path)
     if not p.exists():
-        hint = ""
-        if what == ".pvar" and Path(path + ".zst").exists():
-            hint = (
-                f" There is a zstd-compressed {path}.zst: decompress it beside the .pgen "
-                f"('zstd -d {path}.zst'); ps2f reads plain .pvar only."
-            )
+        also = " (or .pvar.zst)" if what == ".pvar" else ""
         raise InputError(
             f"{path}: the {what} file of the PLINK 2 fileset {pgen} is missing; it must sit "
-            f"beside the .pgen with the same stem (plink2 --make-pgen writes all three).{hint}"
+            f"beside the .pgen with the same stem{also} (plink2 --make-pgen writes all three)."
         )
     if p.is_dir() or p.stat().st_size == 0:
         raise InputError(
@@ -197,17 +199,18 @@ class _Pvar(NamedTuple):
 _BIM_COLUMNS = ["CHROM", "ID", "CM", "POS", "ALT", "REF"]
 
 
-def _read_pvar(
-    pvar: str,
-    contig: str,
-    aliases: Mapping[str, str] | None,
-    windows: Sequence[tuple[int, int]],
-) -> _Pvar:
-    """Read the ``.pvar``: allele counts of every variant, records of ``contig`` in ``windows``.
+class _PvarColumns(NamedTuple):
+    """A ``.pvar`` read column-wise; strings of chosen rows only on request."""
 
-    Only the records inside the windows become Python strings (a biobank ``.pvar`` has
-    millions); INFO is read only when one of them has a ``<DEL>`` ALT (for its END).
-    """
+    chrom: np.ndarray  # (n_variants,) str
+    pos: np.ndarray  # (n_variants,) int64, 1-based
+    offsets: np.ndarray | None  # (n_variants + 1,) uintp allele index offsets; None: biallelic
+    fields: Callable[[np.ndarray], tuple[list[str], list[str], list[str]]]  # rows -> ID, REF, ALT
+    info_end: Callable[[np.ndarray], pd.Series] | None  # rows -> INFO/END (str or NaN); None: no INFO
+
+
+def _text_columns(pvar: str) -> _PvarColumns:
+    """A plain-text ``.pvar`` through pandas (C parser)."""
     skip, columns = _header_lines(pvar)
     if columns is None:  # headerless: .bim order, CM optional
         with open(pvar) as fh:
@@ -239,19 +242,81 @@ def _read_pvar(
             ) from None
 
     table = read(need)
-    if table.empty:
-        raise InputError(
-            f"{pvar}: the .pvar has a header but no records; every individual would get the "
-            f"reference genome. Re-create the fileset."
-        )
     n_alleles = table["ALT"].str.count(",").to_numpy(np.int64) + 2
     offsets = None
     if (n_alleles > 2).any():
         offsets = np.zeros(len(table) + 1, dtype=np.uintp)
         offsets[1:] = np.cumsum(n_alleles)
-    chrom = resolve_contig(contig, table["CHROM"].unique().tolist(), pvar, aliases)
-    on = np.flatnonzero((table["CHROM"] == chrom).to_numpy())
-    pos = table["POS"].to_numpy(np.int64)[on]
+
+    def fields(rows: np.ndarray) -> tuple[list[str], list[str], list[str]]:
+        sub = table.iloc[rows]
+        return sub["ID"].tolist(), sub["REF"].tolist(), sub["ALT"].tolist()
+
+    def info_end(rows: np.ndarray) -> pd.Series:
+        info = read(["INFO"])["INFO"].iloc[rows]
+        return info.str.extract(r"(?:^|;)END=(\d+)(?:;|$)")[0]
+
+    return _PvarColumns(
+        table["CHROM"].to_numpy(dtype=str),
+        table["POS"].to_numpy(np.int64),
+        offsets,
+        fields,
+        info_end if "INFO" in columns else None,
+    )
+
+
+def _zst_columns(pvar: str) -> _PvarColumns:
+    """A zstd-compressed ``.pvar.zst`` through pgenlib's ``PvarReader`` (plink2's parser).
+
+    It reads no INFO column.
+    """
+    import pgenlib
+
+    try:
+        reader = pgenlib.PvarReader(pvar.encode())
+    except RuntimeError as exc:
+        msg = exc.args[0].decode(errors="replace") if isinstance(exc.args[0], bytes) else exc
+        raise InputError(
+            f"{pvar}: pgenlib cannot read it as a .pvar.zst ({str(msg).strip()}); check it with "
+            f"'zstd -dc {pvar} | head', or re-create the fileset."
+        ) from None
+    n = reader.get_variant_ct()
+    chrom = np.array([reader.get_variant_chrom(i).decode() for i in range(n)], dtype=str)
+    pos = np.fromiter((reader.get_variant_pos(i) for i in range(n)), np.int64, n)
+    offsets = reader.get_allele_idx_offsets() if reader.get_max_allele_ct() > 2 else None
+    counts = np.diff(reader.get_allele_idx_offsets()).astype(np.int64)
+
+    def fields(rows: np.ndarray) -> tuple[list[str], list[str], list[str]]:
+        ids, refs, alts = [], [], []
+        for i in rows.tolist():
+            ids.append(reader.get_variant_id(i).decode())
+            refs.append(reader.get_allele_code(i, 0).decode())
+            alts.append(",".join(reader.get_allele_code(i, k).decode() for k in range(1, counts[i])))
+        return ids, refs, alts
+
+    return _PvarColumns(chrom, pos, offsets, fields, None)
+
+
+def _read_pvar(
+    pvar: str,
+    contig: str,
+    aliases: Mapping[str, str] | None,
+    windows: Sequence[tuple[int, int]],
+) -> _Pvar:
+    """Read the ``.pvar``: allele counts of every variant, records of ``contig`` in ``windows``.
+
+    Only the records inside the windows become Python strings (a biobank ``.pvar`` has
+    millions); INFO is read only when one of them has a ``<DEL>`` ALT (for its END).
+    """
+    cols = _zst_columns(pvar) if pvar.endswith(".zst") else _text_columns(pvar)
+    if not len(cols.pos):
+        raise InputError(
+            f"{pvar}: the .pvar has a header but no records; every individual would get the "
+            f"reference genome. Re-create the fileset."
+        )
+    chrom = resolve_contig(contig, pd.unique(cols.chrom).tolist(), pvar, aliases)
+    on = np.flatnonzero(cols.chrom == chrom)
+    pos = cols.pos[on]
     if pos.size > 1 and (np.diff(pos) < 0).any():
         i = int(np.flatnonzero(np.diff(pos) < 0)[0])
         raise InputError(
@@ -261,27 +326,38 @@ def _read_pvar(
     merged = np.asarray(merge_windows(windows), dtype=np.int64).reshape(-1, 2)
     lo, hi = np.searchsorted(pos - 1, merged[:, 0]), np.searchsorted(pos - 1, merged[:, 1])
     inside = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)] + [[]])
-    rows = on[inside.astype(np.int64)]
-    sub = table.iloc[rows]
-    pos = pos[inside.astype(np.int64)]
-    refs, alts = sub["REF"].tolist(), sub["ALT"].tolist()
+    inside = inside.astype(np.int64)
+    rows, pos = on[inside], pos[inside]
+    ids, refs, alts = cols.fields(rows)
     end = pos + np.fromiter((len(r) for r in refs), np.int64, len(refs)) - 1
     has_del = np.fromiter(("<DEL>" in a for a in alts), bool, len(alts))
-    if has_del.any() and "INFO" in columns:  # INFO/END, read only when a <DEL> needs it
-        info = read(["INFO"])["INFO"].iloc[rows[has_del]]
-        ends = info.str.extract(r"(?:^|;)END=(\d+)(?:;|$)")[0]
+    if has_del.any():  # INFO/END, read only when a <DEL> needs it
+        if cols.info_end is None:
+            first = int(np.flatnonzero(has_del)[0])
+            raise InputError(
+                f"{pvar}: record {chrom}:{pos[first]} has a <DEL> ALT, whose deleted bases "
+                f"INFO/END gives, but "
+                + (
+                    "pgenlib reads no INFO from a .pvar.zst: decompress it beside the .pgen "
+                    f"('zstd -d {pvar}')."
+                    if pvar.endswith(".zst")
+                    else "the .pvar has no INFO column: re-create it with its INFO column "
+                    "(plink2 --make-pgen keeps a non-empty INFO unless told otherwise)."
+                )
+            )
+        ends = cols.info_end(rows[has_del])
         found = ends.notna().to_numpy()
         end[np.flatnonzero(has_del)[found]] = ends[found].astype(np.int64).to_numpy()
     return _Pvar(
         chrom=chrom,
         index=rows.astype(np.uint32),
         pos=pos,
-        ids=sub["ID"].tolist(),
+        ids=ids,
         ref=refs,
         alt=alts,
         end=end,
-        allele_idx_offsets=offsets,
-        n_variants=len(table),
+        allele_idx_offsets=cols.offsets,
+        n_variants=len(cols.pos),
     )
 
 
