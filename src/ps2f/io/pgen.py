@@ -15,8 +15,9 @@ stem). Supported:
   optionally QUAL, FILTER, INFO, CM; ``##`` lines before it are skipped), or without a header
   (the ``.bim`` column order CHROM, ID, CM, POS, ALT, REF). ``INFO/END`` is read for ``<DEL>``
   ALTs. A zstd-compressed ``x.pvar.zst`` (when there is no ``x.pvar``) is read by pgenlib's
-  ``PvarReader`` (plink2's own parser), which reads no INFO: a ``<DEL>`` ALT in it is an error
-  that says to decompress it.
+  ``PvarReader`` (plink2's own parser), which reads no INFO: a ``<DEL>`` ALT in the windows is
+  then an error that says to decompress it (as is one in a ``.pvar`` without INFO column; a
+  ``<DEL>`` whose INFO has no END is counted and skipped, as from a VCF).
 * ``.psam``: a ``#FID``/``#IID`` header line (sample ID = the IID column; FID is ignored,
   as ``plink2 --vcf`` writes no FID), or a headerless ``.fam`` (IID = column 2).
 
