@@ -16,6 +16,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/gather.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -26,19 +26,36 @@ from test_faults import TINY
 pytestmark = pytest.mark.workflow
 
 # The jobs of the tiny run (one contig, no external scorer, no dosage VCF) by what they follow.
+# Each per-gene stage runs one job per gene chunk, then a gather job (gene chunks: one here).
 EVALUATION = {"evaluate", "figures", "all"}
-BASELINES = {"elastic_net", "random_forest"}
+# a chunk's predictions are gathered, and its per-gene metrics computed (evaluate gathers them)
+PREDICTIONS = {"gather_predictions", "gene_metrics"}
+ELASTIC_NET = {"elastic_net", "gather_baseline_summary", "gather_predictdb"} | PREDICTIONS
+RANDOM_FOREST = {"random_forest", "gather_baseline_summary"} | PREDICTIONS
+BASELINES = ELASTIC_NET | RANDOM_FOREST
 # the nonlinear genes are chosen from the baselines' out-of-sample estimates (their summaries)
 NONLINEAR = {"nonlinear_genes"}
-S2F = {"train_r", "train_p", "predict_p", "score_reference"} | EVALUATION
+S2F = {"train_r", "train_p", "predict_p", "score_reference"} | PREDICTIONS | EVALUATION
 # window_coverage reads the lead eQTLs and the ElasticNet's .db, not the sequence models
 COVERAGE = {"window_coverage"}
+LEAD_EQTL = {"lead_eqtl", "gather_lead_eqtl", "gather_lead_eqtl_dosages", "gene_metrics"}
 # cis_heritability reads the same cis-window variants as lead_eqtl
-EQTL = {"lead_eqtl", "cis_heritability"}
+EQTL = LEAD_EQTL | {"cis_heritability", "gather_cis_heritability"}
 # the top-ElasticNet gene set reads the ElasticNet summary only
 TOP_EN = {"top_elastic_net_genes"}
+CHUNK_JOBS = {
+    "elastic_net",
+    "random_forest",
+    "lead_eqtl",
+    "cis_heritability",
+    "predict_p",
+    "score_reference",
+    "gene_metrics",
+}
 AFTER_GENOTYPES = {"genotypes"} | EQTL | BASELINES | NONLINEAR | TOP_EN | COVERAGE | S2F
-AFTER_PHENOTYPES = {"phenotypes"} | AFTER_GENOTYPES
+# phenotypes is a checkpoint (its gene table gives the chunks): while it is to re-run, a dry
+# run lists the gather jobs but not yet the chunk jobs
+AFTER_PHENOTYPES = ({"phenotypes"} | AFTER_GENOTYPES) - CHUNK_JOBS
 EVERY_JOB = {"simulate"} | AFTER_PHENOTYPES
 
 # (key, new value, jobs whose reason is changed params, every job re-run). The readers
@@ -65,44 +82,70 @@ CASES = [
     ("s2f.model.dense", 16, {"train_r", "train_p"}, S2F),
     ("s2f.train.max_minutes", 30, {"train_r", "train_p"}, S2F),
     # batch composition of the p-model only: the r-model's items are genes
-    ("s2f.train.individuals_per_gene", 4, {"train_p"}, {"train_p", "predict_p"} | EVALUATION),
+    (
+        "s2f.train.individuals_per_gene",
+        4,
+        {"train_p"},
+        {"train_p", "predict_p"} | PREDICTIONS | EVALUATION,
+    ),
     (
         "s2f.train.early_stopping_genes",
         "validation",
         {"train_p"},
-        {"train_p", "predict_p"} | EVALUATION,
+        {"train_p", "predict_p"} | PREDICTIONS | EVALUATION,
     ),
-    ("s2f.r_model_epochs", 3, {"train_r"}, {"train_r", "score_reference"} | EVALUATION),
+    (
+        "s2f.r_model_epochs",
+        3,
+        {"train_r"},
+        {"train_r", "score_reference"} | PREDICTIONS | EVALUATION,
+    ),
     ("s2f.predict_batch_size", 64, {"predict_p", "score_reference"}, S2F - {"train_r", "train_p"}),
     # an input of train_p (r_model.pt), not a setting of any training
-    ("s2f.train.init_from_r_model", True, set(), {"train_p", "predict_p"} | EVALUATION),
+    (
+        "s2f.train.init_from_r_model",
+        True,
+        set(),
+        {"train_p", "predict_p"} | PREDICTIONS | EVALUATION,
+    ),
     ("s2f.window_bp", 1024, {"genotypes"}, AFTER_GENOTYPES),
     ("baselines.cis_window_bp", 2000, {"genotypes"}, AFTER_GENOTYPES),
     (
         "baselines.drop_ambiguous_strand",
         False,
-        BASELINES,
+        {"elastic_net", "random_forest"},
         BASELINES | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
     ),
     (
         "baselines.random_forest.n_estimators",
         5,
         {"random_forest"},
-        {"random_forest"} | NONLINEAR | EVALUATION,
+        RANDOM_FOREST | NONLINEAR | EVALUATION,
     ),
+    # the PredictDB filter runs on the gathered .db (its q-values need every gene)
     (
         "baselines.predictdb.min_rho",
         0.2,
-        {"elastic_net"},
-        {"elastic_net"} | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
+        {"gather_predictdb"},
+        {"gather_predictdb"} | COVERAGE | EVALUATION,
     ),
     (
         "baselines.predictdb.variant_key",
         "varID",
         {"elastic_net"},
-        {"elastic_net"} | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
+        ELASTIC_NET | NONLINEAR | TOP_EN | COVERAGE | EVALUATION,
+    ),
+    # new chunks: each chunk job's params hold its genes; training reads no chunk
+    (
+        "chunks.genes_per_chunk",
+        2,
+        CHUNK_JOBS - {"gene_metrics"},  # its inputs changed, it has no params of the chunk
+        CHUNK_JOBS | BASELINES | EQTL | S2F - {"train_r", "train_p"} | NONLINEAR | TOP_EN
+        | COVERAGE,
     ),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
+    # the permutations run per gene chunk; evaluate only gathers their p-values
+    ("evaluate.n_permutations", 20, {"gene_metrics"}, {"gene_metrics"} | EVALUATION),
     # the gene-level direction odds ratio reads it too (inside evaluate)
     ("evaluate.alpha", 0.1, {"evaluate"}, EVALUATION),
     ("evaluate.nonlinear_top_n", 2, NONLINEAR, NONLINEAR | EVALUATION),
@@ -118,9 +161,14 @@ CASES = [
         set(),
         AFTER_PHENOTYPES,
     ),
-    ("evaluate.eqtl_min_maf", 0.1, EQTL, EQTL | COVERAGE | EVALUATION),
+    (
+        "evaluate.eqtl_min_maf",
+        0.1,
+        {"lead_eqtl", "cis_heritability"},
+        EQTL | COVERAGE | EVALUATION,
+    ),
     # the eGene threshold: lead_eqtl logs the eGenes, window_coverage flags them
-    ("evaluate.eqtl_alpha", 0.01, {"lead_eqtl"}, {"lead_eqtl"} | COVERAGE | EVALUATION),
+    ("evaluate.eqtl_alpha", 0.01, {"lead_eqtl"}, LEAD_EQTL | COVERAGE | EVALUATION),
     # surprising but real: the split check needs evaluate.min_individuals per individual set
     ("evaluate.min_individuals", 4, {"phenotypes"}, AFTER_PHENOTYPES),
     # read by no rule of this run: the dosages rule runs only on inputs.dosages, and a

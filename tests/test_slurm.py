@@ -49,6 +49,8 @@ TINY = {
         "random_forest": {"n_estimators": 10},
     },
     "evaluate": {"n_boot": 20},
+    # 3 gene chunks: every per-gene stage submits one SLURM job per chunk, then a gather
+    "chunks": {"genes_per_chunk": 2},
 }
 
 # What differs between this test cluster and a real one; everything else is profiles/slurm as is.

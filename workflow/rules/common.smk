@@ -70,6 +70,7 @@ PHENOTYPES = {
 
 wildcard_constraints:
     contig="[^/]+",
+    chunk="[^/]+[.][0-9]+",
     baseline="|".join(MODELS_BASELINE),
 
 
@@ -228,7 +229,8 @@ def get_baseline_settings(method):
     keys = ["genes", "cis_window_bp", "cis_window_anchor", "snvs_only", "drop_ambiguous_strand"]
     keys.append(method)
     if method == "elastic_net":
-        keys.append("predictdb")
+        # the filter (max_pval, min_rho) is applied to the merged .db by gather_predictdb
+        keys += [f"predictdb.{k}" for k in ("genome_build", "population", "variant_key")]
     return config_subset(config["baselines"], *keys)
 
 
@@ -256,6 +258,48 @@ def get_variant_stores(wildcards=None):
     return expand(f"{RUN}/variants/{{contig}}.npz", contig=CONTIGS)
 
 
+# Gene chunks (ps2f.pipeline.chunks): every per-gene stage runs one job per chunk of at most
+# chunks.genes_per_chunk consecutive genes of one contig, and a gather rule writes the stage's
+# usual tables. The chunks are cut from the phenotypes gene table, so `phenotypes` is a
+# checkpoint: the chunk jobs join the DAG once it has run (a dry run before then lists the
+# gather jobs, not the chunk jobs). A chunk job's params hold its gene IDs: it re-runs exactly
+# when its genes (or the config it reads) change, and a killed run resubmits only missing chunks.
+_GENE_CHUNKS = {}
+
+
+def gene_chunks():
+    """{chunk ID: its gene IDs} of the phenotypes gene table (read once per table version)."""
+    from ps2f.pipeline.chunks import gene_chunks as split
+    from ps2f.pipeline.common import read_table
+
+    path = checkpoints.phenotypes.get().output.genes
+    key = (path, Path(path).stat().st_mtime_ns, config["chunks"]["genes_per_chunk"])
+    if key not in _GENE_CHUNKS:
+        _GENE_CHUNKS[key] = split(read_table(path), config["chunks"]["genes_per_chunk"])
+    return _GENE_CHUNKS[key]
+
+
+def get_chunk_genes(wildcards):
+    """The gene IDs of chunk `wildcards.chunk` (a chunk job's params)."""
+    return gene_chunks()[wildcards.chunk]
+
+
+def chunked(pattern):
+    """Input function: `pattern` expanded over every gene chunk (its other wildcards filled in)."""
+
+    def paths(wildcards):
+        return expand(pattern, chunk=list(gene_chunks()), **wildcards)
+
+    return paths
+
+
+def get_chunk_store(wildcards):
+    """The variant store of the chunk's contig only (a chunk never straddles contigs)."""
+    from ps2f.pipeline.chunks import chunk_contig
+
+    return [f"{RUN}/variants/{chunk_contig(wildcards.chunk)}.npz"]
+
+
 # inputs.dosages (unphased or imputed dosages for the genotype baselines); real data only
 DOSAGES = None if SIMULATED else config["inputs"]["dosages"]
 
@@ -277,11 +321,13 @@ def get_genotype_companions(kind):
     return dict(zip((f"{kind}_pvar", f"{kind}_psam"), pvar_psam))
 
 
-def get_baseline_stores(wildcards=None):
-    """What the baselines read: dosage stores of inputs.dosages when set, else the variant stores."""
-    if DOSAGES:
-        return expand(f"{RUN}/dosages/{{contig}}.npz", contig=CONTIGS)
-    return get_variant_stores()
+def get_baseline_store(wildcards):
+    """A baseline chunk's store: the dosage store of inputs.dosages when set, else the variant
+    store, of the chunk's contig only."""
+    from ps2f.pipeline.chunks import chunk_contig
+
+    folder = "dosages" if DOSAGES else "variants"
+    return [f"{RUN}/{folder}/{chunk_contig(wildcards.chunk)}.npz"]
 
 
 def get_histories():
@@ -289,7 +335,14 @@ def get_histories():
     return {f"history_{m}": f"{RUN}/models/{m}.history.tsv" for m in MODELS_S2F}
 
 
+def get_chunk_predictions(wildcards):
+    """Every model's predictions of gene chunk `wildcards.chunk` (rule gene_metrics)."""
+    models = MODELS + list(SCORERS)
+    return [f"{RUN}/chunks/{model}/{wildcards.chunk}.predictions.parquet" for model in models]
+
+
 def get_predictions(wildcards=None):
+    """Every model's gathered predictions table (the evaluate rule's input)."""
     return expand(f"{RUN}/predictions/{{model}}.parquet", model=MODELS + list(SCORERS))
 
 
@@ -322,7 +375,7 @@ def get_scorer_inputs(wildcards):
         inputs["table"] = spec["table"]
     else:
         inputs["reference"] = get_input("reference")
-        inputs["stores"] = get_variant_stores()
+        inputs["stores"] = get_chunk_store(wildcards)
     if spec["type"] in ("enformer", "alphagenome_local"):
         inputs["weights"] = spec["weights"]
     if spec["type"] == "alphagenome_local":
@@ -351,4 +404,6 @@ def get_final_outputs():
         f"{RUN}/figures/cross_gene_contrast.png",
         f"{RUN}/figures/gene_examples.png",
         f"{RUN}/figures/window_coverage.png",
+        # each scorer's haplotype scores, importable by a `precomputed` scorer elsewhere
+        *expand(f"{RUN}/scores/{{scorer}}.haplotypes.parquet", scorer=list(SCORERS)),
     ]

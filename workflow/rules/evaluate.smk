@@ -13,21 +13,16 @@
 rule lead_eqtl:
     input:
         **PHENOTYPES,
-        stores=get_variant_stores(),
+        stores=get_chunk_store,
     output:
-        lead=f"{RUN}/evaluation/lead_eqtl.parquet",
-        lead_csv=report(
-            f"{RUN}/evaluation/lead_eqtl.csv",
-            caption="../report/lead_eqtl_table.rst",
-            category="Tables",
-            labels={"table": "lead eQTL per gene"},
-        ),
-        dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
+        lead=f"{RUN}/chunks/lead_eqtl/{{chunk}}.parquet",
+        dosages=f"{RUN}/chunks/lead_eqtl/{{chunk}}.dosages.parquet",
     params:
+        genes=get_chunk_genes,
         cis_window_bp=config["baselines"]["cis_window_bp"],
         evaluate=config_subset(config["evaluate"], "eqtl_min_maf", "eqtl_alpha"),
     log:
-        f"{LOGS}/lead_eqtl.log",
+        f"{LOGS}/lead_eqtl/{{chunk}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -41,20 +36,15 @@ rule lead_eqtl:
 rule cis_heritability:
     input:
         **PHENOTYPES,
-        stores=get_variant_stores(),
+        stores=get_chunk_store,
     output:
-        table=f"{RUN}/evaluation/cis_heritability.parquet",
-        table_csv=report(
-            f"{RUN}/evaluation/cis_heritability.csv",
-            caption="../report/cis_heritability_table.rst",
-            category="Tables",
-            labels={"table": "cis-heritability per gene"},
-        ),
+        table=f"{RUN}/chunks/cis_heritability/{{chunk}}.parquet",
     params:
+        genes=get_chunk_genes,
         cis_window_bp=config["baselines"]["cis_window_bp"],
         evaluate=config_subset(config["evaluate"], "eqtl_min_maf"),
     log:
-        f"{LOGS}/cis_heritability.log",
+        f"{LOGS}/cis_heritability/{{chunk}}.log",
     threads: 1
     resources:
         mem_mb=4000,
@@ -143,13 +133,37 @@ rule top_elastic_net_genes:
         "../scripts/top_elastic_net_genes.py"
 
 
+# Per-gene metrics (r, direction accuracy, permutation p, lead-eQTL direction) of every model,
+# one job per gene chunk; evaluate gathers them (and computes the permutation FDR over genes).
+rule gene_metrics:
+    input:
+        predictions=get_chunk_predictions,
+        lead=f"{RUN}/chunks/lead_eqtl/{{chunk}}.parquet",
+        dosages=f"{RUN}/chunks/lead_eqtl/{{chunk}}.dosages.parquet",
+    output:
+        metrics=f"{RUN}/chunks/metrics/{{chunk}}.parquet",
+    params:
+        evaluate=config_subset(
+            config["evaluate"], "min_individuals", "n_permutations", "seed", "eqtl_alpha"
+        ),
+    log:
+        f"{LOGS}/gene_metrics/{{chunk}}.log",
+    threads: 1
+    resources:
+        mem_mb=scaled_by_attempt(4000),
+        runtime=scaled_by_attempt(60),
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/gene_metrics.py"
+
+
 rule evaluate:
     input:
         predictions=get_predictions(),
+        gene_metrics=chunked(f"{RUN}/chunks/metrics/{{chunk}}.parquet"),
         nonlinear=f"{RUN}/evaluation/nonlinear_genes.csv",
         top_elastic_net=f"{RUN}/evaluation/top_elastic_net_genes.csv",
-        lead=f"{RUN}/evaluation/lead_eqtl.parquet",
-        dosages=f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",
         heritability=f"{RUN}/evaluation/cis_heritability.parquet",
     output:
@@ -185,10 +199,7 @@ rule evaluate:
     params:
         evaluate=config_subset(
             config["evaluate"],
-            "min_individuals",
-            "n_permutations",
             "seed",
-            "eqtl_alpha",
             "alpha",
             "fdr",
             "set_r_threshold",

@@ -1,9 +1,10 @@
 # Expression enters once: samples matched, genes matched, normalized, residualized on the
 # covariates (fitted on training individuals only), splits assigned (at random, and by
-# population with split.population: held-out ancestry).
+# population with split.population: held-out ancestry). A checkpoint: the gene chunks of the
+# per-gene stages are cut from its gene table (common.smk).
 
 
-rule phenotypes:
+checkpoint phenotypes:
     input:
         expression=get_input("expression"),
         annotation=get_input("annotation"),

@@ -70,16 +70,17 @@ rule predict_p:
     input:
         **PHENOTYPES,
         reference=get_input("reference"),
-        stores=get_variant_stores(),
+        stores=get_chunk_store,
         model=f"{RUN}/models/p_model.pt",
     output:
-        predictions=f"{RUN}/predictions/p_model.parquet",
+        predictions=f"{RUN}/chunks/p_model/{{chunk}}.predictions.parquet",
     params:
+        genes=get_chunk_genes,
         s2f=get_s2f_settings("predict_p"),
         contig_aliases=config["contig_aliases"],
         mode="p",
     log:
-        f"{LOGS}/predict_p.log",
+        f"{LOGS}/predict_p/{{chunk}}.log",
     threads: 2
     resources:
         mem_mb=scaled_by_attempt(8000),
@@ -100,16 +101,17 @@ rule score_reference:
     input:
         **PHENOTYPES,
         reference=get_input("reference"),
-        stores=get_variant_stores(),
+        stores=get_chunk_store,
         model=f"{RUN}/models/r_model.pt",
     output:
-        predictions=f"{RUN}/predictions/r_model.parquet",
+        predictions=f"{RUN}/chunks/r_model/{{chunk}}.predictions.parquet",
     params:
+        genes=get_chunk_genes,
         s2f=get_s2f_settings("score_reference"),
         contig_aliases=config["contig_aliases"],
         mode="reference_scoring",
     log:
-        f"{LOGS}/score_reference.log",
+        f"{LOGS}/score_reference/{{chunk}}.log",
     threads: 2
     resources:
         mem_mb=scaled_by_attempt(8000),

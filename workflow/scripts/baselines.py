@@ -15,4 +15,5 @@ run_baseline(
     out_db_filtered=snakemake.output.get("db_filtered"),
     out_covariances=snakemake.output.get("covariances"),
     run_name=snakemake.params.get("name"),
+    gene_ids=snakemake.params.genes,
 )

@@ -10,5 +10,6 @@ run_cis_heritability(
     cis_window_bp=snakemake.params.cis_window_bp,
     evaluate=snakemake.params.evaluate,
     out_table=snakemake.output.table,
-    out_csv=snakemake.output.table_csv,
+    out_csv=None,
+    gene_ids=snakemake.params.genes,
 )

@@ -10,6 +10,7 @@ run_lead_eqtl(
     cis_window_bp=snakemake.params.cis_window_bp,
     evaluate=snakemake.params.evaluate,
     out_lead=snakemake.output.lead,
-    out_lead_csv=snakemake.output.lead_csv,
+    out_lead_csv=None,
     out_dosages=snakemake.output.dosages,
+    gene_ids=snakemake.params.genes,
 )

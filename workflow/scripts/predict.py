@@ -13,4 +13,5 @@ run_predict(
     contig_aliases=snakemake.params.contig_aliases,
     threads=snakemake.threads,
     out_predictions=snakemake.output.predictions,
+    gene_ids=snakemake.params.genes,
 )

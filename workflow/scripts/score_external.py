@@ -13,4 +13,5 @@ run_score_external(
     threads=snakemake.threads,
     out_predictions=snakemake.output.predictions,
     out_haplotype_scores=snakemake.output.haplotype_scores,
+    gene_ids=snakemake.params.genes,
 )

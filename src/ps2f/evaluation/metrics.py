@@ -57,6 +57,7 @@ __all__ = [
     "PER_GENE_METRICS",
     "CROSS_GENE_METRICS",
     "PERMUTATION_METRICS",
+    "permutation_fdr",
     "per_gene_metrics",
     "permutation_metrics",
     "bh_fdr",
@@ -270,6 +271,7 @@ def permutation_metrics(
     seed: int = 0,
     min_individuals: int = 3,
     log: logging.Logger | None = None,
+    fdr: bool = True,
 ) -> pd.DataFrame:
     """Per-gene permutation p-values of r and their Benjamini-Hochberg FDR, per (model, cell).
 
@@ -300,6 +302,10 @@ def permutation_metrics(
         Genes with fewer individuals get NaN (as in :func:`per_gene_metrics`).
     log : logging.Logger, optional
         Where to log dropped rows; default this module's logger.
+    fdr : bool, default True
+        False leaves ``perm_fdr`` out: for one gene chunk of a gene set, whose FDR
+        :func:`permutation_fdr` computes once the chunks' ``perm_p`` rows are gathered. A gene's
+        ``perm_p`` does not depend on the other genes of the table.
 
     Returns
     -------
@@ -359,16 +365,49 @@ def permutation_metrics(
             exceed[a:b] = (np.abs(null) >= r_obs[a:b, None] - 1e-12).sum(axis=1)
         perm_p[gids] = (1.0 + exceed) / (1.0 + n_permutations)
 
-    perm_fdr = np.full(n_groups, np.nan)
-    for _, members in keys.groupby(["model", "cell"], sort=False).indices.items():
-        perm_fdr[members] = bh_fdr(perm_p[members])
-
     order = sort_keys(keys.assign(_i=np.arange(n_groups)), ["model", "cell", "gene"])
     i = order["_i"].to_numpy()
+    table = long_metrics(
+        order.drop(columns="_i").reset_index(drop=True), {"perm_p": perm_p[i]}, ("perm_p",)
+    )
+    return permutation_fdr(table) if fdr else table
+
+
+def permutation_fdr(perm_p: pd.DataFrame) -> pd.DataFrame:
+    """Add ``perm_fdr``, the Benjamini-Hochberg FDR of ``perm_p`` over each (model, cell)'s genes.
+
+    Parameters
+    ----------
+    perm_p : pandas.DataFrame
+        Long metrics table (:data:`ps2f.schema.METRIC_COLUMNS`) of ``perm_p`` rows only, one per
+        (model, cell, gene): :func:`permutation_metrics` with ``fdr=False``, or the gathered rows
+        of several gene chunks (in any order).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``perm_p`` and ``perm_fdr`` per (model, cell, gene), sorted by model, cell and gene (as
+        :func:`permutation_metrics` returns them).
+
+    Raises
+    ------
+    ValueError
+        A row is not ``perm_p``, or a (model, cell, gene) has two rows.
+    """
+    if perm_p.empty:
+        return empty_metrics()
+    if set(perm_p["metric"]) != {"perm_p"}:
+        raise ValueError(f"expected perm_p rows only, got {sorted(set(perm_p['metric']))}")
+    if perm_p.duplicated(["model", "cell", "gene"]).any():
+        raise ValueError("perm_p rows: a (model, cell, gene) appears twice")
+    keys = sort_keys(perm_p.loc[:, ["model", "cell", "gene", "value"]], ["model", "cell", "gene"])
+    keys = keys.reset_index(drop=True)
+    pvalues = keys["value"].to_numpy(np.float64)
+    perm_fdr = np.full(len(keys), np.nan)
+    for _, members in keys.groupby(["model", "cell"], sort=False).indices.items():
+        perm_fdr[members] = bh_fdr(pvalues[members])
     return long_metrics(
-        order.drop(columns="_i").reset_index(drop=True),
-        {"perm_p": perm_p[i], "perm_fdr": perm_fdr[i]},
-        PERMUTATION_METRICS,
+        keys.drop(columns="value"), {"perm_p": pvalues, "perm_fdr": perm_fdr}, PERMUTATION_METRICS
     )
 
 

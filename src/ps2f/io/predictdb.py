@@ -46,6 +46,7 @@ __all__ = [
     "bh_qvalues",
     "write_predictdb",
     "read_predictdb",
+    "read_predictdb_tables",
     "filter_models",
     "write_covariances",
     "read_covariances",
@@ -247,6 +248,40 @@ def read_predictdb(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     finally:
         con.close()
     return weights, extra
+
+
+def read_predictdb_tables(path: str | Path) -> dict[str, pd.DataFrame]:
+    """Read every table of a PredictDB ``.db``: weights, extra, sample_info, construction.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        Keyed by table name; ``construction`` is empty (columns ``chromosome``, ``cv_seed``)
+        when the database has none.
+
+    Raises
+    ------
+    InputError
+        If the file is missing or lacks ``weights``, ``extra`` or ``sample_info``.
+    """
+    weights, extra = read_predictdb(path)
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "sample_info" not in tables:
+            raise InputError(f"{path}: PredictDB database without a sample_info table")
+        info = pd.read_sql_query("SELECT * FROM sample_info", con)
+        if "construction" in tables:
+            construction = pd.read_sql_query("SELECT * FROM construction", con)
+        else:
+            construction = pd.DataFrame({"chromosome": pd.Series([], dtype=str), "cv_seed": []})
+    finally:
+        con.close()
+    return {"weights": weights, "extra": extra, "sample_info": info, "construction": construction}
 
 
 def filter_models(

@@ -122,6 +122,7 @@ def run_baseline(
     out_db_filtered: str | None = None,
     out_covariances: str | None = None,
     run_name: str | None = None,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rules ``elastic_net`` / ``random_forest``: per-gene baselines on cis-window dosages.
 
@@ -157,6 +158,10 @@ def run_baseline(
     run_name : str, optional
         Config ``name``: the PredictDB population when ``baselines.predictdb.population`` is
         empty.
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): fit these genes only. The chunk's ``.db``
+        is merged with the others' by :func:`ps2f.pipeline.chunks.run_gather_predictdb`, which
+        also writes the filtered ``.db`` (give no ``out_db_filtered`` here).
 
     Raises
     ------
@@ -168,7 +173,9 @@ def run_baseline(
     from ps2f.genome.store import load_stores
     from ps2f.genome.windows import cis_windows
 
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
     stores = load_stores(store_paths, phased=False)
     bl = baselines
     if bl["genes"] == "all":
@@ -349,17 +356,9 @@ def _write_predictdb_outputs(
         {"chromosome": sorted(set(genes["chrom"].to_numpy()[fit_idx])), "cv_seed": cfg.seed}
     )
     write_predictdb(out_db, weights, extra, n_train, population, construction)
-    fw, fe = filter_models(weights, extra, pdb["max_pval"], pdb["min_rho"])
     if out_db_filtered:
+        fw, fe = filter_models(weights, extra, pdb["max_pval"], pdb["min_rho"])
         write_predictdb(out_db_filtered, fw, fe, n_train, population, construction)
     if out_cov:
         write_covariances(out_cov, cov_rows)
-    log.info(
-        "PredictDB: %d genes (%d weights) in %s; %d genes pass pval < %g and rho_avg > %g",
-        len(extra),
-        len(weights),
-        out_db,
-        len(fe),
-        pdb["max_pval"],
-        pdb["min_rho"],
-    )
+    log.info("PredictDB: %d genes (%d weights) in %s", len(extra), len(weights), out_db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -100,8 +101,21 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="," if path.endswith(".csv") else "\t")
 
 
-def load_inputs(genes_path: str, individuals_path: str, expression_path: str):
+def load_inputs(
+    genes_path: str,
+    individuals_path: str,
+    expression_path: str,
+    gene_ids: Sequence[str] | None = None,
+):
     """Read the three phenotypes tables and the genes x individuals observed matrix.
+
+    Parameters
+    ----------
+    genes_path, individuals_path, expression_path : str
+        The phenotypes tables.
+    gene_ids : sequence of str, optional
+        A gene chunk (:func:`ps2f.pipeline.chunks.gene_chunks`): only these genes, in the gene
+        table's order; only their expression rows are read from the parquet.
 
     Returns
     -------
@@ -109,10 +123,29 @@ def load_inputs(genes_path: str, individuals_path: str, expression_path: str):
     individuals : pandas.DataFrame
     observed : numpy.ndarray, shape (n_genes, n_individuals), float64
         Row order = ``genes``, column order = ``individuals``; NaN where absent.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        A gene of ``gene_ids`` is not in the gene table (the chunk list is older than the
+        table).
     """
     genes = read_table(genes_path)
     individuals = read_table(individuals_path)
-    expr = read_table(expression_path)
+    if gene_ids is None:
+        expr = read_table(expression_path)
+    else:
+        wanted = pd.Index([str(g) for g in gene_ids])
+        known = genes["gene"].astype(str)
+        missing = wanted.difference(known)
+        if len(missing):
+            raise InputError(
+                f"{genes_path}: genes of this chunk are not in the gene table (e.g. "
+                f"{list(missing[:3])}); the chunk list is older than the table: re-run the "
+                "workflow (snakemake re-lists the chunks from the current table)"
+            )
+        genes = genes.loc[known.isin(wanted).to_numpy()].reset_index(drop=True)
+        expr = pd.read_parquet(expression_path, filters=[("gene", "in", list(wanted))])
     wide = expr.pivot(index="gene", columns="individual", values="observed")
     observed = wide.reindex(index=genes["gene"], columns=individuals["individual"]).to_numpy(
         np.float64

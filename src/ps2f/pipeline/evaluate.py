@@ -15,6 +15,9 @@ __all__ = [
     "run_nonlinear_genes",
     "run_top_elastic_net_genes",
     "run_evaluate",
+    "run_gene_metrics",
+    "gene_metrics",
+    "gathered_gene_metrics",
 ]
 
 
@@ -26,8 +29,9 @@ def run_lead_eqtl(
     cis_window_bp: int,
     evaluate: Mapping,
     out_lead: str,
-    out_lead_csv: str,
+    out_lead_csv: str | None,
     out_dosages: str,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rule ``lead_eqtl``: each gene's lead cis-eQTL in training individuals, and its dosages.
 
@@ -46,14 +50,19 @@ def run_lead_eqtl(
         Config ``evaluate`` keys ``eqtl_min_maf`` (the variants' MAF filter, in training
         individuals) and ``eqtl_alpha`` (the eGene threshold of the log line).
     out_lead, out_lead_csv : str
-        The lead-eQTL table (parquet, and the same as CSV).
+        The lead-eQTL table (parquet, and the same as CSV unless ``out_lead_csv`` is None: a
+        chunk's table, whose CSV the gather step writes).
     out_dosages : str
         The lead variants' dosages in every individual (parquet).
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): these genes only.
     """
     from ps2f.evaluation.eqtl import lead_eqtls
     from ps2f.genome.store import load_stores
 
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
     stores = load_stores(store_paths)
     lead, dosages = lead_eqtls(
         genes,
@@ -73,7 +82,8 @@ def run_lead_eqtl(
         evaluate["eqtl_alpha"],
     )
     write_table(lead, out_lead)
-    write_table(lead, out_lead_csv)
+    if out_lead_csv is not None:
+        write_table(lead, out_lead_csv)
     write_table(dosages, out_dosages)
 
 
@@ -86,7 +96,8 @@ def run_cis_heritability(
     cis_window_bp: int,
     evaluate: Mapping,
     out_table: str,
-    out_csv: str,
+    out_csv: str | None,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rule ``cis_heritability``: each gene's cis-h2 in training individuals (HE regression).
 
@@ -104,14 +115,18 @@ def run_cis_heritability(
     evaluate : mapping
         Config ``evaluate`` key ``eqtl_min_maf`` (the variants' MAF filter).
     out_table, out_csv : str
-        The per-gene table (parquet, and the same as CSV).
+        The per-gene table (parquet, and the same as CSV unless ``out_csv`` is None).
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): these genes only.
     """
     import numpy as np
 
     from ps2f.evaluation.heritability import cis_heritability
     from ps2f.genome.store import load_stores
 
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
     table = cis_heritability(
         genes,
         individuals,
@@ -132,7 +147,8 @@ def run_cis_heritability(
         int((h2 > 2 * se).sum()),
     )
     write_table(table, out_table)
-    write_table(table, out_csv)
+    if out_csv is not None:
+        write_table(table, out_csv)
 
 
 def run_window_coverage(
@@ -263,6 +279,140 @@ def run_top_elastic_net_genes(elastic_net_summary: str, evaluate: Mapping, out_g
     write_table(genes, out_genes)
 
 
+def gene_metrics(
+    preds: pd.DataFrame,
+    evaluate: Mapping,
+    lead: pd.DataFrame | None = None,
+    dosages: pd.DataFrame | None = None,
+    fdr: bool = True,
+) -> list[pd.DataFrame]:
+    """The per-gene metrics of every (model, cell, gene): r, permutation p, lead-eQTL direction.
+
+    Parameters
+    ----------
+    preds : pandas.DataFrame
+        Predictions of every model (:func:`ps2f.evaluation.read_predictions`).
+    evaluate : mapping
+        Config ``evaluate`` keys ``min_individuals``, ``n_permutations``, ``seed`` and
+        ``eqtl_alpha``.
+    lead, dosages : pandas.DataFrame, optional
+        Rule ``lead_eqtl``'s tables; without them the variant-level metrics are left out.
+    fdr : bool, default True
+        False leaves the permutation FDR out (a gene chunk's table: the FDR needs every gene).
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        Long metrics tables, each sorted by model, cell and gene: per-gene r and direction
+        accuracy (:func:`ps2f.evaluation.per_gene_metrics`), permutation p-values (and FDR),
+        and the lead-eQTL direction metrics when ``lead`` is given.
+    """
+    from ps2f.evaluation import per_gene_metrics, permutation_metrics, variant_direction_metrics
+
+    parts = [
+        per_gene_metrics(preds, min_individuals=evaluate["min_individuals"], log=log),
+        permutation_metrics(
+            preds,
+            n_permutations=evaluate["n_permutations"],
+            seed=evaluate["seed"],
+            min_individuals=evaluate["min_individuals"],
+            log=log,
+            fdr=fdr,
+        ),
+    ]
+    if lead is not None and dosages is not None:
+        parts.append(
+            variant_direction_metrics(
+                preds,
+                lead,
+                dosages,
+                eqtl_alpha=evaluate["eqtl_alpha"],
+                min_individuals=evaluate["min_individuals"],
+                log=log,
+            )
+        )
+    return parts
+
+
+def run_gene_metrics(
+    prediction_paths: Sequence[str],
+    evaluate: Mapping,
+    out_metrics: str,
+    lead_path: str | None = None,
+    dosages_path: str | None = None,
+) -> None:
+    """Rule ``gene_metrics``: the per-gene metrics of one gene chunk, for every model.
+
+    The permutation p-values and every other per-gene metric depend only on the gene's own
+    rows (the permutations of a (model, cell, number of individuals) come from one seeded
+    generator), so a chunk's rows equal an all-gene run's; the permutation FDR, which needs
+    every gene, is left to rule ``evaluate``.
+
+    Parameters
+    ----------
+    prediction_paths : sequence of str
+        The chunk's predictions of every model.
+    evaluate : mapping
+        As :func:`gene_metrics`.
+    out_metrics : str
+        Long metrics table (parquet): the parts of :func:`gene_metrics` with ``fdr=False``.
+    lead_path, dosages_path : str, optional
+        The chunk's lead-eQTL tables.
+    """
+    from ps2f.evaluation import read_predictions
+    from ps2f.evaluation.tables import empty_metrics
+
+    preds = read_predictions(list(prediction_paths))
+    lead = pd.read_parquet(lead_path) if lead_path is not None else None
+    dosages = pd.read_parquet(dosages_path) if dosages_path is not None else None
+    parts = [p for p in gene_metrics(preds, evaluate, lead, dosages, fdr=False) if len(p)]
+    table = pd.concat(parts, ignore_index=True) if parts else empty_metrics()
+    log.info(
+        "gene metrics: %d rows, %d genes, %d models",
+        len(table),
+        table["gene"].nunique(),
+        table["model"].nunique(),
+    )
+    write_table(table, out_metrics)
+
+
+def gathered_gene_metrics(paths: Sequence[str]) -> list[pd.DataFrame]:
+    """The parts of :func:`gene_metrics` from the gene chunks' tables of rule ``gene_metrics``.
+
+    Each part is put back in its all-gene order (model, cell, gene; a stable sort keeps each
+    gene's metric rows in order) and the permutation FDR is computed over every gene of each
+    (model, cell) (:func:`ps2f.evaluation.metrics.permutation_fdr`).
+
+    Parameters
+    ----------
+    paths : sequence of str
+        The chunks' metrics tables (parquet).
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        As :func:`gene_metrics` returns (the lead-eQTL part only when a chunk has its rows).
+    """
+    from ps2f.evaluation.eqtl import VARIANT_METRICS
+    from ps2f.evaluation.metrics import permutation_fdr
+    from ps2f.evaluation.tables import sort_keys
+
+    frames = [pd.read_parquet(p) for p in paths]
+    table = pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
+    metric = table["metric"]
+    by = ["model", "cell", "gene"]
+    perm = table.loc[metric == "perm_p"]
+    variant = table.loc[metric.isin(VARIANT_METRICS)]
+    per_gene = table.loc[~metric.isin(("perm_p", *VARIANT_METRICS))]
+    parts = [
+        sort_keys(per_gene, by).reset_index(drop=True),
+        permutation_fdr(perm),
+    ]
+    if len(variant):
+        parts.append(sort_keys(variant, by).reset_index(drop=True))
+    return parts
+
+
 def run_evaluate(
     prediction_paths: Sequence[str],
     evaluate: Mapping,
@@ -281,8 +431,14 @@ def run_evaluate(
     heritability_path: str | None = None,
     nonlinear_path: str | None = None,
     top_elastic_net_path: str | None = None,
+    gene_metrics_paths: Sequence[str] | None = None,
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
+
+    The per-gene metrics (:func:`gene_metrics`) are computed here, or, with
+    ``gene_metrics_paths``, read from the gene chunks' tables of rule ``gene_metrics`` (then
+    ``lead_path`` and ``dosages_path`` are not read): their permutation FDR over all genes is
+    computed here, and the table equals the one computed here (:func:`gathered_gene_metrics`).
 
     ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr``, ``set_r_threshold``,
     ``n_permutations``, ``n_boot``, ``min_individuals``, ``eqtl_alpha`` and ``seed``. Without a
@@ -306,41 +462,18 @@ def run_evaluate(
     (model, cell) their medians (:func:`ps2f.evaluation.heritability.summarize_ceiling`).
     """
     from ps2f.convergence import add_training_column, training_table
-    from ps2f.evaluation import (
-        compare_models,
-        cross_gene_metrics,
-        per_gene_metrics,
-        permutation_metrics,
-        read_predictions,
-        summarize,
-        variant_direction_metrics,
-    )
+    from ps2f.evaluation import compare_models, cross_gene_metrics, read_predictions, summarize
     from ps2f.evaluation.gene_sets import NONLINEAR, TOP_ELASTIC_NET, gene_set_metrics
     from ps2f.evaluation.tables import sort_keys
 
     preds = read_predictions(list(prediction_paths))
     training = training_table(list(prediction_paths))
-    parts = [
-        per_gene_metrics(preds, min_individuals=evaluate["min_individuals"], log=log),
-        permutation_metrics(
-            preds,
-            n_permutations=evaluate["n_permutations"],
-            seed=evaluate["seed"],
-            min_individuals=evaluate["min_individuals"],
-            log=log,
-        ),
-    ]
-    if lead_path is not None and dosages_path is not None:
-        parts.append(
-            variant_direction_metrics(
-                preds,
-                pd.read_parquet(lead_path),
-                pd.read_parquet(dosages_path),
-                eqtl_alpha=evaluate["eqtl_alpha"],
-                min_individuals=evaluate["min_individuals"],
-                log=log,
-            )
-        )
+    if gene_metrics_paths is not None:
+        parts = gathered_gene_metrics(gene_metrics_paths)
+    else:
+        lead = pd.read_parquet(lead_path) if lead_path is not None else None
+        dosages = pd.read_parquet(dosages_path) if dosages_path is not None else None
+        parts = gene_metrics(preds, evaluate, lead, dosages)
     parts.append(cross_gene_metrics(preds, log=log))
     coverage = pd.read_parquet(coverage_path) if coverage_path is not None else None
     if coverage is not None:

@@ -255,8 +255,9 @@ def run_score_external(
     threads: int,
     out_predictions: str,
     out_haplotype_scores: str,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
-    """Rule ``score_external``: predictions of one configured scorer.
+    """Rule ``score_external``: predictions of one configured scorer (on one gene chunk).
 
     Parameters
     ----------
@@ -278,6 +279,10 @@ def run_score_external(
         Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`).
     out_haplotype_scores : str
         Haplotype scores (:data:`HAPLOTYPE_SCORE_COLUMNS`).
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): score these genes only. A chunk with no
+        sequence-model gene, or none the scorer has a score for, writes empty tables (the
+        gathered table is checked instead).
 
     Raises
     ------
@@ -306,6 +311,7 @@ def run_score_external(
                 "threads": threads,
                 "out_predictions": out_predictions,
                 "out_haplotype_scores": out_haplotype_scores,
+                "gene_ids": None if gene_ids is None else list(gene_ids),
             },
         )
         return
@@ -314,11 +320,18 @@ def run_score_external(
     log.info("%s", model.describe())
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(max(1, int(threads)))
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
     ind_ids = individuals["individual"].astype(str).tolist()
     if model.window_bp is None:
         gene_idx = np.arange(len(genes))
         builder = None
+    elif gene_ids is not None and not genes["s2f"].astype(bool).any():
+        log.info("%s: no sequence-model gene in this chunk of %d genes", name, len(genes))
+        _write_scores(name, genes, individuals, observed, None, out_predictions,
+                      out_haplotype_scores)
+        return
     else:
         gene_idx = s2f_gene_index(genes)
         from ps2f.genome.store import load_stores
@@ -343,12 +356,15 @@ def run_score_external(
     pred = aggregate_haplotypes(flat, scorer.get("aggregate", "mean"))
     ok = np.isfinite(pred)
     if not ok.any():
-        raise InputError(
+        message = (
             f"scorer {name!r} gave no score for any of the {len(pred)} (gene, individual) pairs "
             f"(genes e.g. {sub['gene'].head(3).tolist()}, individuals e.g. {ind_ids[:3]}); "
             f"{model.describe()}. Check that gene and sample IDs match the expression file."
         )
-    if not ok.all():
+        if gene_ids is None:
+            raise InputError(message)
+        log.warning("%s (in this chunk; the gathered table is checked)", message)
+    elif not ok.all():
         log.warning(
             "%s: %d of %d pairs have no score and are left out (%d genes, %d individuals with "
             "at least one score)",
@@ -358,21 +374,10 @@ def run_score_external(
             len(np.unique(gi[ok])),
             len(np.unique(ii[ok])),
         )
-    haps = pd.DataFrame(
-        {
-            "model": name,
-            "gene": np.repeat(sub["gene"].to_numpy()[gi[ok]], 2),
-            "individual": np.repeat(np.asarray(ind_ids)[ii[ok]], 2),
-            "haplotype": np.tile(np.array([1, 2], dtype=np.int64), int(ok.sum())),
-            "score": flat[ok].reshape(-1),
-        },
-        columns=list(HAPLOTYPE_SCORE_COLUMNS),
+    scored = (gene_idx[gi[ok]], ii[ok], flat[ok], pred[ok])
+    preds = _write_scores(
+        name, genes, individuals, observed, scored, out_predictions, out_haplotype_scores
     )
-    preds = predictions_frame(
-        name, genes, individuals, gene_idx[gi[ok]], ii[ok], observed, pred[ok]
-    )
-    write_table(haps, out_haplotype_scores)
-    write_table(preds, out_predictions)
     extra = ""
     if hasattr(model, "n_requested"):
         extra = f"; {model.n_cached} sequences from the cache, {model.n_requested} requested"
@@ -384,6 +389,42 @@ def run_score_external(
         preds["individual"].nunique(),
         extra,
     )
+
+
+def _write_scores(
+    name: str,
+    genes: pd.DataFrame,
+    individuals: pd.DataFrame,
+    observed: np.ndarray,
+    scored: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    out_predictions: str,
+    out_haplotype_scores: str,
+) -> pd.DataFrame:
+    """Write a scorer's haplotype scores and predictions; ``scored`` None writes empty tables.
+
+    ``scored`` is (gene rows (B,), individual rows (B,) of the phenotypes tables, haplotype
+    scores (B, 2), predictions (B,)).
+    """
+    if scored is None:
+        empty = np.zeros(0, np.int64)
+        scored = (empty, empty, np.zeros((0, 2)), np.zeros(0))
+    gene_rows, individual_rows, flat, pred = scored
+    haps = pd.DataFrame(
+        {
+            "model": name,
+            "gene": np.repeat(genes["gene"].to_numpy()[gene_rows], 2),
+            "individual": np.repeat(
+                individuals["individual"].astype(str).to_numpy()[individual_rows], 2
+            ),
+            "haplotype": np.tile(np.array([1, 2], dtype=np.int64), len(pred)),
+            "score": np.asarray(flat, dtype=np.float64).reshape(-1),
+        },
+        columns=list(HAPLOTYPE_SCORE_COLUMNS),
+    )
+    preds = predictions_frame(name, genes, individuals, gene_rows, individual_rows, observed, pred)
+    write_table(haps, out_haplotype_scores)
+    write_table(preds, out_predictions)
+    return preds
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

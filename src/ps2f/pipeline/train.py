@@ -335,6 +335,7 @@ def run_predict(
     contig_aliases: Mapping,
     threads: int,
     out_predictions: str,
+    gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rules ``predict_p`` / ``score_reference``: predict every sequence-model gene x individual.
 
@@ -357,6 +358,9 @@ def run_predict(
         Predictions table (parquet, :data:`ps2f.schema.PREDICTION_COLUMNS`), with the model's
         convergence record as file-level metadata
         (:data:`ps2f.convergence.TRAINING_METADATA_KEY`; none for a model saved without one).
+    gene_ids : sequence of str, optional
+        A gene chunk (:mod:`ps2f.pipeline.chunks`): predict these genes only; a chunk without a
+        sequence-model gene writes an empty table (with the model's training record).
 
     Raises
     ------
@@ -371,11 +375,21 @@ def run_predict(
     from ps2f.training import load_model, predict_individuals, resolve_device
 
     torch.set_num_threads(max(1, int(threads)))
-    genes, individuals, observed = load_inputs(genes_path, individuals_path, expression_path)
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
+    model = load_model(model_path, map_location=resolve_device(s2f["train"]["device"]))
+    name = "p_model" if mode == "p" else "r_model"
+    if gene_ids is not None and not genes["s2f"].astype(bool).any():
+        log.info("%s: no sequence-model gene in this chunk of %d genes", name, len(genes))
+        empty = np.zeros(0, np.int64)
+        frame = predictions_frame(name, genes, individuals, empty, empty, observed, np.zeros(0))
+        with atomic_path(out_predictions) as tmp:
+            write_predictions(frame, tmp, model.convergence)
+        return
     builder, s2f_idx = s2f_builder(
         genes, individuals, reference, store_paths, s2f["window_bp"], contig_aliases
     )
-    model = load_model(model_path, map_location=resolve_device(s2f["train"]["device"]))
     if model.config.window_bp != s2f["window_bp"]:
         raise InputError(
             f"{model_path}: the model was trained on {model.config.window_bp}-bp windows but "
@@ -393,7 +407,6 @@ def run_predict(
         mode,
         batch_size_key="s2f.predict_batch_size",
     )
-    name = "p_model" if mode == "p" else "r_model"
     frame = predictions_frame(name, genes, individuals, s2f_idx[gi], ii, observed, pred)
     with atomic_path(out_predictions) as tmp:
         write_predictions(frame, tmp, model.convergence)
