@@ -1,4 +1,4 @@
-"""PLINK 2 input (``.pgen``/``.pvar``/``.psam``): the store from a PGEN equals the store from the VCF.
+"""PLINK 2 input (``.pgen``/``.pvar``/``.psam``): a PGEN's store equals its VCF's store.
 
 Every PGEN here is written by pgenlib's own writer from a VCF (``_oracles.pgen``, standing in
 for ``plink2 --vcf --make-pgen``), and both files are read by ps2f: the stores must agree array
@@ -68,7 +68,8 @@ def geuvadis_part(out, region):
     """The Geuvadis phased VCF's records in ``region`` (bcftools view), bgzipped and indexed."""
     if shutil.which("bcftools") is None:
         pytest.skip("bcftools not on the PATH")
-    subprocess.run(["bcftools", "view", "-r", region, "-Oz", "-o", str(out), str(PHASED)], check=True)
+    view = ["bcftools", "view", "-r", region, "-Oz", "-o", str(out), str(PHASED)]
+    subprocess.run(view, check=True)
     subprocess.run(["bcftools", "index", "-t", str(out)], check=True)
     return out
 
@@ -157,7 +158,9 @@ def test_pgen_ds_dosages_equal_the_vcf_ds(tmp_path, ref):
     ds = rng.uniform(0, 2, size=(3, len(SAMPLES))).round(3)
     records = [
         f"{pos} v{pos} {b} {alt} " + " ".join(f"0/1:{x}" for x in row)
-        for (pos, b, alt), row in zip([(3, "G", "A"), (9, "T", "C"), (14, "C", "CA")], ds, strict=True)
+        for (pos, b, alt), row in zip(
+            [(3, "G", "A"), (9, "T", "C"), (14, "C", "CA")], ds, strict=True
+        )
     ]
     records.append("20 miss T G " + " ".join(["0/1:."] + ["0/0:0"] * 3))
     path = vcf(tmp_path, records, fmt="GT:DS")
@@ -242,7 +245,8 @@ def test_pvar_errors_name_the_record(tmp_path, ref):
     with pytest.raises(InputError, match=r"b\.pvar: record 1:3 comes after 1:5.*--sort-vars"):
         ingest_pgen(pgen, ref, "1", WIN)
     with pytest.raises(InputError, match=r"b\.pvar: contig '2' not found .*the file has: 1\."):
-        ingest_pgen(pgen, Reference(write_fasta(tmp_path / "r2.fa", {"1": SEQ, "2": SEQ})), "2", WIN)
+        two = Reference(write_fasta(tmp_path / "r2.fa", {"1": SEQ, "2": SEQ}))
+        ingest_pgen(pgen, two, "2", WIN)
 
 
 def test_psam_layouts(tmp_path):
@@ -304,7 +308,9 @@ def test_workflow_reads_a_pgen_as_it_reads_the_vcf(tmp_path):
             capture_output=True, text=True,
         )
         assert proc.returncode == 0, proc.stderr[-4000:]
-        stores[name] = [load_store(workdir / run / f"{k}/chr22.npz") for k in ("variants", "dosages")]
+        stores[name] = [
+            load_store(workdir / run / f"{kind}/chr22.npz") for kind in ("variants", "dosages")
+        ]
     assert stores["pgen"][0].n_variants > 100 and stores["pgen"][1].n_variants > 50
     for a, b in zip(stores["vcf"], stores["pgen"], strict=True):
         assert_same_store(a, b)

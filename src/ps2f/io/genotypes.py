@@ -49,7 +49,7 @@ def read_genotype_samples(path: str | Path) -> list[str]:
 
 
 def genotype_companions(path: str | Path) -> list[str]:
-    """The files read with ``path`` besides itself: a PGEN's ``.pvar`` and ``.psam``; else ``[]``."""
+    """The files read with ``path`` beside it: a PGEN's ``.pvar`` and ``.psam``; else ``[]``."""
     return list(pgen_companions(path)) if is_pgen(path) else []
 
 

@@ -207,7 +207,8 @@ class _PvarColumns(NamedTuple):
     pos: np.ndarray  # (n_variants,) int64, 1-based
     offsets: np.ndarray | None  # (n_variants + 1,) uintp allele index offsets; None: biallelic
     fields: Callable[[np.ndarray], tuple[list[str], list[str], list[str]]]  # rows -> ID, REF, ALT
-    info_end: Callable[[np.ndarray], pd.Series] | None  # rows -> INFO/END (str or NaN); None: no INFO
+    # rows -> INFO/END (str, NaN where absent); None: the .pvar has no INFO to read
+    info_end: Callable[[np.ndarray], pd.Series] | None
 
 
 def _text_columns(pvar: str) -> _PvarColumns:
@@ -292,7 +293,8 @@ def _zst_columns(pvar: str) -> _PvarColumns:
         for i in rows.tolist():
             ids.append(reader.get_variant_id(i).decode())
             refs.append(reader.get_allele_code(i, 0).decode())
-            alts.append(",".join(reader.get_allele_code(i, k).decode() for k in range(1, counts[i])))
+            alt = (reader.get_allele_code(i, k).decode() for k in range(1, counts[i]))
+            alts.append(",".join(alt))
         return ids, refs, alts
 
     return _PvarColumns(chrom, pos, offsets, fields, None)
@@ -465,7 +467,7 @@ def _walk(
 
 @contextmanager
 def _read_errors(where: str) -> Iterator[None]:
-    """Turn pgenlib's read errors (a truncated or corrupt .pgen) into an InputError naming the record."""
+    """Turn pgenlib's read errors (a .pgen cut short or corrupt) into an InputError."""
     try:
         yield
     except RuntimeError as exc:
@@ -476,7 +478,10 @@ def _read_errors(where: str) -> Iterator[None]:
 
 
 def _hardcalls(fs: _Fileset) -> Callable[[_PgenRecord, str], tuple[np.ndarray, ...]]:
-    """``read(rec, where)`` -> allele indices of the two calls (S,) int32 each (-1 missing), phased."""
+    """A reader of hard calls: ``read(rec, where)`` -> ``a, b, phased``.
+
+    ``a``, ``b``: the two calls' allele indices, (S,) int32 (-1: missing); ``phased``: (S,) bool.
+    """
     n = len(fs.samples)
     codes = np.empty(2 * n, dtype=np.int32)
     phase = np.empty(n, dtype=np.uint8)

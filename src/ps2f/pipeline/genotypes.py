@@ -1,4 +1,4 @@
-"""Rules ``genotypes`` and ``dosages``: a VCF/BCF (or PLINK 2 .pgen) contig -> variant or dosage store."""
+"""Rules ``genotypes`` and ``dosages``: a VCF/BCF or PLINK 2 contig -> variant or dosage store."""
 
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ def run_phenotypes(
         FASTA of the genome build; when given, each gene's TSS is checked to lie on its contig.
     dosages : str, optional
         The baselines' dosage VCF or PGEN (``inputs.dosages``); when given, only individuals
-        that are samples of both genotype files are analysed (the others are dropped and counted in the log).
+        that are samples of both genotype files are analysed (the others are dropped and
+        counted in the log).
     populations : str, optional
         Sample table of ``split.population.sample_table``: held-out ancestry
         (:func:`ps2f.phenotypes.population_split`); None or empty: random individual split only.
