@@ -36,7 +36,8 @@ from ps2f.models.scorers.precomputed import PrecomputedScorer, read_score_table
 
 def test_registry_lists_every_type_and_rejects_unknown():
     assert set(scorers.scorer_types()) == {"enformer", "alphagenome", "precomputed"} | {
-        "alphagenome_local"
+        "alphagenome_local",
+        "torch_module",
     }
     with pytest.raises(ConfigError, match="unknown scorer type 'borzoi'"):
         scorers.scorer_module("borzoi")

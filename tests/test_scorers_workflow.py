@@ -70,7 +70,12 @@ def test_precomputed_table_is_evaluated_beside_the_other_models(tmp_path):
         **CONFIG,
         "scorers": [{"name": "ag_table", "type": "precomputed", "table": str(table)}],
     }
-    proc = _snakemake(tmp_path, config, "results/tiny/predictions/ag_table.parquet")
+    proc = _snakemake(
+        tmp_path,
+        config,
+        "results/tiny/predictions/ag_table.parquet",
+        "results/tiny/scores/ag_table.haplotypes.parquet",
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "rule score_external" in proc.stderr
     pred = pd.read_parquet(run / "predictions" / "ag_table.parquet")
@@ -84,7 +89,8 @@ def test_precomputed_table_is_evaluated_beside_the_other_models(tmp_path):
     )
     haps = pd.read_parquet(run / "scores" / "ag_table.haplotypes.parquet")
     assert len(haps) == 2 * len(pred)
-    log = (tmp_path / "logs" / "tiny" / "score_external" / "ag_table.log").read_text()
+    # one job per gene chunk (the 6 genes make one chunk)
+    log = (tmp_path / "logs" / "tiny" / "score_external" / "ag_table" / "sim1.0000.log").read_text()
     assert "pairs have no score" in log
 
     # the whole DAG: evaluate reads the table's predictions with the built-in models'
@@ -121,3 +127,53 @@ def test_missing_enformer_weights_fail_at_parse_time(tmp_path):
     msg = proc.stdout + proc.stderr
     assert "scorers[0].weights: 'weights/enformer' does not exist" in msg
     assert "never downloaded at run time" in msg and "enformer-official-rough" in msg
+
+
+def test_torch_module_scorer_runs_in_the_workflow(tmp_path):
+    """A user's model named by 'file.py:function' is scored by the real score_external rule on
+    the simulated cohort; its window (longer than s2f.window_bp) is what the variant store holds,
+    and the job needs the callable's file (an input: editing it re-runs the scorer)."""
+    user_file = tmp_path / "models" / "my_cnn.py"
+    user_file.parent.mkdir()
+    user_file.write_text((REPO / "tests" / "user_models.py").read_text())
+    scorer = {
+        "name": "my_cnn",
+        "type": "torch_module",
+        "callable": "models/my_cnn.py:conv_tracks",  # relative to the working directory
+        "kwargs": {"n_tracks": 3, "bin_bp": 32},
+        "window_bp": 1024,
+        "tracks": [0, 2],
+        "device": "cpu",
+    }
+    config = {**CONFIG, "scorers": [scorer]}
+    proc = _snakemake(tmp_path, config, "results/tiny/predictions/my_cnn.parquet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "results" / "tiny"
+    pred = pd.read_parquet(run / "predictions" / "my_cnn.parquet")
+    genes = pd.read_csv(run / "phenotypes" / "genes.tsv", sep="\t")
+    inds = pd.read_csv(run / "phenotypes" / "individuals.tsv", sep="\t")
+    assert set(pred["model"]) == {"my_cnn"}
+    assert len(pred) == int(genes["s2f"].sum()) * len(inds)
+    assert pred["predicted"].notna().all() and pred.groupby("gene")["predicted"].std().gt(0).any()
+    logs = sorted((tmp_path / "logs" / "tiny" / "score_external" / "my_cnn").glob("*.log"))
+    log = "".join(p.read_text() for p in logs)  # one job per gene chunk
+    assert logs and log.count("ConvTracks, output") == len(logs)
+    assert "ConvTracks, output (N, 32, 3) read as N,bins,tracks" in log
+    assert "sum over bins 15-17 of 32 x 32 bp; 1024 bp windows" in log
+    # the store holds the scorer's 1,024-bp windows (s2f.window_bp is 512)
+    from ps2f.genome.store import load_stores
+
+    store = load_stores([str(run / "variants" / "sim1.npz")])["sim1"]
+    tss = int(genes["tss0"].iloc[0])
+    assert store.covers(tss - 512, tss + 512)
+    # editing the model's file re-runs the scorer (and only what follows it)
+    user_file.write_text(user_file.read_text() + "\n# edited\n")
+    proc = _snakemake(tmp_path, config, "results/tiny/predictions/my_cnn.parquet", "-n")
+    assert proc.returncode == 0 and "score_external" in proc.stdout, proc.stdout[-2000:]
+    assert "genotypes" not in re.findall(r"^rule (\w+):", proc.stdout, re.M)
+    # a callable that is not there stops the run when the workflow is parsed
+    bad = {**config, "scorers": [{**scorer, "callable": "models/my_cnn.py:build"}]}
+    proc = _snakemake(tmp_path, bad, "-n")
+    assert proc.returncode != 0
+    assert "scorers[0].callable: 'models/my_cnn.py' " in proc.stdout + proc.stderr
+    assert "defines no 'build' at top level" in proc.stdout + proc.stderr

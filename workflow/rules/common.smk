@@ -352,6 +352,7 @@ SCORER_ENVS = {
     "alphagenome": "../../envs/alphagenome.yaml",
     "alphagenome_local": "../../envs/alphagenome_local.yaml",
     "precomputed": "../../envs/ps2f.yaml",
+    "torch_module": "../../envs/ps2f-gpu.yaml",  # plus whatever the user's callable imports
 }
 
 
@@ -380,6 +381,8 @@ def get_scorer_inputs(wildcards):
         inputs["weights"] = spec["weights"]
     if spec["type"] == "alphagenome_local":
         inputs["track_metadata"] = spec["track_metadata"]
+    if spec["type"] == "torch_module":
+        inputs.update(get_torch_module_files(spec))
     return inputs
 
 
@@ -388,9 +391,20 @@ def get_scorer_env(wildcards):
     return SCORER_ENVS[SCORERS[wildcards.scorer]["type"]]
 
 
+def get_torch_module_files(spec):
+    """A torch_module scorer's files: its weights and a 'file.py:function' callable's file."""
+    from ps2f.models.scorers.torch_module import parse_callable
+
+    source, _, is_file = parse_callable(spec["callable"])
+    files = {"callable_file": source} if is_file else {}
+    return files | ({"weights": spec["weights"]} if spec["weights"] else {})
+
+
 def get_scorer_gpu(wildcards):
-    """1 for Enformer (GPU inference), 0 for the API client and tables."""
-    return int(SCORERS[wildcards.scorer]["type"] in ("enformer", "alphagenome_local"))
+    """1 for the local models (GPU inference) unless device: cpu, 0 for the API and tables."""
+    spec = SCORERS[wildcards.scorer]
+    local = spec["type"] in ("enformer", "alphagenome_local", "torch_module")
+    return int(local and spec.get("device") != "cpu")
 
 
 def get_final_outputs():

@@ -381,6 +381,11 @@ def run_score_external(
     extra = ""
     if hasattr(model, "n_requested"):
         extra = f"; {model.n_cached} sequences from the cache, {model.n_requested} requested"
+    if getattr(model, "n_windows", 0):
+        extra += (
+            f"; {model.n_distinct} distinct of {model.n_windows} haplotype windows scored "
+            f"(dedup factor {model.n_distinct / model.n_windows:.3f})"
+        )
     log.info(
         "%s: %d predictions (%d genes x %d individuals)%s",
         name,

@@ -88,6 +88,10 @@ Truth
 Everything is drawn from one :class:`numpy.random.Generator` seeded with ``seed`` (which also
 seeds msprime), except the grammar (one seeded with ``[seed, "gram"]``), so a seed gives
 byte-identical files.
+
+At GTEx size (many contigs, several tissues whose causal effects are partly shared, bounded
+memory) the same locus model runs contig by contig in :mod:`ps2f.simulate.scale`
+(``python -m ps2f.simulate.scale``).
 """
 
 from ps2f.simulate.cohort import OUTPUT_FILES, simulate_cohort

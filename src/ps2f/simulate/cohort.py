@@ -141,6 +141,11 @@ class _Locus:
     eqtl_interaction: np.ndarray  # (n,): per individual
     motif_counts: np.ndarray  # (2n,) int64
     variants: pd.DataFrame
+    # for tissues with their own effects (ps2f.simulate.scale)
+    grammar_scores: np.ndarray  # (2n, K): motif scores S_k per haplotype
+    score_delta: np.ndarray  # (v, K): change of S_k by each variant alone on the reference
+    eqtl_haplotypes: np.ndarray  # (e, 2n) float64: ALT carried, the eQTL rows of `variants`
+    eqtl_pair_coefficient: float  # c of the product of the first two eQTLs (0: fewer than 2)
 
 
 def _ids(prefix: str, n: int) -> list[str]:
@@ -248,7 +253,7 @@ def _score_region(
     offsets: np.ndarray,
     alt_codes: np.ndarray,
     alleles: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Grammar scores of every haplotype of a causal region, and of each SNV alone.
 
     Parameters
@@ -275,6 +280,8 @@ def _score_region(
         Change of the linear grammar value by each SNV alone on the reference.
     d_count : numpy.ndarray, shape (v,), int64
         Change of the match count by each SNV alone on the reference.
+    d_scores : numpy.ndarray, shape (v, K), float64
+        Change of each motif score by each SNV alone on the reference.
     """
     lo, hi = region
     region_ref = ref[lo:hi]
@@ -286,6 +293,7 @@ def _score_region(
             np.full(h, int(c_ref.sum()), dtype=np.int64),
             np.zeros(0),
             np.zeros(0, dtype=np.int64),
+            np.zeros((0, grammar.n_motifs)),
         )
     unique, inverse = np.unique(alleles, axis=0, return_inverse=True)
     seqs = np.broadcast_to(region_ref, (unique.shape[0], hi - lo)).copy()
@@ -300,6 +308,7 @@ def _score_region(
         c_u[inverse].sum(axis=1),
         grammar.linear(s_1) - grammar.linear(s_ref),
         c_1.sum(axis=1) - c_ref.sum(),
+        s_1 - s_ref,
     )
 
 
@@ -380,12 +389,14 @@ def _simulate_locus(
     # grammar: score every distinct haplotype of the causal region (SNVs only there)
     reg = np.flatnonzero((new_pos >= lo) & (new_pos < hi))
     alt_codes = encode("".join(alts[i] for i in reg))
-    scores, counts, d_lin, d_cnt = _score_region(
+    scores, counts, d_lin, d_cnt, d_sc = _score_region(
         grammar, ref, (lo, hi), tss0, minus, new_pos[reg] - lo, alt_codes, hap[reg].T.astype(bool)
     )
     d_grammar = np.zeros(n_sites)
     d_count = np.zeros(n_sites, dtype=np.int64)
     d_grammar[reg], d_count[reg] = d_lin, d_cnt
+    score_delta = np.zeros((n_sites, grammar.n_motifs))
+    score_delta[reg] = d_sc
 
     # gene-specific effects (standard normal per ALT allele; a product term for interactions)
     b = np.zeros(n_sites)
@@ -395,8 +406,10 @@ def _simulate_locus(
     if x.shape[0] >= 2:  # epistasis between the first two: product of their centred dosages
         dosage = x[:2].reshape(2, -1, 2).sum(axis=2)
         dosage -= dosage.mean(axis=1, keepdims=True)
-        eqtl_interaction = rng.standard_normal() * dosage[0] * dosage[1]
+        pair_coefficient = float(rng.standard_normal())
+        eqtl_interaction = pair_coefficient * dosage[0] * dosage[1]
     else:
+        pair_coefficient = 0.0
         eqtl_interaction = np.zeros(n_hap // 2)
     # gene-specific effects move individuals around their gene's mean, not the mean itself
     eqtl_linear = eqtl_linear - eqtl_linear.mean()
@@ -438,6 +451,10 @@ def _simulate_locus(
         eqtl_interaction=np.asarray(eqtl_interaction, dtype=np.float64),
         motif_counts=np.asarray(counts, dtype=np.int64),
         variants=variants,
+        grammar_scores=scores,
+        score_delta=score_delta,
+        eqtl_haplotypes=x,
+        eqtl_pair_coefficient=pair_coefficient,
     )
 
 

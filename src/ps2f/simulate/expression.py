@@ -15,6 +15,9 @@ __all__ = [
     "GeneticScales",
     "per_individual",
     "genetic_values",
+    "component_variances",
+    "genetic_scales",
+    "apply_genetic_scales",
     "GenotypePCs",
     "observe",
 ]
@@ -67,9 +70,109 @@ def per_individual(haplotype_values: np.ndarray) -> np.ndarray:
     return haplotype_values.reshape(*haplotype_values.shape[:-1], -1, 2).mean(axis=-1)
 
 
-def _mean_variance(x: np.ndarray) -> float:
-    """Variance across individuals (columns), averaged over genes (rows)."""
-    return float(x.var(axis=1).mean()) if x.size else 0.0
+#: Order of the rows of :func:`component_variances` (and of the means
+#: :func:`genetic_scales` takes).
+VARIANCE_PARTS = ("grammar_linear", "grammar_interaction", "grammar_sum", "eqtl_linear",
+                  "eqtl_interaction")  # fmt: skip
+
+
+def component_variances(comp: Components) -> np.ndarray:
+    """Per gene, the variance across individuals of each part's per-individual value.
+
+    The parts (rows, in the order of :data:`VARIANCE_PARTS`) are the grammar's linear and
+    product terms and their sum, and the eQTL linear and product terms; a haplotype part's
+    per-individual value is the mean of the two haplotypes (:func:`per_individual`). The
+    means of the rows over all genes set the scales (:func:`genetic_scales`): a simulation in
+    pieces (:mod:`ps2f.simulate.scale`) sums these rows piece by piece.
+
+    Parameters
+    ----------
+    comp : Components
+
+    Returns
+    -------
+    numpy.ndarray, shape (5, n_genes), float64
+        In log1p units squared before scaling (raw component units).
+    """
+    g_lin = per_individual(comp.grammar_linear)
+    g_int = per_individual(comp.grammar_interaction)
+    return np.stack(
+        [
+            g_lin.var(axis=1),
+            g_int.var(axis=1),
+            (g_lin + g_int).var(axis=1),
+            per_individual(comp.eqtl_linear).var(axis=1),
+            comp.eqtl_interaction.var(axis=1),
+        ]
+    ).reshape(5, -1)
+
+
+def genetic_scales(
+    mean_variances: np.ndarray, grammar_weight: float, genetic_sd: float, nonlinearity: str
+) -> GeneticScales:
+    """The scales of :func:`genetic_values` from the components' variances averaged over genes.
+
+    Parameters
+    ----------
+    mean_variances : numpy.ndarray, shape (5,), float64
+        The rows of :func:`component_variances` averaged over all genes (0 for no genes).
+    grammar_weight : float
+        ``w`` in ``[0, 1]``.
+    genetic_sd : float
+        In log1p expression units.
+    nonlinearity : {"none", "interaction", "threshold"}
+
+    Returns
+    -------
+    GeneticScales
+    """
+    interaction = nonlinearity == "interaction"
+    v = dict(zip(VARIANCE_PARTS, (float(x) for x in mean_variances), strict=True))
+
+    def factors(v_lin: float, v_int: float, v_sum: float, weight: float, natural: bool):
+        if natural and not interaction:  # one scale for the sum (inter: zero if no pairs)
+            v_lin = v_sum
+        if weight == 0 or v_lin == 0:
+            return 0.0, 0.0
+        base = genetic_sd * np.sqrt(weight)
+        if interaction and v_int > 0:
+            return (
+                base * np.sqrt(1 - INTERACTION_SHARE) / np.sqrt(v_lin),
+                base * np.sqrt(INTERACTION_SHARE) / np.sqrt(v_int),
+            )
+        scale = base / np.sqrt(v_lin)
+        return scale, (scale if natural and v_int > 0 else 0.0)
+
+    g_lin, g_int = factors(
+        v["grammar_linear"], v["grammar_interaction"], v["grammar_sum"], grammar_weight, True
+    )
+    e_lin, e_int = factors(v["eqtl_linear"], v["eqtl_interaction"], 0.0, 1 - grammar_weight, False)
+    return GeneticScales(g_lin, g_int, e_lin, e_int)
+
+
+def apply_genetic_scales(
+    comp: Components, scales: GeneticScales, nonlinearity: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale and sum the components; apply the ``threshold`` nonlinearity (per gene).
+
+    Returns
+    -------
+    haplotype_values : numpy.ndarray, shape (n_genes, 2 * n_individuals), float64
+    individual_values : numpy.ndarray, shape (n_genes, n_individuals), float64
+        As :func:`genetic_values`.
+    """
+    haplotype_values = (
+        scales.grammar_linear * comp.grammar_linear
+        + scales.grammar_interaction * comp.grammar_interaction
+        + scales.eqtl_linear * comp.eqtl_linear
+    )
+    individual_values = (
+        per_individual(haplotype_values) + scales.eqtl_interaction * comp.eqtl_interaction
+    )
+    if nonlinearity == "threshold":
+        floor = np.median(individual_values, axis=1, keepdims=True)
+        individual_values = np.maximum(individual_values, floor)
+    return haplotype_values, individual_values
 
 
 def genetic_values(
@@ -94,6 +197,7 @@ def genetic_values(
     Then ``g = genetic_sd * (sqrt(w) G + sqrt(1 - w) E)``. With ``"threshold"`` each gene's
     per-individual values below its median are raised to the median (a gene induced only
     above a threshold: dominance-like, not additive in the dosages).
+    (:func:`genetic_scales` then :func:`apply_genetic_scales`.)
 
     Parameters
     ----------
@@ -113,42 +217,10 @@ def genetic_values(
         per-individual terms, after the nonlinearity.
     scales : GeneticScales
     """
-    interaction = nonlinearity == "interaction"
-
-    def factors(
-        lin: np.ndarray, inter: np.ndarray, weight: float, natural: bool
-    ) -> tuple[float, float]:
-        v_lin, v_int = _mean_variance(lin), _mean_variance(inter)
-        if natural and not interaction:  # one scale for the sum (inter: zero if no pairs)
-            v_lin = _mean_variance(lin + inter)
-        if weight == 0 or v_lin == 0:
-            return 0.0, 0.0
-        base = genetic_sd * np.sqrt(weight)
-        if interaction and v_int > 0:
-            return (
-                base * np.sqrt(1 - INTERACTION_SHARE) / np.sqrt(v_lin),
-                base * np.sqrt(INTERACTION_SHARE) / np.sqrt(v_int),
-            )
-        scale = base / np.sqrt(v_lin)
-        return scale, (scale if natural and v_int > 0 else 0.0)
-
-    g_lin, g_int = factors(
-        per_individual(comp.grammar_linear),
-        per_individual(comp.grammar_interaction),
-        grammar_weight,
-        natural=True,
-    )
-    e_lin, e_int = factors(
-        per_individual(comp.eqtl_linear), comp.eqtl_interaction, 1 - grammar_weight, natural=False
-    )
-    scales = GeneticScales(g_lin, g_int, e_lin, e_int)
-    haplotype_values = (
-        g_lin * comp.grammar_linear + g_int * comp.grammar_interaction + e_lin * comp.eqtl_linear
-    )
-    individual_values = per_individual(haplotype_values) + e_int * comp.eqtl_interaction
-    if nonlinearity == "threshold":
-        floor = np.median(individual_values, axis=1, keepdims=True)
-        individual_values = np.maximum(individual_values, floor)
+    variances = component_variances(comp)
+    means = variances.mean(axis=1) if variances.shape[1] else np.zeros(5)
+    scales = genetic_scales(means, grammar_weight, genetic_sd, nonlinearity)
+    haplotype_values, individual_values = apply_genetic_scales(comp, scales, nonlinearity)
     return haplotype_values, individual_values, scales
 
 
@@ -229,6 +301,7 @@ def observe(
     h2: float,
     covariate_variance: float,
     n_covariates: int,
+    factors: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Add hidden-factor covariates and noise at the target heritability; clip at 0.
 
@@ -245,6 +318,9 @@ def observe(
         Noise-free expression, log1p units.
     h2, covariate_variance : float
     n_covariates : int
+    factors : numpy.ndarray, shape (n_covariates, n_individuals), float64, optional
+        The hidden factors, when the genes come in pieces that share them
+        (:mod:`ps2f.simulate.scale`); ``None``: drawn here (first, before the loadings).
 
     Returns
     -------
@@ -259,7 +335,8 @@ def observe(
     positive = v > 1e-12
     fallback = float(np.median(v[positive])) if positive.any() else 1.0
     v_eff = np.where(positive, v, fallback)
-    factors = rng.standard_normal((n_covariates, n_ind))
+    if factors is None:
+        factors = rng.standard_normal((n_covariates, n_ind))
     loadings = rng.standard_normal((n_genes, n_covariates))
     cov = loadings @ factors
     cov_sd = cov.std(axis=1, keepdims=True)

@@ -23,6 +23,8 @@ __all__ = [
     "snv_alts",
     "left_align_indel",
     "VcfWriter",
+    "BGZF_EOF",
+    "concatenate_bgzf",
 ]
 
 _TRANSITION = np.array([2, 3, 0, 1], dtype=np.uint8)  # A<->G, C<->T
@@ -179,25 +181,48 @@ class VcfWriter:
     path : str or Path
         Output ``.vcf.gz``.
     contig : str
-        The one contig.
+        The contig of the records written first.
     length : int
         Its length in bp (header ``##contig``).
     samples : list of str
         Sample IDs, in genotype column order.
     source : str
         ``##source`` header value.
+    contigs : sequence of (str, int), optional
+        Every contig and its length, in file order, for a VCF of several contigs (then
+        ``contig`` and ``length`` must be its first); :meth:`set_contig` moves to the next.
+    compresslevel : int, optional
+        BGZF (zlib) level 1-9; ``None``: htslib's default. Level 1 compresses random-looking
+        genotypes ~8x faster into ~1.6x larger files (the many-contig simulator uses it).
+    header : bool
+        Write the header (``False``: records only, a part of a VCF that
+        :func:`concatenate_bgzf` joins to a header written by another writer).
     """
 
-    def __init__(self, path: str | Path, contig: str, length: int, samples: list[str], source: str):
+    def __init__(
+        self,
+        path: str | Path,
+        contig: str,
+        length: int,
+        samples: list[str],
+        source: str,
+        contigs: list[tuple[str, int]] | None = None,
+        compresslevel: int | None = None,
+        header: bool = True,
+    ):
         self.path = Path(path)
         self.contig = contig
+        self.contigs = [(contig, length)] if contigs is None else [(c, n) for c, n in contigs]
+        if self.contigs[0] != (contig, length):
+            raise ValueError(f"contigs must start with ({contig!r}, {length}), got {contigs[0]}")
         self.n_samples = len(samples)
-        self._fh = pysam.BGZFile(str(self.path), "wb")
-        header = [
+        mode = "wb" if compresslevel is None else f"wb{compresslevel}"
+        self._fh = pysam.BGZFile(str(self.path), mode)
+        lines = [
             "##fileformat=VCFv4.2",
             f"##source={source}",
             "##reference=reference.fa",
-            f"##contig=<ID={contig},length={length}>",
+            *(f"##contig=<ID={c},length={n}>" for c, n in self.contigs),
             '##INFO=<ID=AC,Number=A,Type=Integer,Description="Allele count in genotypes">',
             '##INFO=<ID=AN,Number=1,Type=Integer,Description="Total number of alleles in called '
             'genotypes">',
@@ -206,8 +231,16 @@ class VcfWriter:
                 ["#CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT"] + samples
             ),
         ]
-        self._fh.write(("\n".join(header) + "\n").encode())
+        if header:
+            self._fh.write(("\n".join(lines) + "\n").encode())
         self.n_records = 0
+
+    def set_contig(self, contig: str) -> None:
+        """Write the next records on ``contig`` (one of the header's, after the current one)."""
+        names = [c for c, _ in self.contigs]
+        if contig not in names or names.index(contig) < names.index(self.contig):
+            raise ValueError(f"contig {contig!r} is not after {self.contig!r} in {names}")
+        self.contig = contig
 
     def write(
         self, pos0: np.ndarray, refs: list[str], alts: list[str], gt: np.ndarray
@@ -250,7 +283,48 @@ class VcfWriter:
         self.n_records += n_var
         return ids
 
-    def close(self) -> None:
-        """Finish the BGZF stream and write the ``.tbi`` index."""
+    def close(self, index: bool = True) -> None:
+        """Finish the BGZF stream and (unless ``index`` is false) write the ``.tbi`` index."""
         self._fh.close()
-        pysam.tabix_index(str(self.path), preset="vcf", force=True)
+        if index:
+            pysam.tabix_index(str(self.path), preset="vcf", force=True)
+
+
+#: The empty BGZF block that ends every BGZF file (SAM/BAM specification, section 4.1.2).
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+def concatenate_bgzf(parts: list[Path], out: Path, chunk: int = 1 << 24) -> None:
+    """Join BGZF files into one: their members in order, one end-of-file block at the end.
+
+    BGZF is a series of gzip members, so the join decompresses to the parts' texts joined;
+    each part's trailing EOF block (:data:`BGZF_EOF`) is dropped and one is written last.
+    Streams ``chunk`` bytes at a time.
+
+    Parameters
+    ----------
+    parts : list of Path
+        BGZF files (e.g. a VCF header, then each contig's records), each ending in the EOF
+        block, as htslib and pysam write them.
+    out : Path
+        The joined file.
+
+    Raises
+    ------
+    ValueError
+        If a part does not end with the EOF block (truncated or not BGZF).
+    """
+    with open(out, "wb") as dst:
+        for part in parts:
+            size = Path(part).stat().st_size
+            with open(part, "rb") as src:
+                src.seek(max(size - len(BGZF_EOF), 0))
+                if src.read() != BGZF_EOF:
+                    raise ValueError(f"{part}: not a complete BGZF file (no EOF block at its end)")
+                src.seek(0)
+                left = size - len(BGZF_EOF)
+                while left > 0:
+                    block = src.read(min(chunk, left))
+                    dst.write(block)
+                    left -= len(block)
+        dst.write(BGZF_EOF)

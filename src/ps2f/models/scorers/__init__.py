@@ -60,6 +60,7 @@ __all__ = [
 #: Types the workflow's ``scorers:`` section accepts (the r-model is scored by its own rule).
 CONFIG_TYPES: tuple[str, ...] = ("enformer", "alphagenome", "precomputed")
 CONFIG_TYPES += ("alphagenome_local",)  # issue 18 item 2: AlphaGenome from local weights
+CONFIG_TYPES += ("torch_module",)  # issue 18 item 3: any PyTorch model, by a callable
 _NOT_TYPES = {"base"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _COMMON = ("name", "type")

@@ -218,10 +218,14 @@ class SequenceScorer(ABC):
     """Base class of scorers that read sequence: checks shapes and scores each sequence once.
 
     Subclasses set ``name`` and ``window_bp`` and implement :meth:`score_sequences`.
+    ``n_windows`` and ``n_distinct`` count the haplotype windows asked for and the distinct
+    ones scored (the dedup factor of a run is their ratio; the scoring log reports it).
     """
 
     name: str
     window_bp: int
+    n_windows: int = 0
+    n_distinct: int = 0
 
     def score_haplotypes(self, batch: HaplotypeBatch) -> np.ndarray:
         """Score both haplotypes of each pair (distinct sequences once; see :class:`Scorer`).
@@ -240,6 +244,8 @@ class SequenceScorer(ABC):
                 f"scorer {self.name!r} takes {self.window_bp}-bp windows, got {codes.shape[2]} bp"
             )
         unique, inverse = unique_sequences(codes.reshape(-1, codes.shape[2]))
+        self.n_windows += len(inverse)
+        self.n_distinct += len(unique)
         scores = np.asarray(self.score_sequences(unique), dtype=np.float64)
         if scores.shape != (len(unique),):
             raise ValueError(

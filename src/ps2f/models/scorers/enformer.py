@@ -583,20 +583,21 @@ def _architecture(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
     return arch
 
 
-def _check_weights_file(path: Path, key: str) -> None:
+def _check_weights_file(path: Path, key: str, advice: str = WEIGHTS_HELP) -> None:
     """A weights file must be readable, non-empty, and a torch.save zip/pickle or safetensors.
 
-    Only the first bytes are read (torch-free); :func:`load_enformer` reads the rest.
+    Only the first bytes are read (torch-free); :func:`load_enformer` reads the rest. ``advice``
+    ends each message (how to obtain usable weights).
     """
     try:
         with open(path, "rb") as fh:
             head = fh.read(9)
     except OSError as exc:
         raise ConfigError(
-            f"{key}: cannot read {path} ({exc.strerror}); check its permissions. {WEIGHTS_HELP}."
+            f"{key}: cannot read {path} ({exc.strerror}); check its permissions. {advice}."
         ) from exc
     if not head:
-        raise ConfigError(f"{key}: {path} is empty (an interrupted copy?). {WEIGHTS_HELP}.")
+        raise ConfigError(f"{key}: {path} is empty (an interrupted copy?). {advice}.")
     zip_file = head.startswith(b"PK\x03\x04")  # torch.save since torch 1.6
     pickle = head.startswith(b"\x80")  # legacy torch.save
     safetensors = len(head) == 9 and head[8:9] == b"{"  # 8-byte header length, then JSON
@@ -604,7 +605,7 @@ def _check_weights_file(path: Path, key: str) -> None:
         raise ConfigError(
             f"{key}: {path} is neither a torch.save checkpoint nor a safetensors file (it "
             f"starts with {head!r}); give a state dict or a Hugging Face-format directory. "
-            f"{WEIGHTS_HELP}."
+            f"{advice}."
         )
 
 
