@@ -13,11 +13,15 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 from _oracles.pgen import vcf_to_pgen
 from conftest import GEUVADIS, write_fasta, write_vcf
+from test_haplotypes import LONG, LONG_CASES, LONG_FLANK, LONG_L, LONG_TSS, long_rec, snv
 
 from ps2f.errors import InputError
+from ps2f.genome.encoding import decode
+from ps2f.genome.haplotypes import HaplotypeBuilder
 from ps2f.io.fasta import Reference
 from ps2f.io.genotypes import (
     genotype_companions,
@@ -215,7 +219,13 @@ def test_zstd_pvar_reads_as_the_plain_one(tmp_path, ref):
     subprocess.run(["zstd", "-q", "--rm", str(tmp_path / "del.pvar")], check=True)
     with pytest.raises(InputError, match=r"del\.pvar\.zst: record 1:9 has a <DEL> ALT.*zstd -d"):
         ingest_pgen(pgen, ref, "1", WIN, **kw)
-    assert ingest_pgen(pgen, ref, "1", [(0, 8), (11, 40)], **kw).n_variants > 0  # not read
+    assert ingest_pgen(pgen, ref, "1", [(0, 8)], **kw).n_variants > 0  # not read
+    # upstream of a window, its unknown END might reach into it (haplotypes): still an error
+    with pytest.raises(InputError, match=r"record 1:9 has a <DEL> ALT.*starts before a window"):
+        ingest_pgen(pgen, ref, "1", [(0, 8), (11, 40)], **kw)
+    # the dosage store reads records by POS only (PredictDB's rule)
+    dos = ingest_pgen_dosages(pgen, ref, "1", [(0, 8), (11, 40)], snvs_only=False, **kw)
+    assert dos.n_variants > 0
 
 
 def test_truncated_pgen_names_the_record(tmp_path, ref):
@@ -327,3 +337,70 @@ def test_headerless_pvar_in_bim_order_reads_the_same(tmp_path, ref):
     pvar.write_text("".join(f"{c}\t{i}\t0\t{p}\t{a}\t{r}\n" for c, p, i, r, a, *_ in rows))
     assert_same_store(expected, ingest_pgen(pgen, ref, "1", WIN, **kw))
     assert_same_store(expected, ingest_vcf(path, ref, "1", WIN, **kw))
+
+
+# --- deletions starting upstream of a window (issue 20, item 5a), as from the VCF ---------------
+
+
+@pytest.mark.parametrize("case", LONG_CASES, ids=[c[0] for c in LONG_CASES])
+def test_pgen_deletion_from_far_upstream_gives_the_vcf_store_and_haplotypes(tmp_path, case):
+    """A long deletion (plain or <DEL> with INFO/END) starting before a gene's stored window.
+
+    The .pvar lists it by its POS, outside the window: it must still be kept, with the bases
+    and variants around it, and change the carriers' haplotypes exactly as from the VCF (which
+    test_haplotypes checks against bcftools consensus).
+    """
+    from ps2f.genome.windows import store_windows
+
+    name, records, strand = case
+    fa = write_fasta(tmp_path / "ref.fa", {"1": LONG})
+    by_pos = sorted(records, key=lambda r: int(r.split()[0]))
+    path = write_vcf(tmp_path / "v.vcf.gz", "1", len(LONG), ["S1"], by_pos)
+    pgen = vcf_to_pgen(path, tmp_path / "g")
+    ref = Reference(fa)
+    genes = pd.DataFrame({"chrom": ["1"], "strand": [strand], "tss0": [LONG_TSS], "s2f": [True]})
+    windows = store_windows(genes, LONG_L, 0, "tss", LONG_FLANK)
+    assert all(int(records[0].split()[0]) - 1 < a for a, _ in windows)  # starts outside them
+    want, got = ingest_vcf(path, ref, "1", windows), ingest_pgen(pgen, ref, "1", windows)
+    if all(r.split()[-1] in ("0|0", "1|1") for r in records):
+        # a PGEN stores phase of heterozygous calls only: with none, the homozygous calls read
+        # as unphased (module docstring of ps2f.io.pgen); the rest must be equal
+        assert got.stats.pop("unphased_homozygous_calls") == len(records)
+    assert_same_store(want, got)
+    assert got.stats["records_overlapping_window_from_upstream"] == 1
+    assert int(records[0].split()[0]) - 1 in got.pos  # the deletion itself is stored
+    haps = [
+        HaplotypeBuilder(ref, {"1": s}, genes, ["S1"], LONG_L).haplotypes(np.array([0]), [0])[0]
+        for s in (want, got)
+    ]
+    np.testing.assert_array_equal(haps[0], haps[1])
+    hb = HaplotypeBuilder(ref, {"1": got}, genes, ["S1"], LONG_L)
+    ref_window = decode(hb.reference(np.array([0]))[0])
+    carried = [gt == "1" for gt in records[0].split()[-1].split("|")]
+    for h in np.flatnonzero(carried):  # the deletion changed the carriers' windows
+        assert decode(haps[1][h]) != ref_window, (name, h)
+
+
+def test_pgen_upstream_deletion_read_once_across_windows_as_the_vcf(tmp_path):
+    """Stored once, the SNV before it read too; dosages keep POS-inside-a-window (PredictDB)."""
+    records = [long_rec(12_000, 22_000, "1|0"), snv(11_800, "1|1"), snv(19_500, "0|1"),
+               long_rec(25_000, 25_400, "0|1", symbolic=True)]  # fmt: skip
+    fa = write_fasta(tmp_path / "ref.fa", {"1": LONG})
+    path = write_vcf(tmp_path / "v.vcf.gz", "1", len(LONG), ["S1"], sorted(
+        records, key=lambda r: int(r.split()[0])))  # fmt: skip
+    pgen = vcf_to_pgen(path, tmp_path / "g")
+    ref = Reference(fa)
+    windows = [(19_400, 19_600), (20_000, 20_600), (25_200, 25_300)]
+    got = ingest_pgen(pgen, ref, "1", windows)
+    assert_same_store(ingest_vcf(path, ref, "1", windows), got)
+    assert list(got.pos) == [11_800, 12_000, 19_500, 25_000]
+    assert got.stats["records_overlapping_window_from_upstream"] == 2
+    assert got.covers(11_000, 19_600) and got.covers(20_000, 21_000)
+    kw = {"snvs_only": False}
+    dos = ingest_pgen_dosages(pgen, ref, "1", windows, **kw)
+    assert_same_store(ingest_dosages(path, ref, "1", windows, **kw), dos)
+    assert list(dos.pos) == [19_500]
+    # SNVs only: no upstream records (they are never SNVs), as from the VCF
+    snvs = ingest_pgen(pgen, ref, "1", windows, snvs_only=True)
+    assert_same_store(ingest_vcf(path, ref, "1", windows, snvs_only=True), snvs)
+    assert list(snvs.pos) == [19_500]

@@ -4,20 +4,25 @@ The format of biobank-scale genotype releases (UK Biobank, All of Us, ...). :fun
 reads phased hard calls into a :class:`~ps2f.genome.store.VariantStore`, and
 :func:`ingest_pgen_dosages` ALT allele dosages (hard calls, phased or not, or the PGEN's
 dosages) into a :class:`~ps2f.genome.store.DosageStore`, with the same per-record logic as the
-VCF reader (:mod:`ps2f.io.records`: window filtering, REF against the FASTA, multi-allelic
-split, skipped ALTs, duplicates, missing policy, phasing), so a store read from a PGEN equals
-the store read from the VCF it was made from (``plink2 --vcf ... --make-pgen``).
+VCF reader (:mod:`ps2f.io.records`: window filtering, deletions reaching a window from
+upstream, REF against the FASTA, multi-allelic split, skipped ALTs, duplicates, missing policy,
+phasing), so a store read from a PGEN equals the store read from the VCF it was made from
+(``plink2 --vcf ... --make-pgen``). The ``.pvar`` lists records by POS; for the variant store
+each record's end is computed too (POS + len(REF) - 1, or INFO/END for a symbolic ALT, as a VCF
+index spans it), so that a long deletion starting before a window and reaching into it is kept,
+as from the VCF.
 
 Files: ``x.pgen`` names the fileset; ``x.pvar`` and ``x.psam`` are read from beside it (same
 stem). Supported:
 
 * ``.pvar``: plain text with a ``#CHROM`` header line (columns CHROM, POS, ID, REF, ALT, and
   optionally QUAL, FILTER, INFO, CM; ``##`` lines before it are skipped), or without a header
-  (the ``.bim`` column order CHROM, ID, CM, POS, ALT, REF). ``INFO/END`` is read for ``<DEL>``
+  (the ``.bim`` column order CHROM, ID, CM, POS, ALT, REF). ``INFO/END`` is read for symbolic
   ALTs. A zstd-compressed ``x.pvar.zst`` (when there is no ``x.pvar``) is read by pgenlib's
-  ``PvarReader`` (plink2's own parser), which reads no INFO: a ``<DEL>`` ALT in the windows is
-  then an error that says to decompress it (as is one in a ``.pvar`` without INFO column; a
-  ``<DEL>`` whose INFO has no END is counted and skipped, as from a VCF).
+  ``PvarReader`` (plink2's own parser), which reads no INFO: a ``<DEL>`` ALT in the windows, or
+  (variant store) before one, since its unknown END may reach into it, is then an error that
+  says to decompress it (as is one in a ``.pvar`` without INFO column; a ``<DEL>`` whose INFO
+  has no END is counted and skipped, as from a VCF).
 * ``.psam``: a ``#FID``/``#IID`` header line (sample ID = the IID column; FID is ignored,
   as ``plink2 --vcf`` writes no FID), or a headerless ``.fam`` (IID = column 2).
 
@@ -60,7 +65,6 @@ from ps2f.io.records import (
     dosage_rows,
     dosage_store,
     gt_dosage_rows,
-    merge_windows,
     missing_to_reference,
     phased_rows,
     variant_store,
@@ -183,20 +187,6 @@ def read_psam_samples(path: str | Path) -> list[str]:
     return samples
 
 
-class _Pvar(NamedTuple):
-    """The ``.pvar`` records of one contig inside the windows read, in file order."""
-
-    chrom: str
-    index: np.ndarray  # (N,) uint32, variant index in the .pgen (records inside the windows)
-    pos: np.ndarray  # (N,) int64, 1-based
-    ids: list[str]
-    ref: list[str]
-    alt: list[str]
-    end: np.ndarray  # (N,) int64, INFO/END or POS + len(REF) - 1
-    allele_idx_offsets: np.ndarray | None  # (n_variants + 1,) uintp, None if all biallelic
-    n_variants: int
-
-
 _BIM_COLUMNS = ["CHROM", "ID", "CM", "POS", "ALT", "REF"]
 
 
@@ -207,6 +197,8 @@ class _PvarColumns(NamedTuple):
     pos: np.ndarray  # (n_variants,) int64, 1-based
     offsets: np.ndarray | None  # (n_variants + 1,) uintp allele index offsets; None: biallelic
     fields: Callable[[np.ndarray], tuple[list[str], list[str], list[str]]]  # rows -> ID, REF, ALT
+    # rows -> REF length (int64), whether an ALT is symbolic (<...>), whether one is <DEL> (bool)
+    spans: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
     # rows -> INFO/END (str, NaN where absent); None: the .pvar has no INFO to read
     info_end: Callable[[np.ndarray], pd.Series] | None
 
@@ -254,6 +246,13 @@ def _text_columns(pvar: str) -> _PvarColumns:
         sub = table.iloc[rows]
         return sub["ID"].tolist(), sub["REF"].tolist(), sub["ALT"].tolist()
 
+    def spans(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        alt = table["ALT"].iloc[rows]
+        symbolic = alt.str.contains("<", regex=False).to_numpy(bool)
+        has_del = np.zeros(len(rows), dtype=bool)
+        has_del[symbolic] = alt[symbolic].str.contains("<DEL>", regex=False).to_numpy(bool)
+        return table["REF"].iloc[rows].str.len().to_numpy(np.int64), symbolic, has_del
+
     def info_end(rows: np.ndarray) -> pd.Series:
         info = read(["INFO"])["INFO"].iloc[rows]
         return info.str.extract(r"(?:^|;)END=(\d+)(?:;|$)")[0]
@@ -263,6 +262,7 @@ def _text_columns(pvar: str) -> _PvarColumns:
         table["POS"].to_numpy(np.int64),
         offsets,
         fields,
+        spans,
         info_end if "INFO" in columns else None,
     )
 
@@ -297,19 +297,124 @@ def _zst_columns(pvar: str) -> _PvarColumns:
             alts.append(",".join(alt))
         return ids, refs, alts
 
-    return _PvarColumns(chrom, pos, offsets, fields, None)
+    def spans(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ref_len = np.zeros(len(rows), dtype=np.int64)
+        symbolic = np.zeros(len(rows), dtype=bool)
+        has_del = np.zeros(len(rows), dtype=bool)
+        for j, i in enumerate(rows.tolist()):
+            ref_len[j] = len(reader.get_allele_code(i, 0))
+            alts = [reader.get_allele_code(i, k) for k in range(1, counts[i])]
+            symbolic[j] = any(a.startswith(b"<") for a in alts)
+            has_del[j] = b"<DEL>" in alts
+        return ref_len, symbolic, has_del
+
+    return _PvarColumns(chrom, pos, offsets, fields, spans, None)
+
+
+#: the END of a <DEL> whose INFO cannot be read: it may reach any window (an error if it can)
+_UNKNOWN_END = np.iinfo(np.int64).max // 2
+
+
+class _ContigPvar:
+    """The ``.pvar`` records of one contig, handed out window by window.
+
+    Only the records of a window become Python strings (a biobank ``.pvar`` has millions);
+    INFO is read once, and only when a symbolic ALT needs its END. With ``upstream``, the
+    furthest end of the records so far (``reach``) finds the records that start before a window
+    and reach into it: every record's end is computed up front (its REF length; INFO/END for
+    symbolic ALTs, as the index of a VCF spans them).
+    """
+
+    def __init__(self, path: str, cols: _PvarColumns, chrom: str, upstream: bool) -> None:
+        self.path, self.cols, self.chrom = path, cols, chrom
+        self.rows = np.flatnonzero(cols.chrom == chrom)  # variant indices in the .pgen
+        self.pos = cols.pos[self.rows]  # 1-based
+        self.n_variants = len(cols.pos)
+        self.allele_idx_offsets = cols.offsets
+        self._info_end: dict[int, int] | None = None
+        self._symbolic: np.ndarray | None = None  # (N,) bool: a symbolic ALT (<...>)
+        self.end = self.reach = None
+        if upstream and len(self.rows):
+            ref_len, self._symbolic, has_del = cols.spans(self.rows)
+            end = self.pos + ref_len - 1  # 1-based inclusive, as a VCF record's end
+            if cols.info_end is not None:
+                for i, e in self._symbolic_ends().items():
+                    end[i] = e
+            else:  # no INFO: a <DEL>'s length is unknown, so it may reach any window
+                end[has_del] = _UNKNOWN_END
+            self.end, self.reach = end, np.maximum.accumulate(end)
+
+    def _symbolic_ends(self) -> dict[int, int]:
+        """INFO/END of the contig's records with a symbolic ALT, by index into ``rows``.
+
+        The INFO column is read once, at the first call.
+        """
+        if self._info_end is None:
+            if self._symbolic is None:
+                self._symbolic = self.cols.spans(self.rows)[1]
+            sym = np.flatnonzero(self._symbolic)
+            ends = self.cols.info_end(self.rows[sym]) if sym.size else pd.Series([], dtype=str)
+            found = ends.notna().to_numpy()
+            self._info_end = dict(
+                zip(sym[found].tolist(), ends[found].astype(np.int64).tolist(), strict=True)
+            )
+        return self._info_end
+
+    def records_in(self, start: int, end: int) -> list[_PgenRecord]:
+        """The records of ``[start, end)`` (0-based), in file order, for ``walk_records``.
+
+        Those starting in it, and with ``upstream`` those starting before ``start`` whose end
+        passes it.
+        """
+        pos0 = self.pos - 1
+        hi = int(np.searchsorted(pos0, end))
+        if self.reach is None:
+            idx = np.arange(int(np.searchsorted(pos0, start)), hi)
+        else:
+            idx = np.arange(int(np.searchsorted(self.reach, start, side="right")), hi)
+            idx = idx[(pos0[idx] >= start) | (self.end[idx] > start)]
+        if not idx.size:
+            return []
+        ids, refs, alts = self.cols.fields(self.rows[idx])
+        out = []
+        for i, vid, ref, alt in zip(idx.tolist(), ids, refs, alts, strict=True):
+            pos = int(self.pos[i])
+            rec_end = pos + len(ref) - 1
+            if "<" in alt and self.cols.info_end is not None:
+                rec_end = self._symbolic_ends().get(i, rec_end)
+            elif "<DEL>" in alt:
+                self._no_info(pos, upstream=pos - 1 < start)
+            out.append(
+                _PgenRecord(
+                    self.chrom, pos, None if vid == "." else vid, ref,
+                    [] if alt == "." else alt.split(","), rec_end, int(self.rows[i]),
+                )
+            )
+        return out
+
+    def _no_info(self, pos: int, upstream: bool) -> None:
+        """Raise: a ``<DEL>`` at ``pos`` needs an END the ``.pvar`` cannot give."""
+        pvar = self.path
+        raise InputError(
+            f"{pvar}: record {self.chrom}:{pos} has a <DEL> ALT, whose deleted bases "
+            f"INFO/END gives, but "
+            + (
+                "pgenlib reads no INFO from a .pvar.zst: decompress it beside the .pgen "
+                f"('zstd -d {pvar}')."
+                if pvar.endswith(".zst")
+                else "the .pvar has no INFO column: re-create it with its INFO column "
+                "(plink2 --make-pgen keeps a non-empty INFO unless told otherwise)."
+            )
+            + (" (It starts before a window, and may delete bases inside it.)" if upstream else "")
+        )
 
 
 def _read_pvar(
-    pvar: str,
-    contig: str,
-    aliases: Mapping[str, str] | None,
-    windows: Sequence[tuple[int, int]],
-) -> _Pvar:
-    """Read the ``.pvar``: allele counts of every variant, records of ``contig`` in ``windows``.
+    pvar: str, contig: str, aliases: Mapping[str, str] | None, upstream: bool
+) -> _ContigPvar:
+    """Read the ``.pvar``: allele counts of every variant, and the records of ``contig``.
 
-    Only the records inside the windows become Python strings (a biobank ``.pvar`` has
-    millions); INFO is read only when one of them has a ``<DEL>`` ALT (for its END).
+    With ``upstream``, each record's end too (see :class:`_ContigPvar`).
     """
     cols = _zst_columns(pvar) if pvar.endswith(".zst") else _text_columns(pvar)
     if not len(cols.pos):
@@ -318,50 +423,14 @@ def _read_pvar(
             f"reference genome. Re-create the fileset."
         )
     chrom = resolve_contig(contig, pd.unique(cols.chrom).tolist(), pvar, aliases)
-    on = np.flatnonzero(cols.chrom == chrom)
-    pos = cols.pos[on]
+    pos = cols.pos[cols.chrom == chrom]
     if pos.size > 1 and (np.diff(pos) < 0).any():
         i = int(np.flatnonzero(np.diff(pos) < 0)[0])
         raise InputError(
             f"{pvar}: record {chrom}:{pos[i + 1]} comes after {chrom}:{pos[i]}: the variants "
             f"of {chrom} are not sorted by position. {PGEN_HINTS.sort}"
         )
-    merged = np.asarray(merge_windows(windows), dtype=np.int64).reshape(-1, 2)
-    lo, hi = np.searchsorted(pos - 1, merged[:, 0]), np.searchsorted(pos - 1, merged[:, 1])
-    inside = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)] + [[]])
-    inside = inside.astype(np.int64)
-    rows, pos = on[inside], pos[inside]
-    ids, refs, alts = cols.fields(rows)
-    end = pos + np.fromiter((len(r) for r in refs), np.int64, len(refs)) - 1
-    has_del = np.fromiter(("<DEL>" in a for a in alts), bool, len(alts))
-    if has_del.any():  # INFO/END, read only when a <DEL> needs it
-        if cols.info_end is None:
-            first = int(np.flatnonzero(has_del)[0])
-            raise InputError(
-                f"{pvar}: record {chrom}:{pos[first]} has a <DEL> ALT, whose deleted bases "
-                f"INFO/END gives, but "
-                + (
-                    "pgenlib reads no INFO from a .pvar.zst: decompress it beside the .pgen "
-                    f"('zstd -d {pvar}')."
-                    if pvar.endswith(".zst")
-                    else "the .pvar has no INFO column: re-create it with its INFO column "
-                    "(plink2 --make-pgen keeps a non-empty INFO unless told otherwise)."
-                )
-            )
-        ends = cols.info_end(rows[has_del])
-        found = ends.notna().to_numpy()
-        end[np.flatnonzero(has_del)[found]] = ends[found].astype(np.int64).to_numpy()
-    return _Pvar(
-        chrom=chrom,
-        index=rows.astype(np.uint32),
-        pos=pos,
-        ids=ids,
-        ref=refs,
-        alt=alts,
-        end=end,
-        allele_idx_offsets=cols.offsets,
-        n_variants=len(cols.pos),
-    )
+    return _ContigPvar(pvar, cols, chrom, upstream)
 
 
 class _PgenRecord(NamedTuple):
@@ -379,7 +448,7 @@ class _PgenRecord(NamedTuple):
 class _Fileset(NamedTuple):
     pgen: str
     reader: pgenlib.PgenReader
-    pvar: _Pvar
+    pvar: _ContigPvar
     samples: np.ndarray  # (S,) str, the kept samples in .pgen order
     fasta_contig: str
 
@@ -388,20 +457,20 @@ def _open_fileset(
     path: str,
     reference: Reference,
     contig: str,
-    windows: Sequence[tuple[int, int]],
     samples: Sequence[str] | None,
     contig_aliases: Mapping[str, str] | None,
+    upstream: bool = False,
 ) -> _Fileset:
     """Check and open the three files; the reader keeps ``samples`` (default all).
 
-    Only the ``.pvar`` records of ``contig`` inside ``windows`` are kept (the walk reads no
-    others).
+    Only the ``.pvar`` records of ``contig`` are kept (the walk reads no others); with
+    ``upstream``, their ends too, to find the records reaching a window from upstream.
     """
     pvar_path, psam_path = pgen_companions(path)
     _check_exists(path, ".pgen", path)
     _check_exists(pvar_path, ".pvar", path)
     all_samples = read_psam_samples(path)
-    pvar = _read_pvar(pvar_path, contig, contig_aliases, windows)
+    pvar = _read_pvar(pvar_path, contig, contig_aliases, upstream)
     fasta_contig = reference.contig_name(contig)
     reference.contig_length(fasta_contig)  # an unknown contig fails before any record is read
     keep = np.arange(len(all_samples), dtype=np.uint32)
@@ -443,23 +512,15 @@ def _walk(
     fs: _Fileset, reference: Reference, windows: Sequence[tuple[int, int]], snvs_only: bool,
     calls: Calls,
 ) -> Walked:
-    """The contig's records in ``windows`` through :func:`ps2f.io.records.walk_records`."""
-    pvar = fs.pvar
-    pos0 = pvar.pos - 1
+    """The contig's records in ``windows`` through :func:`ps2f.io.records.walk_records`.
 
-    def records_in(start: int, end: int) -> Iterator[_PgenRecord]:
-        for i in range(int(np.searchsorted(pos0, start)), int(np.searchsorted(pos0, end))):
-            alt = pvar.alt[i]
-            vid = pvar.ids[i]
-            yield _PgenRecord(
-                pvar.chrom, int(pvar.pos[i]), None if vid == "." else vid, pvar.ref[i],
-                [] if alt == "." else alt.split(","), int(pvar.end[i]), int(pvar.index[i]),
-            )
-
+    Records reaching a window from upstream are kept when the ``.pvar`` was read with
+    ``upstream`` (the variant store), as from a VCF.
+    """
     try:
         return walk_records(
-            fs.pgen, reference, fs.fasta_contig, fs.samples, windows, records_in, snvs_only,
-            calls, PGEN_HINTS,
+            fs.pgen, reference, fs.fasta_contig, fs.samples, windows, fs.pvar.records_in,
+            snvs_only, calls, PGEN_HINTS, upstream_overlaps=fs.pvar.reach is not None,
         )
     finally:
         fs.reader.close()
@@ -522,7 +583,10 @@ def ingest_pgen(
     contig : str
         Contig as named in the annotation (resolved against the ``.pvar``'s CHROM values).
     windows : sequence of (int, int)
-        0-based half-open windows in bp; a record is kept if its POS lies inside one.
+        0-based half-open windows in bp; a record is kept if its POS lies inside one, or if it
+        starts before one and its REF (``<DEL>``: INFO/END) reaches into it; the store's
+        ``windows`` then include the reference read around such a record (as
+        :func:`ps2f.io.vcf.ingest_vcf`).
     samples : sequence of str, optional
         IIDs to keep (default all), kept in ``.psam`` order.
     snvs_only : bool
@@ -548,7 +612,9 @@ def ingest_pgen(
     """
     path = str(pgen_path)
     check_missing_policy(missing_policy)
-    fs = _open_fileset(path, reference, contig, windows, samples, contig_aliases)
+    # records reaching a window from upstream (long deletions) are kept, as from a VCF; they
+    # are never SNVs
+    fs = _open_fileset(path, reference, contig, samples, contig_aliases, upstream=not snvs_only)
     read = _hardcalls(fs)
     no_phase = not fs.reader.hardcall_phase_present()
 
@@ -592,8 +658,11 @@ def ingest_pgen_dosages(
     ----------
     pgen_path : str or Path
         ``x.pgen`` with ``x.pvar`` and ``x.psam`` beside it.
-    reference, contig, windows, samples, snvs_only, contig_aliases
+    reference, contig, samples, snvs_only, contig_aliases
         As :func:`ingest_pgen`.
+    windows : sequence of (int, int)
+        0-based half-open windows in bp; a record is kept if its POS lies inside one
+        (PredictDB's rule, as :func:`ps2f.io.vcf.ingest_dosages`: no upstream records).
     dosage_field : {"GT", "DS"}
         Hard calls or stored dosages.
     missing_policy : {"error", "reference"}
@@ -614,7 +683,7 @@ def ingest_pgen_dosages(
     path = str(pgen_path)
     check_missing_policy(missing_policy)
     check_dosage_field(dosage_field)
-    fs = _open_fileset(path, reference, contig, windows, samples, contig_aliases)
+    fs = _open_fileset(path, reference, contig, samples, contig_aliases)
 
     if dosage_field == "GT":
         read = _hardcalls(fs)
