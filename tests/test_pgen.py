@@ -404,3 +404,27 @@ def test_pgen_upstream_deletion_read_once_across_windows_as_the_vcf(tmp_path):
     snvs = ingest_pgen(pgen, ref, "1", windows, snvs_only=True)
     assert_same_store(ingest_vcf(path, ref, "1", windows, snvs_only=True), snvs)
     assert list(snvs.pos) == [19_500]
+
+
+def test_pgen_symbolic_records_spanning_a_window_from_upstream_as_the_vcf(tmp_path):
+    """Other symbolic ALTs with INFO/END span a window too (the VCF index uses END): same
+    upstream records, windows read and counts; a gVCF block is never one."""
+    records = [
+        f"5001\tdup\t{LONG[5000]}\t<DUP>@END=19500\t0|1",
+        f"6001\tgv\t{LONG[6000]}\t<*>@END=19450\t0|0",
+        f"7001\tinv\t{LONG[7000]}\t<INV>\t1|0",
+        long_rec(12_000, 22_000, "1|0"), snv(11_800, "1|1"), snv(19_500, "0|1"),
+        f"19551\tdel2\t{LONG[19_550]}\t<DEL>@END=19590\t1|1",
+    ]  # fmt: skip
+    fa = write_fasta(tmp_path / "ref.fa", {"1": LONG})
+    path = write_vcf(tmp_path / "v.vcf.gz", "1", len(LONG), ["S1"], sorted(
+        records, key=lambda r: int(r.split()[0])))  # fmt: skip
+    pgen = vcf_to_pgen(path, tmp_path / "g")
+    ref = Reference(fa)
+    windows = [(19_400, 19_600), (20_000, 20_600)]
+    got = ingest_pgen(pgen, ref, "1", windows)
+    assert_same_store(ingest_vcf(path, ref, "1", windows), got)
+    assert got.stats["records_overlapping_window_from_upstream"] == 2  # <DUP> and the deletion
+    assert got.stats["skipped_gvcf_reference_block"] == 1
+    assert list(got.pos) == [11_800, 12_000, 19_500, 19_550]
+    assert got.covers(5_000, 20_600)  # read around the <DUP> too
