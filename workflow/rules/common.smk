@@ -380,6 +380,18 @@ def get_dosages_input():
     return {"dosages": DOSAGES} if DOSAGES else {}
 
 
+def get_genotype_companions(kind):
+    """The .pvar/.psam beside a PLINK 2 .pgen in inputs.<kind> (genotypes or dosages), else {}.
+
+    As {"<kind>_pvar": path, "<kind>_psam": path}: declared inputs, so a changed one re-runs.
+    """
+    from ps2f.io.genotypes import genotype_companions
+
+    path = DOSAGES if kind == "dosages" else get_input(kind)
+    pvar_psam = genotype_companions(path) if path else []
+    return dict(zip((f"{kind}_pvar", f"{kind}_psam"), pvar_psam))
+
+
 def get_baseline_store(wildcards):
     """A baseline chunk's store: the dosage store of inputs.dosages when set, else the variant
     store, of the chunk's contig only."""

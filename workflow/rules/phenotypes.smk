@@ -9,9 +9,11 @@ checkpoint phenotypes:
         expression=get_input("expression"),
         **get_annotation_input(),
         genotypes=get_input("genotypes"),
+        **get_genotype_companions("genotypes"),
         reference=get_input("reference"),
         **get_covariates_input(),
         **get_dosages_input(),
+        **get_genotype_companions("dosages"),
         **get_population_input(),
     output:
         genes=PHENOTYPES["genes"],

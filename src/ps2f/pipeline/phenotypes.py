@@ -55,8 +55,12 @@ def run_phenotypes(
     Parameters
     ----------
     expression, annotation, genotypes : str
+<<<<<<< HEAD
         Phenotype BED, TSS table and VCF paths; ``annotation`` None or empty: the anchors come
         from the BED (:func:`ps2f.phenotypes.bed_anchors`).
+=======
+        Phenotype BED, TSS table and genotypes (VCF/BCF or PLINK 2 .pgen) paths.
+>>>>>>> s4-pgen
     out_genes, out_individuals, out_expression : str
         Output paths (TSV, TSV, parquet), each written atomically.
     expression_settings : mapping
@@ -83,8 +87,9 @@ def run_phenotypes(
     reference : str, optional
         FASTA of the genome build; when given, each gene's TSS is checked to lie on its contig.
     dosages : str, optional
-        The baselines' dosage VCF (``inputs.dosages``); when given, only individuals that are
-        samples of both VCFs are analysed (the others are dropped and counted in the log).
+        The baselines' dosage VCF or PGEN (``inputs.dosages``); when given, only individuals
+        that are samples of both genotype files are analysed (the others are dropped and
+        counted in the log).
     populations : str, optional
         Sample table of ``split.population.sample_table``: held-out ancestry
         (:func:`ps2f.phenotypes.population_split`); None or empty: random individual split only.
@@ -100,7 +105,7 @@ def run_phenotypes(
         As :func:`ps2f.phenotypes.build_phenotypes`; nothing is written then.
     """
     from ps2f.errors import InputError
-    from ps2f.io.vcf import read_vcf_samples
+    from ps2f.io.genotypes import genotype_format, read_genotype_samples, sample_rename_command
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 
     pcfg = PhenotypeConfig(
@@ -122,9 +127,9 @@ def run_phenotypes(
         expression_pc_pattern=expression_settings["expression_pc_pattern"],
         **_population_settings(population, populations),
     )
-    samples = read_vcf_samples(genotypes)
+    samples = read_genotype_samples(genotypes)
     if dosages:
-        in_dosages = set(read_vcf_samples(dosages))
+        in_dosages = set(read_genotype_samples(dosages))
         kept = [s for s in samples if s in in_dosages]
         log.info(
             "%s: %d of the %d samples of %s have dosages; only they can be analysed",
@@ -136,9 +141,9 @@ def run_phenotypes(
         if not kept:
             raise InputError(
                 f"{dosages}: none of the {len(samples)} samples of {genotypes} (e.g. "
-                f"{samples[:3]}) is a sample of the dosage VCF; the two files name individuals "
-                f"differently or belong to different cohorts. Rename samples to match "
-                f"('bcftools reheader -s')."
+                f"{samples[:3]}) is a sample of the dosage {genotype_format(dosages)}; the two "
+                f"files name individuals differently or belong to different cohorts. Rename "
+                f"samples to match ({sample_rename_command(dosages)})."
             )
         if len(kept) < len(samples):
             log.warning(
