@@ -55,12 +55,8 @@ def run_phenotypes(
     Parameters
     ----------
     expression, annotation, genotypes : str
-<<<<<<< HEAD
-        Phenotype BED, TSS table and VCF paths; ``annotation`` None or empty: the anchors come
-        from the BED (:func:`ps2f.phenotypes.bed_anchors`).
-=======
-        Phenotype BED, TSS table and genotypes (VCF/BCF or PLINK 2 .pgen) paths.
->>>>>>> s4-pgen
+        Phenotype BED, TSS table and genotypes (VCF/BCF or PLINK 2 .pgen) paths; ``annotation``
+        None or empty: the anchors come from the BED (:func:`ps2f.phenotypes.bed_anchors`).
     out_genes, out_individuals, out_expression : str
         Output paths (TSV, TSV, parquet), each written atomically.
     expression_settings : mapping
