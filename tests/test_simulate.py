@@ -753,11 +753,16 @@ def test_scenario_configs_validate(path):
 
 
 def test_scenarios_span_the_mechanisms():
-    weights = {
-        p.stem: yaml.safe_load(p.read_text())["simulate"]["grammar_weight"]
+    """The expression scenarios span the mechanisms; methylation.yaml is the short-range
+    modality's scenario (benchmarks/modality.py), all grammar."""
+    configs = {
+        p.stem: yaml.safe_load(p.read_text())["simulate"]
         for p in (REPO / "config" / "scenarios").glob("*.yaml")
     }
-    assert weights == {"grammar_only": 1.0, "eqtl_only": 0.0, "mixed": 0.5}
+    weights = {name: sim["grammar_weight"] for name, sim in configs.items()}
+    assert weights == {"grammar_only": 1.0, "eqtl_only": 0.0, "mixed": 0.5, "methylation": 1.0}
+    modality = {name: sim.get("modality", "expression") for name, sim in configs.items()}
+    assert {name for name, m in modality.items() if m != "expression"} == {"methylation"}
 
 
 def test_methylation_modality_same_cohort_unstranded_betas(root):
