@@ -73,7 +73,7 @@ rule figures:
         ),
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
-        normalization=config["expression"]["normalization"],
+        normalization=get_normalization,
         trained_models=MODELS_S2F,
     log:
         f"{LOGS}/figures.log",
@@ -85,3 +85,36 @@ rule figures:
         "../../envs/ps2f.yaml"
     script:
         "../scripts/figures.py"
+
+
+# Many tissues (config `tissues:`): each model's median per-gene r per tissue, one table and one
+# figure over every tissue's summary.
+rule cross_tissue:
+    input:
+        summaries=expand(f"{RUN}/evaluation/summary.parquet", tissue=list(TISSUES)),
+    output:
+        table=report(
+            f"{RUN_ROOT}/evaluation/cross_tissue.csv",
+            caption="../report/cross_tissue.rst",
+            category="Cross-tissue summary",
+            labels={"table": "median r per model and tissue"},
+        ),
+        figure=report(
+            f"{RUN_ROOT}/figures/cross_tissue.png",
+            caption="../report/cross_tissue.rst",
+            category="Cross-tissue summary",
+            labels={"figure": "median r per model and tissue"},
+        ),
+        svg=f"{RUN_ROOT}/figures/cross_tissue.svg",
+    params:
+        tissues=list(TISSUES),
+    log:
+        f"{LOGS_ROOT}/cross_tissue.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/ps2f.yaml"
+    script:
+        "../scripts/cross_tissue.py"
