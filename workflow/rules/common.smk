@@ -57,6 +57,8 @@ RUN_ROOT = f"results/{config['name']}"
 LOGS_ROOT = f"logs/{config['name']}"
 RUN = f"{RUN_ROOT}/tissues/{{tissue}}" if TISSUES else RUN_ROOT
 LOGS = f"{LOGS_ROOT}/tissues/{{tissue}}" if TISSUES else LOGS_ROOT
+# the report groups each tissue's figures and tables under its name (one phenotype set: none)
+REPORT_TISSUE = "tissue {tissue}" if TISSUES else None
 CONTIGS = config["contigs"]
 MODELS_S2F = ["p_model", "r_model"]
 MODELS_BASELINE = ["elastic_net", "random_forest"]

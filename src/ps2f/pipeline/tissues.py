@@ -1,6 +1,8 @@
-"""Many tissues in one run (config ``tissues:``): the config check, rule ``store_tables``
-(the union of the tissues' genes and individuals that the shared variant stores cover) and
-rule ``cross_tissue`` (each model's median per-gene r per tissue, one table and one figure).
+"""Many tissues in one run (config ``tissues:``): the config check and two rules.
+
+Rule ``store_tables`` writes the union of the tissues' genes and individuals that the shared
+variant stores cover; rule ``cross_tissue`` each model's median per-gene r per tissue (one
+table and one figure).
 
 A tissue is one phenotype set: its own expression BED, covariates, normalization and PC
 counts, hence its own genes, individuals, splits, baselines, p- and r-model and evaluation.
