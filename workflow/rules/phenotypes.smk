@@ -49,20 +49,23 @@ checkpoint phenotypes:
 
 
 # Many tissues: the shared variant and dosage stores (genotypes.smk) cover the union of the
-# tissues' genes and individuals (GTEx tissues have different donors and expressed genes).
-rule store_tables:
-    input:
-        unpack(get_tissue_tables),
-    output:
-        genes=f"{RUN_ROOT}/phenotypes/genes.tsv",
-        individuals=f"{RUN_ROOT}/phenotypes/individuals.tsv",
-    log:
-        f"{LOGS_ROOT}/store_tables.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../../envs/ps2f.yaml"
-    script:
-        "../scripts/store_tables.py"
+# tissues' genes and individuals (GTEx tissues have different donors and expressed genes). Not
+# defined without tissues: the stores then read the phenotypes tables themselves.
+if TISSUES:
+
+    rule store_tables:
+        input:
+            unpack(get_tissue_tables),
+        output:
+            genes=f"{RUN_ROOT}/phenotypes/genes.tsv",
+            individuals=f"{RUN_ROOT}/phenotypes/individuals.tsv",
+        log:
+            f"{LOGS_ROOT}/store_tables.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/ps2f.yaml"
+        script:
+            "../scripts/store_tables.py"

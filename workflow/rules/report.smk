@@ -96,32 +96,34 @@ rule figures:
 
 # Many tissues (config `tissues:`): each model's median per-gene r per tissue, one table and one
 # figure over every tissue's summary.
-rule cross_tissue:
-    input:
-        summaries=expand(f"{RUN}/evaluation/summary.parquet", tissue=list(TISSUES)),
-    output:
-        table=report(
-            f"{RUN_ROOT}/evaluation/cross_tissue.csv",
-            caption="../report/cross_tissue.rst",
-            category="Cross-tissue summary",
-            labels={"table": "median r per model and tissue"},
-        ),
-        figure=report(
-            f"{RUN_ROOT}/figures/cross_tissue.png",
-            caption="../report/cross_tissue.rst",
-            category="Cross-tissue summary",
-            labels={"figure": "median r per model and tissue"},
-        ),
-        svg=f"{RUN_ROOT}/figures/cross_tissue.svg",
-    params:
-        tissues=list(TISSUES),
-    log:
-        f"{LOGS_ROOT}/cross_tissue.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../../envs/ps2f.yaml"
-    script:
-        "../scripts/cross_tissue.py"
+if TISSUES:
+
+    rule cross_tissue:
+        input:
+            summaries=expand(f"{RUN}/evaluation/summary.parquet", tissue=list(TISSUES)),
+        output:
+            table=report(
+                f"{RUN_ROOT}/evaluation/cross_tissue.csv",
+                caption="../report/cross_tissue.rst",
+                category="Cross-tissue summary",
+                labels={"table": "median r per model and tissue"},
+            ),
+            figure=report(
+                f"{RUN_ROOT}/figures/cross_tissue.png",
+                caption="../report/cross_tissue.rst",
+                category="Cross-tissue summary",
+                labels={"figure": "median r per model and tissue"},
+            ),
+            svg=f"{RUN_ROOT}/figures/cross_tissue.svg",
+        params:
+            tissues=list(TISSUES),
+        log:
+            f"{LOGS_ROOT}/cross_tissue.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        conda:
+            "../../envs/ps2f.yaml"
+        script:
+            "../scripts/cross_tissue.py"
