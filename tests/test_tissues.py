@@ -288,7 +288,8 @@ def test_variant_stores_are_built_once_over_every_tissue(runs: dict[str, Path]) 
         assert set(own["individual"]) < set(union)
     for contig in ("chr1", "chr2"):
         store = VariantStore.load(root / "variants" / f"{contig}.npz")
-        assert list(np.asarray(store.samples).astype(str)) == union
+        # every tissue's donors (in the VCF's order), each job selects its own by ID
+        assert sorted(np.asarray(store.samples).astype(str)) == sorted(union)
 
 
 @pytest.mark.workflow
