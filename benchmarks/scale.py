@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -158,6 +159,12 @@ def _worker(spec: str) -> None:
     else:
         from ps2f.pipeline.train import run_predict as run
     run(**args)
+    # this job's own peak RSS (VmHWM): ru_maxrss from wait4 would also hold the benchmark
+    # process's high-water mark at fork time, which exec keeps
+    status = Path("/proc/self/status")
+    if status.exists():
+        hwm = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+        print(f"PEAK_RSS_MB {int(hwm.group(1)) / 1024}", file=sys.stderr)
 
 
 def _run_job(stage: str, kwargs: dict) -> tuple[float, float]:
@@ -181,7 +188,8 @@ def _run_job(stage: str, kwargs: dict) -> tuple[float, float]:
     proc.stderr.close()
     if os.waitstatus_to_exitcode(status):
         sys.exit(f"{stage} job failed:\n{err[-3000:]}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    peak = re.findall(r"^PEAK_RSS_MB (\S+)$", err, re.M)
+    return usage.ru_utime + usage.ru_stime, float(peak[-1]) if peak else usage.ru_maxrss / 1024
 
 
 def main() -> None:

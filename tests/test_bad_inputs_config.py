@@ -266,6 +266,9 @@ def test_alphagenome_without_a_key_or_a_cache_fails_at_parse_time(tmp_path):
         ({"s2f": {"window_bp": 1000}}, "s2f.window_bp=1000 must be a positive multiple of the total stride"),
         ({"split": {"heldout_chromosomes": ["chr9"]}}, "config: split.heldout_chromosomes ['chr9']: not among contigs ['sim1']"),
         ({"scorers": [{"name": "ag", "type": "alphagenome"}]}, "config: scorers[0] (alphagenome 'ag'): ALPHAGENOME_API_KEY is not set"),
+        ({"phenotype": {"modality": "methylation"}}, "config: expression.normalization: log1p does not fit phenotype.modality methylation; use one of ['m_value', 'none']"),
+        ({"simulate": {"modality": "methylation"}}, "config: simulate.modality is methylation but phenotype.modality is expression"),
+        ({"simulate": {"enabled": False}, "inputs": {"genotypes": "g.vcf.gz", "reference": "r.fa", "expression": "e.bed"}}, "config: inputs.annotation is not set; phenotype.modality expression needs the TSS table"),
     ],
 )  # fmt: skip
 def test_snakemake_dry_run_stops_at_parse_time(tmp_path, sections, expected):

@@ -225,8 +225,8 @@ def test_negative_values_where_counts_are_expected(tmp_path):
     tss = write_tss(tmp_path / "t.tsv", GENES)
     with pytest.raises(
         InputError,
-        match=rf"e.bed: gene {GENES[1]}, sample S4: negative expression -0.25 cannot be "
-        r"log1p-transformed .*set expression.normalization: none",
+        match=rf"e.bed: line 3, phenotype {GENES[1]}, sample S4: value -0.25 is negative and "
+        r"cannot be log1p-transformed .*set expression.normalization: none",
     ):
         build_phenotypes(str(bed), str(tss), SAMPLES, CFG)
     # the fix the message names: values are used as given

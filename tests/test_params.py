@@ -67,6 +67,9 @@ CASES = [
     ("expression.covariates", "results/tiny/simulated/covariates.txt", set(), AFTER_PHENOTYPES),
     # issue 21: the split is assigned by phenotypes, so the baselines and lead eQTLs re-run too
     ("split.seed", 1, {"phenotypes"}, AFTER_PHENOTYPES),
+    # read by phenotypes (anchors, allowed normalizations), evaluate and figures (labels)
+    ("phenotype.modality", "accessibility", {"phenotypes"}, AFTER_PHENOTYPES),
+    ("expression.normalization", "none", {"phenotypes"}, AFTER_PHENOTYPES),
     ("split.heldout_gene_fraction", 0.5, {"phenotypes"}, AFTER_PHENOTYPES),
     ("split.validation_gene_fraction", 0.2, {"train_r", "train_p"}, S2F),
     ("genes.max_baseline_genes", 2, {"phenotypes"}, AFTER_PHENOTYPES),

@@ -758,3 +758,55 @@ def test_scenarios_span_the_mechanisms():
         for p in (REPO / "config" / "scenarios").glob("*.yaml")
     }
     assert weights == {"grammar_only": 1.0, "eqtl_only": 0.0, "mixed": 0.5}
+
+
+def test_methylation_modality_same_cohort_unstranded_betas(root):
+    """Issue 19: the short-range modality beside expression, on the same draws.
+
+    Same FASTA and VCF as the expression cohort of the seed; every locus on the forward strand,
+    its grammar rescored forward from the files; the BED holds CpG-like rows with strand '.'
+    and beta values whose M-value is y_obs - 3.
+    """
+    expr = SimulationConfig(n_individuals=30, n_genes=6, causal_radius_bp=100, seed=1)
+    meth = expr.replace(modality="methylation")
+    pe, pm = _simulate(expr, root), _simulate(meth, root)
+    assert read_fasta(pe["reference"], expr.contig) == read_fasta(pm["reference"], meth.contig)
+    gz = [subprocess.run(["gzip", "-dc", str(p["genotypes"])], capture_output=True, check=True)
+          for p in (pe, pm)]  # fmt: skip
+    body = [b"\n".join(line for line in g.stdout.split(b"\n") if not line.startswith(b"##"))
+            for g in gz]  # fmt: skip
+    assert body[0] == body[1]
+    genes = pd.read_csv(pm["genes"], sep="\t")
+    assert (genes["strand"] == "+").all()
+    minus = np.flatnonzero(pd.read_csv(pe["genes"], sep="\t")["strand"] == "-")
+    assert minus.size  # expression: both strands; rescored below: a minus-strand locus
+    bed = pd.read_csv(pm["expression"], sep="\t")
+    assert (bed["strand"] == ".").all() and (bed["start"] == genes["tss"] - 1).all()
+    assert (bed["end"] - bed["start"] == 2).all()
+    beta = bed.set_index("gene").iloc[:, 5:]
+    assert ((beta > 0) & (beta < 1)).all().all()
+    truth = pd.read_parquet(pm["truth"]).pivot(index="gene", columns="individual", values="y_obs")
+    m = np.log2(beta / (1 - beta))
+    np.testing.assert_allclose(m.loc[truth.index, truth.columns], truth - 3.0, atol=1e-3)
+    # the grammar is read on the forward strand: rescore the haplotypes of a locus that is on
+    # the minus strand in the expression cohort
+    rule = read_rule(pm)
+    seq = read_fasta(pm["reference"], meth.contig)
+    hap_truth = pd.read_parquet(pm["truth"])
+    scales = json.loads(pm["config"].read_text())["scales"]
+    r = meth.causal_radius_bp
+    tss = int(genes["tss"].iloc[minus[0]])
+    lo = tss - 1 - r
+    records = read_vcf(pm["genotypes"], f"{meth.contig}:{lo + 1}-{lo + 2 * r}")
+    got = []
+    for i in range(meth.n_individuals):
+        for h in range(2):
+            s = list(seq[lo : lo + 2 * r])
+            for v in records:
+                if v["gt"][i, h]:
+                    s[v["pos"] - 1 - lo] = v["alt"][0]
+            main, pair = grammar_parts("".join(s), lo, tss - 1, False, rule)
+            got.append(scales["grammar_linear"] * main + scales["grammar_interaction"] * pair)
+    first = hap_truth[hap_truth["gene"] == genes["gene_id"].iloc[minus[0]]]
+    want = first[["genetic_hap1", "genetic_hap2"]].to_numpy().reshape(-1)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)

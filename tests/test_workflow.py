@@ -146,3 +146,45 @@ def test_workflow_on_real_geuvadis_slice(tmp_path):
     assert stats["n_samples"] == 358 and stats["variants_stored"] > 1000
     genes = pd.read_csv(run / "phenotypes" / "genes.tsv", sep="\t")
     assert genes["s2f"].sum() == 8 and len(genes) == 20
+
+
+def test_workflow_on_simulated_methylation(tmp_path):
+    """Issue 19: a short-range, unstranded methylation-like phenotype end to end.
+
+    The simulated BED holds beta values of CpG-like rows with strand '.', and no TSS table
+    reaches the phenotypes rule: each site is anchored on its BED row, read on the forward
+    strand, and its beta values become M-values; baselines, evaluation and report run as for
+    expression, labelled methylation.
+    """
+    config = {
+        "name": "meth",
+        "simulate": {
+            "enabled": True, "modality": "methylation", "n_individuals": 60, "n_genes": 10,
+            "causal_radius_bp": 100, "grammar_weight": 1.0, "seed": 3,
+        },
+        "phenotype": {"modality": "methylation"},
+        "expression": {"normalization": "m_value"},
+        "contigs": ["sim1"],
+        "s2f": FAST_S2F,
+        "baselines": {"cis_window_bp": 1000, "random_forest": {"n_estimators": 20}},
+        "evaluate": {"n_boot": 50},
+    }  # fmt: skip
+    run_workflow(tmp_path, config)
+    run = tmp_path / "results" / "meth"
+    check_outputs(run, {"p_model", "r_model", "elastic_net", "random_forest"})
+    # anchors: the simulated sites (the locus table's tss, 1-based), forward strand
+    genes = pd.read_csv(run / "phenotypes" / "genes.tsv", sep="\t").set_index("gene")
+    loci = pd.read_csv(run / "simulated" / "genes.tsv", sep="\t").set_index("gene_id")
+    assert (genes["tss0"] == loci.loc[genes.index, "tss"] - 1).all()
+    assert (genes["strand"] == "+").all() and (genes["gene_type"] == "methylation").all()
+    assert (genes["gene_end"] - genes["gene_start"] == 2).all()
+    # observed = M-values of the written betas = the simulated value - 3 (no covariates here)
+    obs = pd.read_parquet(run / "phenotypes" / "expression.parquet")
+    truth = pd.read_parquet(run / "simulated" / "truth.parquet")
+    both = obs.merge(truth, left_on=["gene", "individual"], right_on=["gene", "individual"])
+    assert len(both) == len(obs)
+    assert (both["observed"] - (both["y_obs"] - 3.0)).abs().max() < 1e-3
+    landing = (run / "report" / "landing.rst").read_text()
+    assert landing.startswith("The answer (methylation)") and "modality **methylation**" in landing
+    html = (run / "report.html").read_text(errors="replace")
+    assert "methylation" in html

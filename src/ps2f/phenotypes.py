@@ -27,15 +27,21 @@ import pandas as pd
 
 from ps2f.errors import ConfigError, InputError
 from ps2f.io.contigs import candidate_names
-from ps2f.io.tables import read_covariates, read_expression_bed, read_tss_table
+from ps2f.io.tables import _raw_cell, read_covariates, read_expression_bed, read_tss_table
 from ps2f.schema import HELDOUT_POPULATION
 
 __all__ = [
+    "MODALITIES",
+    "MODALITY_NORMALIZATIONS",
+    "EPSILON",
     "PhenotypeConfig",
     "Phenotypes",
     "GENOTYPE_PC_PATTERN",
     "EXPRESSION_PC_PATTERN",
     "normalize",
+    "check_modality",
+    "beta_to_m",
+    "bed_anchors",
     "assign_split",
     "population_split",
     "select_covariates",
@@ -45,7 +51,32 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-NORMALIZATIONS = ("log1p", "none")
+NORMALIZATIONS = ("log1p", "none", "m_value", "log_cpm", "logit")
+
+#: Phenotype modalities (config ``phenotype.modality``).
+MODALITIES = ("expression", "methylation", "accessibility", "splicing")
+
+#: The normalizations that fit each modality's values (the first is the usual one):
+#: expression (RPKM/TPM: log1p; counts: log_cpm; already normalized: none), methylation
+#: (beta values: m_value; M-values: none), accessibility (peak counts: log_cpm; RPKM-like:
+#: log1p; normalized: none), splicing (intron or junction usage ratios: logit; normalized:
+#: none).
+MODALITY_NORMALIZATIONS: dict[str, tuple[str, ...]] = {
+    "expression": ("log1p", "none", "log_cpm"),
+    "methylation": ("m_value", "none"),
+    "accessibility": ("log_cpm", "log1p", "none"),
+    "splicing": ("logit", "none"),
+}
+
+#: Beta values and ratios are clipped into ``[EPSILON, 1 - EPSILON]`` before the M-value or
+#: logit transform, so 0 and 1 (fully unmethylated / methylated sites, always or never used
+#: junctions) map to finite values: M within +-9.96, logit within +-6.91.
+EPSILON = 1e-3
+
+#: limma-voom's log-CPM offsets (Law et al., Genome Biology 2014): ``log2((count + 0.5) /
+#: (library + 1) * 1e6)``.
+CPM_COUNT_OFFSET = 0.5
+CPM_LIBRARY_OFFSET = 1.0
 
 # Covariate names recognised as genotype PCs / expression PCs (matched whole, case-insensitive;
 # the first non-empty group is the PC's number). Genotype PCs: QTLtools ``genotypes_1_1_svd_PC3``,
@@ -64,9 +95,15 @@ class PhenotypeConfig:
 
     Attributes
     ----------
-    normalization : {"log1p", "none"}
+    modality : {"expression", "methylation", "accessibility", "splicing"}
+        What the phenotype BED measures (config ``phenotype.modality``): it decides the
+        normalizations allowed (:data:`MODALITY_NORMALIZATIONS`) and, without a TSS table,
+        each row's anchor (:func:`bed_anchors`).
+    normalization : {"log1p", "none", "m_value", "log_cpm", "logit"}
         ``log1p``: natural log of 1 + value (for RPKM/TPM); ``none``: values used as given
-        (e.g. FastQTL's rank-inverse-normal file).
+        (e.g. FastQTL's rank-inverse-normal file); ``m_value``: beta values to M-values;
+        ``log_cpm``: counts to log2 counts per million; ``logit``: ratios to log-odds (see
+        :func:`normalize`).
     heldout_gene_fraction : float
         Fraction of genes held out from training, drawn separately among sequence-model genes
         and the rest so both keep the fraction. Ignored when ``heldout_chromosomes`` is given.
@@ -109,6 +146,7 @@ class PhenotypeConfig:
     """
 
     normalization: str = "log1p"
+    modality: str = "expression"
     heldout_gene_fraction: float = 0.2
     heldout_individual_fraction: float = 0.2
     seed: int = 0
@@ -140,7 +178,10 @@ class Phenotypes:
         ``gene`` (ID as in the expression file), ``gene_key``, ``gene_name``, ``gene_type``,
         ``chrom``, ``strand``, ``tss0`` (0-based bp), ``gene_start``, ``gene_end`` (gene body,
         0-based half-open bp; the TSS base when the annotation has no body), ``s2f`` (bool:
-        sequence models use this gene), ``gene_set`` ("train" | "heldout").
+        sequence models use this gene), ``gene_set`` ("train" | "heldout"). For a phenotype
+        anchored on its BED row (no TSS table, :func:`bed_anchors`) a "gene" is that
+        phenotype: ``tss0`` is its anchor, ``gene_start``/``gene_end`` its BED row,
+        ``gene_type`` the modality.
     individuals : pandas.DataFrame
         ``individual``, ``individual_set`` ("train" | "heldout" | "heldout_population"), and
         ``population`` (str) with a population split.
@@ -157,42 +198,305 @@ class Phenotypes:
     covariates: list[str] = field(default_factory=list)
 
 
-def normalize(values: pd.DataFrame, method: str, source: str = "expression") -> pd.DataFrame:
-    """Normalize a genes x samples expression matrix.
+def check_modality(modality: str, normalization: str) -> None:
+    """Reject a modality or a normalization that does not fit it.
 
     Parameters
     ----------
-    values : pandas.DataFrame, shape (n_genes, n_samples), float64
-    method : {"log1p", "none"}
+    modality : str
+        Config ``phenotype.modality``.
+    normalization : str
+        Config ``expression.normalization``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown modality or normalization, or a normalization not in
+        :data:`MODALITY_NORMALIZATIONS` for the modality (e.g. ``log1p`` of beta values).
+    """
+    if modality not in MODALITIES:
+        raise ConfigError(f"phenotype.modality must be one of {MODALITIES}, got {modality!r}")
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(
+            f"expression.normalization must be one of {NORMALIZATIONS}, got {normalization!r}"
+        )
+    allowed = MODALITY_NORMALIZATIONS[modality]
+    if normalization not in allowed:
+        raise ConfigError(
+            f"expression.normalization: {normalization} does not fit phenotype.modality "
+            f"{modality}; use one of {list(allowed)} ({allowed[0]} for "
+            f"{_RAW_VALUES[modality]})."
+        )
+
+
+#: What the first normalization of each modality expects, for messages.
+_RAW_VALUES = {
+    "expression": "RPKM/TPM",
+    "methylation": "beta values in [0, 1]",
+    "accessibility": "peak read counts",
+    "splicing": "usage ratios in [0, 1]",
+}
+
+
+def beta_to_m(beta: np.ndarray, epsilon: float = EPSILON) -> np.ndarray:
+    """Methylation beta values to M-values, ``log2(b / (1 - b))`` after clipping.
+
+    The M-value (Du et al., BMC Bioinformatics 2010) is the log2 ratio of methylated to
+    unmethylated signal; it is close to homoscedastic where beta values are not (their variance
+    shrinks near 0 and 1). Beta values are clipped into ``[epsilon, 1 - epsilon]`` first, so
+    fully (un)methylated sites give finite M-values (``+-9.96`` with the default
+    :data:`EPSILON`).
+
+    Parameters
+    ----------
+    beta : numpy.ndarray, any shape, float64
+        Beta values in ``[0, 1]`` (checked by :func:`normalize`, not here).
+    epsilon : float
+        Clipping bound, in ``(0, 0.5)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape, float64 M-values.
+    """
+    b = np.clip(np.asarray(beta, dtype=np.float64), epsilon, 1.0 - epsilon)
+    return np.log2(b / (1.0 - b))
+
+
+def _first_bad(
+    values: pd.DataFrame, bad: np.ndarray, source: str, lines: Mapping[str, int] | None
+) -> str:
+    """``"<file>: line 7, phenotype X, sample S: value 1.2"`` for the first True of ``bad``."""
+    r, c = np.argwhere(bad)[0]
+    key = values.index[r]
+    line = f"line {lines[key]}, " if lines is not None and key in lines else ""
+    return (
+        f"{source}: {line}phenotype {key}, sample {values.columns[c]}: value "
+        f"{float(values.iat[r, c])!r}"
+    )
+
+
+def normalize(
+    values: pd.DataFrame,
+    method: str,
+    source: str = "expression",
+    lines: Mapping[str, int] | None = None,
+    library_sizes: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Normalize a phenotypes x samples matrix (genes, CpG sites, peaks or introns).
+
+    Parameters
+    ----------
+    values : pandas.DataFrame, shape (n_phenotypes, n_samples), float64
+    method : {"log1p", "none", "m_value", "log_cpm", "logit"}
+        * ``log1p``: natural log(1 + value), for RPKM/TPM (units: log1p RPKM);
+        * ``none``: values as given;
+        * ``m_value``: beta values in ``[0, 1]`` to M-values (:func:`beta_to_m`, clipped at
+          :data:`EPSILON`);
+        * ``log_cpm``: read counts (>= 0) to limma-voom's log2 counts per million, ``log2((x
+          + 0.5) / (library + 1) * 1e6)`` (Law et al., Genome Biology 2014);
+        * ``logit``: ratios in ``[0, 1]`` (e.g. an intron's share of its cluster's reads, as
+          leafcutter counts it) to natural log-odds, clipped at :data:`EPSILON` like beta
+          values.
     source : str
         File name for error messages.
+    lines : mapping of str to int, optional
+        Line of each phenotype (index value) in ``source``, for error messages.
+    library_sizes : pandas.Series, optional
+        ``log_cpm``: each sample's library size (its total count over every row of the
+        file, not only the rows kept); default the column sums of ``values``.
 
     Returns
     -------
     pandas.DataFrame
-        Same shape; ``log1p`` gives natural-log(1 + value) units (e.g. log1p RPKM).
+        Same shape, index and columns.
 
     Raises
     ------
     InputError
-        ``log1p`` on negative values (the file is probably already normalized: use ``none``).
+        Negative values with ``log1p`` (the file is probably already normalized: use
+        ``none``) or ``log_cpm``; values outside ``[0, 1]`` with ``m_value`` or ``logit``
+        (M-values or percentages given instead); a library size that is not positive. Each
+        message names the file, the line (with ``lines``), the phenotype and the sample.
     ConfigError
         Unknown method.
     """
     if method == "none":
         return values.copy()
-    if method == "log1p":
-        negative = values.to_numpy() < 0
+    if method not in NORMALIZATIONS:
+        raise ConfigError(
+            f"expression.normalization must be one of {NORMALIZATIONS}, got {method!r}"
+        )
+    arr = values.to_numpy(dtype=np.float64)
+    if method in ("log1p", "log_cpm"):
+        negative = arr < 0
         if negative.any():
-            r, c = np.argwhere(negative)[0]
-            raise InputError(
-                f"{source}: gene {values.index[r]}, sample {values.columns[c]}: negative "
-                f"expression {float(values.iat[r, c])!r} cannot be log1p-transformed "
-                f"({int(negative.sum())} negative values in all); the file looks normalized "
-                f"already (e.g. rank-inverse-normal): set expression.normalization: none."
+            fix = (
+                "the file looks normalized already (e.g. rank-inverse-normal): set "
+                "expression.normalization: none"
+                if method == "log1p"
+                else "log_cpm needs read counts; give raw counts or set "
+                "expression.normalization: none for normalized values"
             )
-        return np.log1p(values)
-    raise ConfigError(f"expression.normalization must be one of {NORMALIZATIONS}, got {method!r}")
+            raise InputError(
+                f"{_first_bad(values, negative, source, lines)} is negative and cannot be "
+                f"{method}-transformed ({int(negative.sum())} negative values in all); {fix}."
+            )
+        if method == "log1p":
+            return np.log1p(values)
+        lib = (values.sum(axis=0) if library_sizes is None else library_sizes)[values.columns]
+        lib = lib.to_numpy(dtype=np.float64)
+        if not (lib > 0).all():
+            c = int(np.flatnonzero(~(lib > 0))[0])
+            raise InputError(
+                f"{source}: sample {values.columns[c]}: library size {float(lib[c])!r} (the sum of "
+                f"its counts over every row); log_cpm needs at least one read per sample: "
+                f"drop the sample or fix its column."
+            )
+        out = np.log2((arr + CPM_COUNT_OFFSET) / (lib + CPM_LIBRARY_OFFSET) * 1e6)
+        return pd.DataFrame(out, index=values.index, columns=values.columns)
+    # m_value, logit: fractions in [0, 1]
+    outside = (arr < 0) | (arr > 1)
+    if outside.any():
+        what = "a beta value" if method == "m_value" else "a ratio"
+        hint = (
+            "values in [0, 100] are percentages: divide by 100; M-values or log-odds are "
+            "normalized already: set expression.normalization: none"
+        )
+        raise InputError(
+            f"{_first_bad(values, outside, source, lines)} is outside [0, 1] and cannot be "
+            f"{what} ({int(outside.sum())} such values in all); {hint}."
+        )
+    if method == "m_value":
+        out = beta_to_m(arr)
+    else:
+        p = np.clip(arr, EPSILON, 1.0 - EPSILON)
+        out = np.log(p / (1.0 - p))
+    return pd.DataFrame(out, index=values.index, columns=values.columns)
+
+
+#: Header names accepted for a phenotype BED's first three columns where the anchor comes from
+#: the BED itself (matched case-insensitively, a leading ``#`` removed).
+_ANCHOR_HEADER = (
+    ("chr", "chrom", "chromosome", "contig", "seqnames", "seqname"),
+    ("start", "chromstart", "begin"),
+    ("end", "chromend", "stop"),
+)
+
+
+def bed_anchors(
+    bed_genes: pd.DataFrame, modality: str, source: str, header: Sequence[str]
+) -> pd.DataFrame:
+    """Each phenotype's anchor, strand and body from the phenotype BED itself (no TSS table).
+
+    The anchor plays the TSS's part everywhere downstream (the ``tss0`` column of the gene
+    table): sequence windows are centred on it, cis-windows are built around it.
+
+    * ``expression``: the anchor is the BED start (QTLtools and FastQTL write the TSS as
+      ``[TSS - 1, TSS)``); the strand column must give ``+`` or ``-``; the body is the TSS.
+    * other modalities: the anchor is the centre base of ``[start, end)``, ``start + (end -
+      start - 1) // 2`` (the left one of the two middle bases of an even-width row: a CpG
+      written ``[C, G + 1)`` is anchored on its C). For a peak this is its centre; to anchor
+      on a summit instead, write the row as ``[summit, summit + 1)`` (a narrowPeak's start +
+      column 10). An intron (splicing) is anchored on its centre, so its two splice sites are
+      in the sequence window only when the intron is shorter than the window. The body is
+      ``[start, end)`` (cis-windows with ``cis_window_anchor: gene_body`` cover the feature).
+      The strand is the strand column's ``+``/``-`` where given; ``.`` or no strand column
+      means unstranded, read on the forward strand (a CpG site or an ATAC peak has no
+      transcription direction, so no orientation is more right than the other, and the
+      reference orientation is the one a reader of the genome browser sees). A model that
+      should not depend on the orientation can be trained on both with
+      ``s2f.train.reverse_complement_augment: true`` (off by default). The count of
+      unstranded rows is logged.
+
+    Parameters
+    ----------
+    bed_genes : pandas.DataFrame
+        As returned by :func:`ps2f.io.tables.read_expression_bed` (``gene_id``, ``chrom``,
+        ``tss0`` = BED start, ``end``, ``strand``, ``bed_line``).
+    modality : str
+        One of :data:`MODALITIES`.
+    source : str
+        The BED's path, for messages.
+    header : sequence of str
+        The BED's header fields (its first three must name chr, start and end).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bed_genes`` with ``tss0`` replaced by the anchor (0-based bp, int64), ``strand``
+        (``+``/``-``), ``gene_start``, ``gene_end`` (0-based half-open, int64).
+
+    Raises
+    ------
+    InputError
+        The header's first three columns are not chr, start and end (a matrix without anchor
+        columns); an end that is not an integer greater than the start; with ``expression``,
+        no strand column or a strand other than ``+``/``-``; a strand other than ``+``, ``-``
+        or ``.``. Messages name the file and the line (the header is line 1).
+    """
+    names = [str(h).strip().lstrip("#").strip().lower() for h in list(header)[:3]]
+    if len(names) < 3 or any(n not in ok for n, ok in zip(names, _ANCHOR_HEADER, strict=False)):
+        raise InputError(
+            f"{source}: line 1: the header begins {list(header)[:4]}, not chr, start, end: the "
+            f"phenotype BED has no anchor columns. Without a TSS table (inputs.annotation) each "
+            f"{modality} phenotype's position comes from the BED: write it as '#chr start end "
+            f"id [gid strand] samples...' (0-based half-open start and end, as BED), or give "
+            f"inputs.annotation."
+        )
+    genes = bed_genes.copy()
+    start = genes["tss0"].to_numpy(np.int64)
+    end = genes["end"].to_numpy(np.float64)
+    bad = ~np.isfinite(end) | (end <= start) | (end != np.round(end))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"{source}: line {int(genes['bed_line'].iloc[i])}: end "
+            f"{_raw_cell(source, int(genes['bed_line'].iloc[i]) - 2, 2)!r} of "
+            f"{genes['gene_id'].iloc[i]} is not an integer greater than its start "
+            f"{int(start[i])}; column 3 is the 0-based half-open end (a CpG or a 1-bp site: "
+            f"start + 1)."
+        )
+    end = end.astype(np.int64)
+    strand = genes["strand"].astype(str).to_numpy()
+    no_column = bool((strand == "").all())  # read_expression_bed: "" without a strand column
+    if no_column and modality != "expression":
+        strand = np.full(len(strand), ".", dtype=object)
+    allowed = ("+", "-") if modality == "expression" else ("+", "-", ".")
+    bad = ~np.isin(strand, allowed)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        if no_column:
+            raise InputError(
+                f"{source}: line 1: no strand column (column 6, 'strand'); an expression BED "
+                f"without a TSS table needs each gene's strand to orient its window. Add the "
+                f"column, or give inputs.annotation."
+            )
+        raise InputError(
+            f"{source}: line {int(genes['bed_line'].iloc[i])}: strand {strand[i]!r} of "
+            f"{genes['gene_id'].iloc[i]}; the strand column must hold {' or '.join(allowed)}"
+            f"{'' if modality == 'expression' else ' (. = unstranded)'}."
+        )
+    if modality == "expression":
+        anchor, lo, hi = start, start, start + 1
+    else:
+        anchor, lo, hi = start + (end - start - 1) // 2, start, end
+        unstranded = ~np.isin(strand, ("+", "-"))
+        if unstranded.any():
+            log.info(
+                "%d of %d %s phenotypes in %s are unstranded (strand '.' or no strand column) "
+                "and are read on the forward strand",
+                int(unstranded.sum()),
+                len(strand),
+                modality,
+                source,
+            )
+        strand = np.where(unstranded, "+", strand)
+    genes["tss0"] = anchor.astype(np.int64)
+    genes["strand"] = strand
+    genes["gene_start"] = lo.astype(np.int64)
+    genes["gene_end"] = hi.astype(np.int64)
+    return genes
 
 
 def assign_split(
@@ -675,9 +979,33 @@ def _sample_id_hint(expression: Sequence[str], genotyped: Sequence[str]) -> str:
     return ""
 
 
+def _genes_from_bed(
+    expr_genes: pd.DataFrame, modality: str, expression_path: str
+) -> pd.DataFrame:
+    """The gene table of a run without a TSS table: anchors from the BED (:func:`bed_anchors`).
+
+    Returns the columns :func:`_match_genes` returns (``annotation_line`` is the BED line;
+    ``gene_name`` the ID, ``gene_type`` the modality, every row usable by sequence models).
+    """
+    header = list(pd.read_csv(expression_path, sep="\t", nrows=0).columns)
+    genes = bed_anchors(expr_genes, modality, expression_path, header)
+    genes["gene_name"] = genes["gene_id"]
+    genes["gene_type"] = modality
+    genes["usable"] = True
+    genes["annotation_line"] = genes["bed_line"]
+    log.info(
+        "no TSS table: %d %s phenotypes anchored on %s of their rows in %s",
+        len(genes),
+        modality,
+        "the start (the TSS)" if modality == "expression" else "the centre",
+        expression_path,
+    )
+    return genes
+
+
 def build_phenotypes(
     expression_path: str,
-    annotation_path: str,
+    annotation_path: str | None,
     genotyped_samples: Sequence[str],
     config: PhenotypeConfig,
     usable_column: str | None = None,
@@ -703,8 +1031,10 @@ def build_phenotypes(
     ----------
     expression_path : str
         Phenotype BED (see :func:`ps2f.io.tables.read_expression_bed`).
-    annotation_path : str
-        TSS table (see :func:`ps2f.io.tables.read_tss_table`).
+    annotation_path : str or None
+        TSS table (see :func:`ps2f.io.tables.read_tss_table`). None: each phenotype's anchor,
+        strand and body come from the BED itself (:func:`bed_anchors`; CpG sites, peaks,
+        introns).
     genotyped_samples : sequence of str
         Sample IDs of the VCF.
     config : PhenotypeConfig
@@ -734,13 +1064,22 @@ def build_phenotypes(
         gene constant; a TSS that differs from the expression BED's start
         of more than 10 % of genes
         (:func:`_check_tss_against_bed`: other build, 0-based table); a TSS past its contig's end in ``reference`` or a contig it lacks;
-        negative values with ``log1p``.
+        values that do not fit the normalization (:func:`normalize`: negative values with
+        ``log1p`` or ``log_cpm``, beta values or ratios outside [0, 1]); without a TSS table,
+        a BED without anchor columns or with a bad end or strand (:func:`bed_anchors`).
     ConfigError
-        The covariate file lacks the requested PCs; ``heldout_chromosomes`` hold no gene; the
+        A normalization that does not fit the modality (:func:`check_modality`);
+        ``usable_column`` without a TSS table; the covariate file lacks the requested PCs; ``heldout_chromosomes`` hold no gene; the
         individual split leaves fewer than ``min_split_individuals`` in a set.
     """
+    check_modality(config.modality, config.normalization)
+    if not annotation_path and usable_column:
+        raise ConfigError(
+            f"annotation.usable_column {usable_column!r} is set but there is no TSS table "
+            f"(inputs.annotation) to read it from; set it to null."
+        )
     expr_genes, values = read_expression_bed(expression_path)
-    tss = read_tss_table(annotation_path, usable_column)
+    tss = read_tss_table(annotation_path, usable_column) if annotation_path else None
     cov = None
     if covariates_path:
         cov = select_covariates(
@@ -815,7 +1154,10 @@ def build_phenotypes(
             f"{list(genotyped_samples[:3])}.{_sample_id_hint(values.columns, genotyped_samples)}"
         )
 
-    genes = _match_genes(expr_genes, tss, expression_path, annotation_path)
+    if tss is not None:
+        genes = _match_genes(expr_genes, tss, expression_path, annotation_path)
+    else:
+        genes = _genes_from_bed(expr_genes, config.modality, expression_path)
     if contigs:
         genes = genes.loc[genes["chrom"].isin(list(contigs))]
     if config.gene_ids:
@@ -823,14 +1165,18 @@ def build_phenotypes(
         genes = genes.loc[genes["gene_key"].isin(wanted)]
     if genes.empty:
         raise InputError(
-            f"{expression_path}: no gene is both expressed and in {annotation_path}"
+            f"{expression_path}: no gene is both expressed and in "
+            f"{annotation_path or 'the BED (no TSS table)'}"
             f"{' on contigs ' + str(list(contigs)) if contigs else ''}"
             f"{' among genes.ids' if config.gene_ids else ''} (IDs are matched without version "
             f"suffixes); check the 'contigs' and 'genes.ids' config keys and the two files' IDs."
         )
-    _check_tss_against_bed(genes, expression_path, annotation_path)
+    if tss is not None:
+        _check_tss_against_bed(genes, expression_path, annotation_path)
     if reference is not None:
-        _check_tss_in_reference(genes, reference, annotation_path, contig_aliases)
+        _check_tss_in_reference(
+            genes, reference, annotation_path or expression_path, contig_aliases
+        )
     span = values.loc[genes["gene_key"], samples].to_numpy()
     constant = span.max(axis=1) == span.min(axis=1)
     if constant.any():
@@ -930,7 +1276,14 @@ def build_phenotypes(
             f"change the fraction."
         )
 
-    norm = normalize(values.loc[genes["gene_key"], samples], config.normalization, expression_path)
+    norm = normalize(
+        values.loc[genes["gene_key"], samples],
+        config.normalization,
+        expression_path,
+        lines=dict(zip(expr_genes["gene_key"], expr_genes["bed_line"], strict=True)),
+        # a sample's library: its counts over every row of the file, kept or not
+        library_sizes=values[samples].sum(axis=0),
+    )
     norm.index = genes["gene_id"].to_numpy()
     covariate_names: list[str] = []
     if cov is not None and len(cov):

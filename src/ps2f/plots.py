@@ -733,6 +733,7 @@ def plot_gene_examples(
     observed_units: str = "normalized",
     dpi: int = 150,
     training: pd.DataFrame | None = None,
+    phenotype: str = "expression",
 ) -> Figure:
     """Predicted vs observed expression per individual for each model's best and worst genes.
 
@@ -763,6 +764,8 @@ def plot_gene_examples(
         Resolution of a PNG.
     training : pandas.DataFrame, optional
         Training table: models that did not converge are labelled so (:func:`model_labels`).
+    phenotype : str, default "expression"
+        What is observed (the phenotype modality), for the x-axis label.
 
     Returns
     -------
@@ -826,7 +829,7 @@ def plot_gene_examples(
                     color="0.25")  # fmt: skip
             ax.tick_params(labelsize=7)
             ax.ticklabel_format(axis="both", style="plain", useOffset=False)
-            ax.set_xlabel(f"observed expression ({observed_units})", fontsize=7)
+            ax.set_xlabel(f"observed {phenotype} ({observed_units})", fontsize=7)
             if j == 0:
                 ax.set_ylabel(
                     f"{shown_as[model]}\n{_cell_title(cell)}\npredicted (model units)", fontsize=7

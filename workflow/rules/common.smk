@@ -113,12 +113,11 @@ wildcard_constraints:
 
 
 def get_input(kind):
-    """Path of input `kind` (genotypes, reference, annotation, expression): simulated or configured."""
+    """Path of input `kind` (genotypes, reference, expression): simulated or configured."""
     if SIMULATED:
         return {
             "genotypes": f"{RUN_ROOT}/simulated/genotypes.vcf.gz",
             "reference": f"{RUN_ROOT}/simulated/reference.fa",
-            "annotation": f"{RUN_ROOT}/simulated/genes.tsv",
             "expression": f"{RUN_ROOT}/simulated/expression.bed.gz",
         }[kind]
     path = config["inputs"][kind]
@@ -162,6 +161,53 @@ def get_input_stamps(wildcards):
         paths.append(config["expression"]["covariates"])
     paths.append(config["split"]["population"]["sample_table"])
     return file_stamps(paths)
+
+
+def get_annotation_input():
+    """{"annotation": TSS table}, or {} where the anchors come from the phenotype BED.
+
+    A simulated expression cohort has its TSS table; a simulated methylation cohort has none.
+    Real data: inputs.annotation, which only phenotype.modality expression requires.
+    """
+    if SIMULATED:
+        if config["simulate"]["modality"] == "expression":
+            return {"annotation": f"{RUN_ROOT}/simulated/genes.tsv"}
+        return {}
+    path = config["inputs"]["annotation"]
+    if path is None and config["phenotype"]["modality"] == "expression":
+        raise ValueError(
+            "config: inputs.annotation is not set; phenotype.modality expression needs the TSS "
+            "table (other modalities take each row's anchor from the BED)"
+        )
+    return {"annotation": path} if path else {}
+
+
+def check_modality_config():
+    """phenotype.modality against expression.normalization and simulate.modality (parse time)."""
+    from ps2f.errors import ConfigError
+    from ps2f.phenotypes import check_modality
+
+    modality = config["phenotype"]["modality"]
+    try:
+        check_modality(modality, config["expression"]["normalization"])
+        for name, spec in TISSUES.items():
+            try:
+                check_modality(modality, spec["normalization"])
+            except ConfigError as err:
+                raise ConfigError(f"tissues {name}: {err}") from None
+    except ConfigError as err:
+        raise ValueError(f"config: {err}") from None
+    # a simulated methylation BED (betas, strand '.', no TSS table) is read as methylation
+    # only; a simulated expression cohort (with its TSS table) under any modality whose
+    # normalization fits its RPKM-like values
+    if SIMULATED and config["simulate"]["modality"] == "methylation" != modality:
+        raise ValueError(
+            f"config: simulate.modality is methylation but phenotype.modality is {modality}; "
+            f"set phenotype.modality: methylation (and expression.normalization: m_value)."
+        )
+
+
+check_modality_config()
 
 
 def get_expression_inputs(wildcards):
@@ -417,6 +463,18 @@ DOSAGES = None if SIMULATED else config["inputs"]["dosages"]
 def get_dosages_input():
     """{"dosages": VCF} when inputs.dosages is set (phenotypes then match its samples), else {}."""
     return {"dosages": DOSAGES} if DOSAGES else {}
+
+
+def get_genotype_companions(kind):
+    """The .pvar/.psam beside a PLINK 2 .pgen in inputs.<kind> (genotypes or dosages), else {}.
+
+    As {"<kind>_pvar": path, "<kind>_psam": path}: declared inputs, so a changed one re-runs.
+    """
+    from ps2f.io.genotypes import genotype_companions
+
+    path = DOSAGES if kind == "dosages" else get_input(kind)
+    pvar_psam = genotype_companions(path) if path else []
+    return dict(zip((f"{kind}_pvar", f"{kind}_psam"), pvar_psam))
 
 
 def get_baseline_store(wildcards):

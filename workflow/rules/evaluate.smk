@@ -212,6 +212,8 @@ rule evaluate:
             "set_r_threshold",
             "n_boot",
         ),
+        # the landing page names the modality
+        phenotype=config_subset(config["phenotype"], "modality"),
     log:
         f"{LOGS}/evaluate.log",
     benchmark:

@@ -1,10 +1,11 @@
-# Phased VCF -> per-contig variant store (REF checked against the FASTA). Haplotype sequences are
+# Phased VCF/BCF or PLINK 2 .pgen -> per-contig variant store (REF checked against the FASTA). Haplotype sequences are
 # never written: they are built on the fly from this store and the FASTA by the model rules.
 
 
 rule genotypes:
     input:
         vcf=get_input("genotypes"),
+        **get_genotype_companions("genotypes"),
         reference=get_input("reference"),
         **STORE_TABLES,
     output:
@@ -31,6 +32,7 @@ rule genotypes:
 rule dosages:
     input:
         vcf=get_dosages_input().get("dosages", []),
+        **get_genotype_companions("dosages"),
         reference=get_input("reference"),
         **STORE_TABLES,
     output:

@@ -7,10 +7,12 @@
 checkpoint phenotypes:
     input:
         unpack(get_expression_inputs),
-        annotation=get_input("annotation"),
+        **get_annotation_input(),
         genotypes=get_input("genotypes"),
+        **get_genotype_companions("genotypes"),
         reference=get_input("reference"),
         **get_dosages_input(),
+        **get_genotype_companions("dosages"),
         **get_population_input(),
     output:
         genes=PHENOTYPES["genes"],
@@ -30,6 +32,7 @@ checkpoint phenotypes:
         **get_population_params(),
         genes=config["genes"],
         annotation=config["annotation"],
+        phenotype=config["phenotype"],
         contigs=CONTIGS,
         contig_aliases=config["contig_aliases"],
         # the held-out and training individuals must each allow a per-gene r

@@ -81,6 +81,7 @@ rule figures:
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
         normalization=get_normalization,
+        phenotype=config_subset(config["phenotype"], "modality"),
         trained_models=MODELS_S2F,
     log:
         f"{LOGS}/figures.log",

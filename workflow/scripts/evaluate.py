@@ -18,4 +18,5 @@ run_evaluate(
     heritability_path=snakemake.input.heritability,
     nonlinear_path=snakemake.input.nonlinear,
     top_elastic_net_path=snakemake.input.top_elastic_net,
+    modality=snakemake.params.phenotype["modality"],
 )

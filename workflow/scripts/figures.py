@@ -19,4 +19,5 @@ run_figures(
     out_learning_curves=snakemake.output.learning_curves,
     evaluate=snakemake.params.evaluate,
     normalization=snakemake.params.normalization,
+    modality=snakemake.params.phenotype["modality"],
 )

@@ -3,7 +3,7 @@ from ps2f.pipeline import run_phenotypes, setup_logging
 setup_logging(snakemake.log[0])
 run_phenotypes(
     expression=snakemake.input.expression,
-    annotation=snakemake.input.annotation,
+    annotation=snakemake.input.get("annotation"),
     genotypes=snakemake.input.genotypes,
     out_genes=snakemake.output.genes,
     out_individuals=snakemake.output.individuals,
@@ -20,4 +20,5 @@ run_phenotypes(
     dosages=snakemake.input.get("dosages"),
     populations=snakemake.input.get("populations"),
     population=snakemake.params.get("population"),
+    modality=snakemake.params.phenotype["modality"],
 )

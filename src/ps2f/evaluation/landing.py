@@ -150,7 +150,9 @@ def _training_text(training: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def landing_rst(summary: pd.DataFrame, training: pd.DataFrame) -> str:
+def landing_rst(
+    summary: pd.DataFrame, training: pd.DataFrame, modality: str = "expression"
+) -> str:
     """The landing page's results section, as reStructuredText.
 
     Parameters
@@ -159,11 +161,15 @@ def landing_rst(summary: pd.DataFrame, training: pd.DataFrame) -> str:
         Summary table (:data:`ps2f.schema.SUMMARY_COLUMNS`).
     training : pandas.DataFrame
         Training table (:func:`ps2f.convergence.training_table`).
+    modality : str, default "expression"
+        The phenotype modality (config ``phenotype.modality``), named in the section title;
+        other than expression, a sentence says that each "gene" of the tables is one
+        phenotype (a CpG site, a peak or an intron).
 
     Returns
     -------
     str
-        A section "The answer" with the headline table (:func:`headline_table`) and the
+        A section "The answer (<modality>)" with the headline table (:func:`headline_table`) and the
         training status of every model trained by epochs, plus a sentence naming the models
         that did not converge. Text is escaped; the file is included verbatim by
         ``workflow/report/workflow.rst``.
@@ -175,15 +181,22 @@ def landing_rst(summary: pd.DataFrame, training: pd.DataFrame) -> str:
     """
     head = headline_table(summary, training)
     trained = _training_text(training)
+    title = f"The answer ({modality})"
+    what = (
+        ""
+        if modality == "expression"
+        else f" Phenotype modality **{_rst(modality)}**: each 'gene' is one {_rst(modality)} "
+        "phenotype (a row of the phenotype BED), its window centred on the row's anchor."
+    )
     lines = [
-        "The answer",
-        "----------",
+        title,
+        "-" * len(title),
         "",
         "On **held-out individuals**: the median per-gene Pearson r (predicted vs observed) "
         "the direction accuracy (fraction of nominally significant genes with r > 0) and the "
         "median fraction of the ceiling (r / sqrt(cis-h2), genes with cis-h2 > 0: the share of "
         "what the cis genotypes could explain), with 95% bootstrap CIs over genes and the number "
-        "of genes.",
+        f"of genes.{what}",
         "",
         *_list_table(head),
     ]

@@ -14,6 +14,8 @@ from ps2f.errors import InputError
 __all__ = ["strip_version", "read_tss_table", "read_expression_bed", "read_covariates"]
 
 TSS_REQUIRED = ("gene_id", "chrom", "strand", "tss")
+#: Header names of a phenotype BED's strand column (column 6), lower case.
+STRAND_COLUMNS = ("strand", "strd")
 
 
 def strip_version(gene_id: pd.Series) -> pd.Series:
@@ -254,13 +256,19 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     Parameters
     ----------
     path : str or Path
-        Tab-separated, optionally gzipped; header ``#chr start end <id> [length strand]
-        <samples...>`` (QTLtools has ``gene length strand``; FastQTL has ``TargetID``).
+        Tab-separated, optionally gzipped; header ``#chr start end <id> [<gid or length>
+        strand] <samples...>`` (QTLtools has ``pid gid strand``, the GTEx/Geuvadis files
+        ``gene length strand``; FastQTL has ``TargetID``). The sixth column is read as the
+        strand when its header is ``strand`` or ``strd``.
 
     Returns
     -------
     genes : pandas.DataFrame
-        ``gene_id``, ``gene_key`` (unversioned), ``chrom``, ``tss0`` (the BED start).
+        ``gene_id``, ``gene_key`` (unversioned), ``chrom``, ``tss0`` (the BED start, int64),
+        ``end`` (the BED end as written, float64, NaN where not a number: checked only where
+        the anchor comes from the BED, :func:`ps2f.phenotypes.bed_anchors`), ``strand`` (the
+        strand column as written, ``""`` without one) and ``bed_line`` (1-based line of the
+        row, the header is line 1).
     values : pandas.DataFrame, shape (n_genes, n_samples), float64
         Expression as in the file, indexed by ``gene_key``, columns = sample IDs.
 
@@ -286,7 +294,8 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             f"found {df.shape[1]} columns." + _separator_hint(path)
         )
     cols = list(df.columns)
-    n_fixed = 6 if [c.lower() for c in cols[4:6]] == ["length", "strand"] else 4
+    # QTLtools: '#chr start end pid gid strand' (GTEx/Geuvadis variant: 'gene length strand')
+    n_fixed = 6 if len(cols) >= 6 and str(cols[5]).lower() in STRAND_COLUMNS else 4
     samples = cols[n_fixed:]
     if not samples:
         raise InputError(
@@ -329,6 +338,10 @@ def read_expression_bed(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             "gene_key": strip_version(df[cols[3]]),
             "chrom": df[cols[0]].astype(str),
             "tss0": start.astype(np.int64),
+            # checked only where the anchor comes from the BED (ps2f.phenotypes.bed_anchors)
+            "end": pd.to_numeric(df[cols[2]], errors="coerce"),
+            "strand": df[cols[5]].astype(str).str.strip() if n_fixed == 6 else "",
+            "bed_line": np.arange(len(df), dtype=np.int64) + 2,
         }
     )
     dup = _first_duplicate(genes["gene_key"], genes["gene_id"])

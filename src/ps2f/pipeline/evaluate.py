@@ -432,6 +432,7 @@ def run_evaluate(
     nonlinear_path: str | None = None,
     top_elastic_net_path: str | None = None,
     gene_metrics_paths: Sequence[str] | None = None,
+    modality: str = "expression",
 ) -> None:
     """Rule ``evaluate``: metrics per cell, summaries with bootstrap CIs, model comparisons.
 
@@ -545,7 +546,7 @@ def run_evaluate(
         from ps2f.evaluation.landing import landing_rst
 
         with atomic_path(out_landing) as tmp:
-            tmp.write_text(landing_rst(summary, training), encoding="utf-8")
+            tmp.write_text(landing_rst(summary, training, modality), encoding="utf-8")
     with pd.option_context("display.width", 200, "display.max_rows", 500):
         log.info("training:\n%s", training.to_string(index=False))
         log.info("summary:\n%s", summary.to_string(index=False))

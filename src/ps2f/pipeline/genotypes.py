@@ -1,4 +1,4 @@
-"""Rules ``genotypes`` and ``dosages``: a VCF/BCF contig -> variant or dosage store."""
+"""Rules ``genotypes`` and ``dosages``: a VCF/BCF or PLINK 2 contig -> variant or dosage store."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def run_genotypes(
     Parameters
     ----------
     vcf, reference, genes_path, individuals_path : str
-        Phased VCF/BCF, FASTA, and the phenotypes gene and individual tables.
+        Phased VCF/BCF (or PLINK 2 ``.pgen``, its ``.pvar``/``.psam`` beside it), FASTA, and
+        the phenotypes gene and individual tables.
     contig : str
         The contig as the annotation spells it.
     window_bp : int
@@ -69,16 +70,17 @@ def run_genotypes(
     ps2f.errors.InputError
         An expression individual has no genotypes in the VCF (named; a separate message when
         no individual matches at all), or any ingestion error of
-        :func:`ps2f.io.vcf.ingest_vcf` / :class:`ps2f.io.fasta.Reference`.
+        :func:`ps2f.io.vcf.ingest_vcf` (or :func:`ps2f.io.pgen.ingest_pgen`) /
+        :class:`ps2f.io.fasta.Reference`.
     """
     from ps2f.genome.windows import store_windows
     from ps2f.io.fasta import Reference
-    from ps2f.io.vcf import ingest_vcf
+    from ps2f.io.genotypes import ingest_genotypes
 
     genes = _contig_genes(genes_path, contig)
     individuals, vcf_samples = _matched_samples(vcf, individuals_path)
     windows = store_windows(genes, window_bp, cis_window_bp, cis_window_anchor, indel_flank_bp)
-    store = ingest_vcf(
+    store = ingest_genotypes(
         vcf,
         Reference(reference, contig_aliases),
         contig,
@@ -125,18 +127,19 @@ def _matched_samples(vcf: str, individuals_path: str) -> tuple[list[str], list[s
         An individual without genotypes in ``vcf`` (a separate message when none matches).
     """
     from ps2f.errors import InputError
-    from ps2f.io.vcf import read_vcf_samples
+    from ps2f.io.genotypes import genotype_format, read_genotype_samples, sample_rename_command
 
     individuals = read_table(individuals_path)["individual"].tolist()
-    vcf_samples = read_vcf_samples(vcf)
+    vcf_samples = read_genotype_samples(vcf)
     in_vcf = set(vcf_samples)
     absent = [s for s in individuals if s not in in_vcf]
     if absent and len(absent) == len(individuals):
+        kind = genotype_format(vcf)
         raise InputError(
             f"{vcf}: none of the {len(individuals)} expression individuals (e.g. "
-            f"{individuals[:3]}) is a VCF sample (e.g. {vcf_samples[:3]}): the two files name "
-            f"individuals differently, or belong to different cohorts. Rename the VCF samples "
-            f"('bcftools reheader -s') or the expression columns so that they match."
+            f"{individuals[:3]}) is a {kind} sample (e.g. {vcf_samples[:3]}): the two files name "
+            f"individuals differently, or belong to different cohorts. Rename the {kind} samples "
+            f"({sample_rename_command(vcf)}) or the expression columns so that they match."
         )
     if absent:
         raise InputError(
@@ -183,7 +186,8 @@ def run_dosages(
     Parameters
     ----------
     vcf, reference, genes_path, individuals_path : str
-        Dosage VCF/BCF (``inputs.dosages``), FASTA, and the phenotypes tables.
+        Dosage VCF/BCF or PLINK 2 ``.pgen`` (``inputs.dosages``), FASTA, and the phenotypes
+        tables.
     contig : str
         The contig as the annotation spells it.
     cis_window_bp : int
@@ -205,16 +209,16 @@ def run_dosages(
     ------
     ps2f.errors.InputError
         An expression individual has no dosages in the VCF, or any ingestion error of
-        :func:`ps2f.io.vcf.ingest_dosages`.
+        :func:`ps2f.io.vcf.ingest_dosages` (or :func:`ps2f.io.pgen.ingest_pgen_dosages`).
     """
     from ps2f.genome.windows import cis_windows
     from ps2f.io.fasta import Reference
-    from ps2f.io.vcf import ingest_dosages
+    from ps2f.io.genotypes import ingest_genotype_dosages
 
     genes = _contig_genes(genes_path, contig)
     individuals, vcf_samples = _matched_samples(vcf, individuals_path)
     lo, hi = cis_windows(genes, cis_window_bp, cis_window_anchor)
-    store = ingest_dosages(
+    store = ingest_genotype_dosages(
         vcf,
         Reference(reference, contig_aliases),
         contig,

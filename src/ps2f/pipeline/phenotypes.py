@@ -26,7 +26,7 @@ def _population_settings(pop: Mapping | None, populations: str | None) -> dict:
 
 def run_phenotypes(
     expression: str,
-    annotation: str,
+    annotation: str | None,
     genotypes: str,
     out_genes: str,
     out_individuals: str,
@@ -44,6 +44,7 @@ def run_phenotypes(
     dosages: str | None = None,
     populations: str | None = None,
     population: Mapping | None = None,
+    modality: str = "expression",
 ) -> None:
     """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
 
@@ -54,7 +55,8 @@ def run_phenotypes(
     Parameters
     ----------
     expression, annotation, genotypes : str
-        Phenotype BED, TSS table and VCF paths.
+        Phenotype BED, TSS table and genotypes (VCF/BCF or PLINK 2 .pgen) paths; ``annotation``
+        None or empty: the anchors come from the BED (:func:`ps2f.phenotypes.bed_anchors`).
     out_genes, out_individuals, out_expression : str
         Output paths (TSV, TSV, parquet), each written atomically.
     expression_settings : mapping
@@ -81,14 +83,17 @@ def run_phenotypes(
     reference : str, optional
         FASTA of the genome build; when given, each gene's TSS is checked to lie on its contig.
     dosages : str, optional
-        The baselines' dosage VCF (``inputs.dosages``); when given, only individuals that are
-        samples of both VCFs are analysed (the others are dropped and counted in the log).
+        The baselines' dosage VCF or PGEN (``inputs.dosages``); when given, only individuals
+        that are samples of both genotype files are analysed (the others are dropped and
+        counted in the log).
     populations : str, optional
         Sample table of ``split.population.sample_table``: held-out ancestry
         (:func:`ps2f.phenotypes.population_split`); None or empty: random individual split only.
     population : mapping, optional
         Config ``split.population`` keys ``sample_column``, ``population_column``, ``train``
         and ``heldout``; needed with ``populations``.
+    modality : str
+        Config ``phenotype.modality`` (:data:`ps2f.phenotypes.MODALITIES`).
 
     Raises
     ------
@@ -96,11 +101,12 @@ def run_phenotypes(
         As :func:`ps2f.phenotypes.build_phenotypes`; nothing is written then.
     """
     from ps2f.errors import InputError
-    from ps2f.io.vcf import read_vcf_samples
+    from ps2f.io.genotypes import genotype_format, read_genotype_samples, sample_rename_command
     from ps2f.phenotypes import PhenotypeConfig, build_phenotypes
 
     pcfg = PhenotypeConfig(
         normalization=expression_settings["normalization"],
+        modality=modality,
         heldout_gene_fraction=split["heldout_gene_fraction"],
         heldout_individual_fraction=split["heldout_individual_fraction"],
         seed=split["seed"],
@@ -117,9 +123,9 @@ def run_phenotypes(
         expression_pc_pattern=expression_settings["expression_pc_pattern"],
         **_population_settings(population, populations),
     )
-    samples = read_vcf_samples(genotypes)
+    samples = read_genotype_samples(genotypes)
     if dosages:
-        in_dosages = set(read_vcf_samples(dosages))
+        in_dosages = set(read_genotype_samples(dosages))
         kept = [s for s in samples if s in in_dosages]
         log.info(
             "%s: %d of the %d samples of %s have dosages; only they can be analysed",
@@ -131,9 +137,9 @@ def run_phenotypes(
         if not kept:
             raise InputError(
                 f"{dosages}: none of the {len(samples)} samples of {genotypes} (e.g. "
-                f"{samples[:3]}) is a sample of the dosage VCF; the two files name individuals "
-                f"differently or belong to different cohorts. Rename samples to match "
-                f"('bcftools reheader -s')."
+                f"{samples[:3]}) is a sample of the dosage {genotype_format(dosages)}; the two "
+                f"files name individuals differently or belong to different cohorts. Rename "
+                f"samples to match ({sample_rename_command(dosages)})."
             )
         if len(kept) < len(samples):
             log.warning(
@@ -145,7 +151,7 @@ def run_phenotypes(
         samples = kept
     ph = build_phenotypes(
         expression,
-        annotation,
+        annotation or None,
         samples,
         pcfg,
         usable_column=usable_column,

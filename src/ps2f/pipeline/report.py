@@ -12,7 +12,13 @@ from ps2f.pipeline.common import atomic_path, read_table
 __all__ = ["run_figures"]
 
 # units of the observed expression axis, by expression.normalization
-_OBSERVED_UNITS = {"log1p": "log1p units", "none": "as given"}
+_OBSERVED_UNITS = {
+    "log1p": "log1p units",
+    "none": "as given",
+    "m_value": "M-value",
+    "log_cpm": "log2 CPM",
+    "logit": "log-odds",
+}
 
 
 def run_figures(
@@ -34,13 +40,15 @@ def run_figures(
     *,
     evaluate: Mapping,
     normalization: str,
+    modality: str = "expression",
 ) -> None:
     """Rule ``figures``: the report's figures, from the evaluation tables only.
 
     Each figure is written to its PNG path and, beside it, as SVG (same stem, ``.svg``).
     ``evaluate`` holds the config ``evaluate`` keys ``alpha``, ``fdr`` and ``set_r_threshold``
     (thresholds shown in panel titles); ``normalization`` is ``expression.normalization``
-    (``log1p`` or ``none``: the units of the observed axis). With ``coverage_path`` (the
+    (the units of the observed axis) and ``modality`` is ``phenotype.modality`` (what is
+    observed, for the same label). With ``coverage_path`` (the
     window-coverage table) and ``out_window_coverage``, also each sequence model's r against
     the ElasticNet's coloured by window coverage (:func:`ps2f.plots.plot_window_coverage`).
     With ``training_path`` (the training table, ``evaluation/training.csv``) models that did
@@ -99,7 +107,13 @@ def run_figures(
             (
                 out_gene_examples,
                 lambda p: plot_gene_examples(
-                    preds, metrics, dosages, p, observed_units=observed_units, training=training
+                    preds,
+                    metrics,
+                    dosages,
+                    p,
+                    observed_units=observed_units,
+                    training=training,
+                    phenotype=modality,
                 ),
             )
         )

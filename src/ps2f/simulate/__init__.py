@@ -69,6 +69,14 @@ Expression (:mod:`ps2f.simulate.expression`)
     genetic variance so that its heritability is ``h2`` and the factors' share
     ``covariate_variance`` (:func:`ps2f.simulate.expression.observe`). The BED holds
     ``expm1(y_obs)`` ("RPKM-like": ``expression.normalization: log1p`` recovers ``y_obs``).
+Modality
+    ``modality = "methylation"``: a short-range, unstranded phenotype beside expression (the
+    SAGE-net contrast). Same draws; every locus is read on the forward strand (no
+    transcription direction), the BED holds CpG-like rows ``[tss0, tss0 + 2)`` with strand
+    ``.`` and beta values ``1 / (1 + 2^-M)``, ``M = y_obs - 3`` (``expression.normalization:
+    m_value`` recovers ``M``), and the workflow anchors them from the BED (no TSS table).
+    Its reach is set by ``causal_radius_bp`` and ``grammar_weight`` (the methylation scenario:
+    100 bp, grammar only).
 Covariates
     ``covariates.txt`` (QTLtools layout) holds the hidden factors (``expression_PC1``...) and
     genotype PCs (``genotype_PC1``...) of an independent msprime simulation of 2 Mb of the

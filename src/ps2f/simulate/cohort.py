@@ -16,7 +16,7 @@ import pysam
 
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import decode, encode
-from ps2f.simulate.config import MAX_INDEL_BP, SimulationConfig
+from ps2f.simulate.config import MAX_INDEL_BP, METHYLATION_OFFSET, SimulationConfig
 from ps2f.simulate.expression import (
     Components,
     GenotypePCs,
@@ -85,7 +85,9 @@ def simulate_cohort(config: SimulationConfig, outdir: str | Path) -> dict[str, P
         * ``genes.tsv``: ``gene_id, gene_name, gene_type, chrom, strand, gene_start, gene_end,
           tss`` (1-based, closed; ``tss`` is ``gene_start`` on ``+``, ``gene_end`` on ``-``).
         * ``expression.bed.gz`` (+ ``.tbi``): QTLtools phenotype BED ``#chr start end gene length
-          strand <samples>``, ``start = tss - 1``, ``end = tss``, values ``expm1(y_obs)``.
+          strand <samples>``, ``start = tss - 1``, ``end = tss``, values ``expm1(y_obs)``;
+          with ``modality = "methylation"``: ``end = tss + 1``, strand ``.``, beta values
+          (:func:`_write_bed`).
         * ``covariates.txt``: QTLtools covariates, ``id <samples>`` then rows
           ``genotype_PC1``... (genome-wide genotype PCs, see :func:`_genotype_pcs`; no effect)
           and ``expression_PC1``... (the hidden factors that shift expression).
@@ -478,6 +480,8 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
     gene_ids = _ids("SIMG", n_genes)
     tss0 = cfg.flank_bp + cfg.spacing_bp * np.arange(n_genes)
     minus = rng.random(n_genes) < 0.5
+    if cfg.modality == "methylation":  # unstranded: read on the forward strand (same draws)
+        minus[:] = False
     gene_len = rng.integers(min(1000, cfg.flank_bp), cfg.flank_bp + 1, size=n_genes)
     baseline = rng.uniform(2.0, 4.0, size=n_genes)
     seeds = tuple(int(s) for s in rng.integers(1, 2**31 - 1, size=2))
@@ -590,7 +594,7 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
 
     _write_fasta(tmp / OUTPUT_FILES["reference"], cfg.contig, ref)
     genes.to_csv(tmp / OUTPUT_FILES["genes"], sep="\t", index=False)
-    _write_bed(tmp / "expression.bed", genes, samples, obs["y_obs"])
+    _write_bed(tmp / "expression.bed", genes, samples, obs["y_obs"], cfg.modality)
     pcs = _genotype_pcs(rng, cfg)
     covariates = np.vstack([pcs.result(cfg.n_genotype_pcs), obs["factors"]])
     names = [f"genotype_PC{i}" for i in range(1, cfg.n_genotype_pcs + 1)]
@@ -654,17 +658,28 @@ def _write_fasta(path: Path, name: str, codes: np.ndarray) -> None:
     pysam.faidx(str(path))
 
 
-def _write_bed(plain: Path, genes: pd.DataFrame, samples: list[str], y_obs: np.ndarray) -> None:
-    """Write the QTLtools phenotype BED at ``plain``, then bgzip and tabix it to ``plain.gz``."""
-    values = np.round(np.expm1(y_obs), _DECIMALS)
+def _write_bed(
+    plain: Path, genes: pd.DataFrame, samples: list[str], y_obs: np.ndarray, modality: str
+) -> None:
+    """Write the QTLtools phenotype BED at ``plain``, then bgzip and tabix it to ``plain.gz``.
+
+    Expression: ``[tss - 1, tss)``, the gene's strand, values ``expm1(y_obs)``. Methylation:
+    CpG-like rows ``[tss - 1, tss + 1)``, strand ``.``, beta values of ``M = y_obs -``
+    :data:`~ps2f.simulate.config.METHYLATION_OFFSET`.
+    """
+    methylation = modality == "methylation"
+    if methylation:
+        values = np.round(1.0 / (1.0 + np.exp2(-(y_obs - METHYLATION_OFFSET))), _DECIMALS)
+    else:
+        values = np.round(np.expm1(y_obs), _DECIMALS)
     bed = pd.DataFrame(
         {
             "#chr": genes["chrom"],
             "start": genes["tss"] - 1,
-            "end": genes["tss"],
+            "end": genes["tss"] + 1 if methylation else genes["tss"],
             "gene": genes["gene_id"],
-            "length": genes["gene_end"] - genes["gene_start"] + 1,
-            "strand": genes["strand"],
+            "length": 2 if methylation else genes["gene_end"] - genes["gene_start"] + 1,
+            "strand": "." if methylation else genes["strand"],
         }
     )
     bed = pd.concat([bed, pd.DataFrame(values, columns=samples)], axis=1)

@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import decode, encode, reverse_complement_codes
 
-__all__ = ["NONLINEARITIES", "SimulationConfig"]
+__all__ = ["NONLINEARITIES", "SIMULATED_MODALITIES", "SimulationConfig"]
 
 #: Values of :attr:`SimulationConfig.nonlinearity`.
 NONLINEARITIES = ("none", "interaction", "threshold")
+
+#: Values of :attr:`SimulationConfig.modality`.
+SIMULATED_MODALITIES = ("expression", "methylation")
+
+#: Methylation: the simulated value ``y`` (log1p-expression-like, gene means in [2, 4]) becomes
+#: the M-value ``y - METHYLATION_OFFSET`` (means in [-1, 1]: beta values mostly 0.3-0.7).
+METHYLATION_OFFSET = 3.0
 
 #: Largest indel simulated, in bp (inserted or deleted bases, excluding the anchor base).
 MAX_INDEL_BP = 10
@@ -108,6 +115,15 @@ class SimulationConfig:
     covariate_variance : float
         Share of each gene's expression variance from the hidden factors; ``h2 +
         covariate_variance <= 1``.
+    modality : {"expression", "methylation"}
+        ``expression``: genes on a random strand, the grammar read 5'->3' on it, a TSS table
+        and an RPKM-like BED. ``methylation``: an unstranded, CpG-site-like phenotype: every
+        locus (and so the grammar) is read on the forward strand, and the BED holds beta
+        values ``1 / (1 + 2^-M)`` of the M-value ``M = y - METHYLATION_OFFSET``, at rows
+        ``[tss0, tss0 + 2)`` with strand ``.`` (the workflow anchors them on ``tss0`` without
+        a TSS table). The draws are the same for both (a seed gives the same genotypes).
+        What makes it short-range is the grammar's reach: ``causal_radius_bp`` (~100) and
+        ``grammar_weight`` 1 (config/scenarios/methylation.yaml).
     """
 
     n_individuals: int = 120
@@ -140,6 +156,7 @@ class SimulationConfig:
     n_expression_covariates: int = 3
     n_genotype_pcs: int = 3
     covariate_variance: float = 0.1
+    modality: str = "expression"
 
     def __post_init__(self) -> None:
         """Normalize list fields to tuples; reject inconsistent settings (:class:`ConfigError`)."""
@@ -203,6 +220,8 @@ class SimulationConfig:
             )
         if self.covariate_variance > 0 and self.n_expression_covariates == 0:
             p.append("covariate_variance > 0 needs n_expression_covariates >= 1")
+        if self.modality not in SIMULATED_MODALITIES:
+            p.append(f"modality must be one of {SIMULATED_MODALITIES}, got {self.modality!r}")
         if self.nonlinearity not in NONLINEARITIES:
             p.append(f"nonlinearity must be one of {NONLINEARITIES}, got {self.nonlinearity!r}")
         if not 0 < self.gc_content < 1:
