@@ -1106,3 +1106,70 @@ def plot_window_coverage(
     ]
     fig.legend(handles=handles, loc="outside upper center", ncol=3, frameon=False, fontsize=8)
     return _save(fig, path, dpi)
+
+
+def plot_cross_tissue(table: pd.DataFrame, path: str | PathLike[str] | None = None,
+                      dpi: int = 150) -> Figure:  # fmt: skip
+    """Each model's median per-gene r per tissue: one panel per cell, tissues along x.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`ps2f.evaluation.tissues.cross_tissue_table`.
+    path : str or path-like, optional
+        PNG (or ``.svg``) file to write; None: not written.
+    dpi : int, default 150
+        Resolution of a PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Per cell (held-out individuals of training genes, of held-out genes) a panel: for
+        each tissue and model its median r (a dot, one colour per model, side by side within
+        the tissue) with its bootstrap 95% CI (a bar); models without the cell are left out.
+
+    Raises
+    ------
+    ValueError
+        If a column of :data:`ps2f.evaluation.tissues.CROSS_TISSUE_COLUMNS` is missing.
+    """
+    from ps2f.evaluation.tissues import CROSS_TISSUE_CELLS, CROSS_TISSUE_COLUMNS
+
+    _check_columns(table, CROSS_TISSUE_COLUMNS, "cross-tissue table")
+    tissues = list(pd.unique(table["tissue"].astype(str)))
+    models = sorted(table["model"].astype(str).unique())
+    colors = model_colors(models)
+    width = max(4.0, 0.9 * len(tissues) * max(1, len(models)) ** 0.5 + 2.0)
+    fig = Figure(figsize=(width * len(CROSS_TISSUE_CELLS), 4.4), layout="constrained")
+    axes = fig.subplots(1, len(CROSS_TISSUE_CELLS), sharey=True, squeeze=False)[0]
+    step = 0.8 / max(1, len(models))
+    for ax, (cell, suffix) in zip(axes, CROSS_TISSUE_CELLS, strict=True):
+        for k, model in enumerate(models):
+            sub = table.loc[table["model"].astype(str) == model].set_index("tissue")
+            x = np.arange(len(tissues)) - 0.4 + step * (k + 0.5)
+            est = sub[f"median_r_{suffix}"].reindex(tissues).to_numpy(np.float64)
+            lo = sub[f"ci_low_{suffix}"].reindex(tissues).to_numpy(np.float64)
+            hi = sub[f"ci_high_{suffix}"].reindex(tissues).to_numpy(np.float64)
+            ok = np.isfinite(est)
+            if not ok.any():
+                continue
+            err = np.vstack([est - lo, hi - est])[:, ok]
+            ax.errorbar(
+                x[ok], est[ok], yerr=np.where(np.isfinite(err), err, 0.0), fmt="o",
+                color=colors[model], label=model, capsize=2, markersize=5,
+            )  # fmt: skip
+        ax.axhline(0.0, color="0.3", linestyle="--", linewidth=0.8, zorder=1)
+        ax.set_xticks(range(len(tissues)))
+        ax.set_xticklabels(tissues, rotation=30 if len(tissues) > 4 else 0)
+        ax.set_xlim(-0.6, len(tissues) - 0.4)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_yticks(_R_TICKS)
+        ax.set_title(_cell_title(cell), fontsize=10)
+        ax.set_xlabel("tissue")
+    axes[0].set_ylabel("median per-gene Pearson r (unitless)\n[bootstrap 95% CI]")
+    handles = [Line2D([], [], marker="o", linestyle="", color=colors[m], label=m) for m in models]
+    axes[-1].legend(handles=handles, title="model", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                    fontsize=8)  # fmt: skip
+    if path is not None:
+        _save(fig, path, dpi)
+    return fig

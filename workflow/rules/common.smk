@@ -27,9 +27,38 @@ def check_s2f_config():
 
 check_s2f_config()
 
-RUN = f"results/{config['name']}"
-LOGS = f"logs/{config['name']}"
 SIMULATED = config["simulate"]["enabled"]
+
+
+def check_tissues_config():
+    """The phenotype sets of a many-tissue run (config `tissues:`), by name, checked at parse time.
+
+    Each tissue's `expression` BED and optional `covariates` replace inputs.expression and
+    expression.covariates; `normalization`, `n_genotype_pcs` and `n_expression_pcs` override
+    the `expression:` section's. Empty (the default): one phenotype set, today's paths.
+    """
+    from ps2f.errors import ConfigError
+    from ps2f.pipeline.tissues import check_tissues
+
+    try:
+        return check_tissues(config["tissues"], config["inputs"], config["expression"], SIMULATED)
+    except ConfigError as err:
+        raise ValueError(f"config: {err}") from None
+
+
+TISSUES = check_tissues_config()
+
+# Paths. RUN_ROOT and LOGS_ROOT hold what every tissue shares (the simulated cohort, the union
+# gene and individual tables, the variant and dosage stores, the cross-tissue summary). RUN and
+# LOGS are a tissue's own: results/<name> itself without `tissues:` (the one-phenotype layout),
+# results/<name>/tissues/{tissue} with them: every per-tissue rule then has a {tissue} wildcard,
+# and its input functions read it (wildcards.get("tissue")).
+RUN_ROOT = f"results/{config['name']}"
+LOGS_ROOT = f"logs/{config['name']}"
+RUN = f"{RUN_ROOT}/tissues/{{tissue}}" if TISSUES else RUN_ROOT
+LOGS = f"{LOGS_ROOT}/tissues/{{tissue}}" if TISSUES else LOGS_ROOT
+# the report groups each tissue's figures and tables under its name (one phenotype set: none)
+REPORT_TISSUE = "tissue {tissue}" if TISSUES else None
 CONTIGS = config["contigs"]
 MODELS_S2F = ["p_model", "r_model"]
 MODELS_BASELINE = ["elastic_net", "random_forest"]
@@ -67,9 +96,18 @@ PHENOTYPES = {
     "individuals": f"{RUN}/phenotypes/individuals.tsv",
     "expression": f"{RUN}/phenotypes/expression.parquet",
 }
+# What the shared variant and dosage stores cover: the phenotypes tables of the one phenotype
+# set, or with tissues their union (rule store_tables, phenotypes.smk).
+STORE_TABLES = {
+    "genes": f"{RUN_ROOT}/phenotypes/genes.tsv" if TISSUES else PHENOTYPES["genes"],
+    "individuals": (
+        f"{RUN_ROOT}/phenotypes/individuals.tsv" if TISSUES else PHENOTYPES["individuals"]
+    ),
+}
 
 wildcard_constraints:
     contig="[^/]+",
+    tissue="|".join(TISSUES) or "(?!)",
     chunk="[^/]+[.][0-9]+",
     baseline="|".join(MODELS_BASELINE),
 
@@ -78,9 +116,9 @@ def get_input(kind):
     """Path of input `kind` (genotypes, reference, expression): simulated or configured."""
     if SIMULATED:
         return {
-            "genotypes": f"{RUN}/simulated/genotypes.vcf.gz",
-            "reference": f"{RUN}/simulated/reference.fa",
-            "expression": f"{RUN}/simulated/expression.bed.gz",
+            "genotypes": f"{RUN_ROOT}/simulated/genotypes.vcf.gz",
+            "reference": f"{RUN_ROOT}/simulated/reference.fa",
+            "expression": f"{RUN_ROOT}/simulated/expression.bed.gz",
         }[kind]
     path = config["inputs"][kind]
     if path is None:
@@ -112,11 +150,16 @@ def file_stamps(paths):
     return stamps
 
 
-def get_input_stamps():
+def get_input_stamps(wildcards):
     """file_stamps of every raw input of the phenotypes job (which every other job follows)."""
     keys = () if SIMULATED else ("genotypes", "reference", "annotation", "expression", "dosages")
     paths = [config["inputs"][k] for k in keys]
-    paths += [config["expression"]["covariates"], config["split"]["population"]["sample_table"]]
+    if TISSUES:
+        spec = TISSUES[wildcards.tissue]
+        paths += [spec["expression"], spec["covariates"]]
+    else:
+        paths.append(config["expression"]["covariates"])
+    paths.append(config["split"]["population"]["sample_table"])
     return file_stamps(paths)
 
 
@@ -128,7 +171,7 @@ def get_annotation_input():
     """
     if SIMULATED:
         if config["simulate"]["modality"] == "expression":
-            return {"annotation": f"{RUN}/simulated/genes.tsv"}
+            return {"annotation": f"{RUN_ROOT}/simulated/genes.tsv"}
         return {}
     path = config["inputs"]["annotation"]
     if path is None and config["phenotype"]["modality"] == "expression":
@@ -147,6 +190,11 @@ def check_modality_config():
     modality = config["phenotype"]["modality"]
     try:
         check_modality(modality, config["expression"]["normalization"])
+        for name, spec in TISSUES.items():
+            try:
+                check_modality(modality, spec["normalization"])
+            except ConfigError as err:
+                raise ConfigError(f"tissues {name}: {err}") from None
     except ConfigError as err:
         raise ValueError(f"config: {err}") from None
     # a simulated methylation BED (betas, strand '.', no TSS table) is read as methylation
@@ -162,10 +210,46 @@ def check_modality_config():
 check_modality_config()
 
 
-def get_covariates_input():
-    """{"covariates": path} when expression.covariates is set, else {} (no adjustment)."""
-    path = config["expression"]["covariates"]
-    return {"covariates": path} if path else {}
+def get_expression_inputs(wildcards):
+    """{"expression": BED, "covariates": file} of the phenotypes job: the tissue's (tissues:),
+    else inputs.expression and expression.covariates; no "covariates" = no adjustment."""
+    if TISSUES:
+        spec = TISSUES[wildcards.tissue]
+        expression, covariates = spec["expression"], spec["covariates"]
+    else:
+        expression, covariates = get_input("expression"), config["expression"]["covariates"]
+    return {"expression": expression, **({"covariates": covariates} if covariates else {})}
+
+
+def get_expression_settings(wildcards):
+    """The expression keys the phenotypes job reads, with the tissue's overrides (tissues:)."""
+    settings = config_subset(
+        config["expression"],
+        "normalization",
+        "n_genotype_pcs",
+        "n_expression_pcs",
+        "extra_covariates",
+        "genotype_pc_pattern",
+        "expression_pc_pattern",
+    )
+    if TISSUES:
+        spec = TISSUES[wildcards.tissue]
+        settings |= {k: spec[k] for k in ("normalization", "n_genotype_pcs", "n_expression_pcs")}
+    return settings
+
+
+def get_normalization(wildcards):
+    """expression.normalization, or the tissue's (the units of the figures' expression axis)."""
+    if TISSUES:
+        return TISSUES[wildcards.tissue]["normalization"]
+    return config["expression"]["normalization"]
+
+
+def get_tissue_tables(wildcards=None):
+    """Every tissue's phenotypes gene and individual tables (rule store_tables)."""
+    return {
+        key: expand(PHENOTYPES[key], tissue=list(TISSUES)) for key in ("genes", "individuals")
+    }
 
 
 def get_population_input():
@@ -326,7 +410,7 @@ def get_p_model_init(wildcards=None):
 
 
 def get_variant_stores(wildcards=None):
-    return expand(f"{RUN}/variants/{{contig}}.npz", contig=CONTIGS)
+    return expand(f"{RUN_ROOT}/variants/{{contig}}.npz", contig=CONTIGS)
 
 
 # Gene chunks (ps2f.pipeline.chunks): every per-gene stage runs one job per chunk of at most
@@ -338,12 +422,13 @@ def get_variant_stores(wildcards=None):
 _GENE_CHUNKS = {}
 
 
-def gene_chunks():
-    """{chunk ID: its gene IDs} of the phenotypes gene table (read once per table version)."""
+def gene_chunks(tissue=None):
+    """{chunk ID: its gene IDs} of the phenotypes gene table of `tissue` (None: of the one
+    phenotype set), read once per table version."""
     from ps2f.pipeline.chunks import gene_chunks as split
     from ps2f.pipeline.common import read_table
 
-    path = checkpoints.phenotypes.get().output.genes
+    path = checkpoints.phenotypes.get(**({"tissue": tissue} if TISSUES else {})).output.genes
     key = (path, Path(path).stat().st_mtime_ns, config["chunks"]["genes_per_chunk"])
     if key not in _GENE_CHUNKS:
         _GENE_CHUNKS[key] = split(read_table(path), config["chunks"]["genes_per_chunk"])
@@ -352,14 +437,14 @@ def gene_chunks():
 
 def get_chunk_genes(wildcards):
     """The gene IDs of chunk `wildcards.chunk` (a chunk job's params)."""
-    return gene_chunks()[wildcards.chunk]
+    return gene_chunks(wildcards.get("tissue"))[wildcards.chunk]
 
 
 def chunked(pattern):
     """Input function: `pattern` expanded over every gene chunk (its other wildcards filled in)."""
 
     def paths(wildcards):
-        return expand(pattern, chunk=list(gene_chunks()), **wildcards)
+        return expand(pattern, chunk=list(gene_chunks(wildcards.get("tissue"))), **wildcards)
 
     return paths
 
@@ -368,7 +453,7 @@ def get_chunk_store(wildcards):
     """The variant store of the chunk's contig only (a chunk never straddles contigs)."""
     from ps2f.pipeline.chunks import chunk_contig
 
-    return [f"{RUN}/variants/{chunk_contig(wildcards.chunk)}.npz"]
+    return [f"{RUN_ROOT}/variants/{chunk_contig(wildcards.chunk)}.npz"]
 
 
 # inputs.dosages (unphased or imputed dosages for the genotype baselines); real data only
@@ -398,7 +483,7 @@ def get_baseline_store(wildcards):
     from ps2f.pipeline.chunks import chunk_contig
 
     folder = "dosages" if DOSAGES else "variants"
-    return [f"{RUN}/{folder}/{chunk_contig(wildcards.chunk)}.npz"]
+    return [f"{RUN_ROOT}/{folder}/{chunk_contig(wildcards.chunk)}.npz"]
 
 
 def get_histories():
@@ -414,7 +499,9 @@ def get_chunk_predictions(wildcards):
 
 def get_predictions(wildcards=None):
     """Every model's gathered predictions table (the evaluate rule's input)."""
-    return expand(f"{RUN}/predictions/{{model}}.parquet", model=MODELS + list(SCORERS))
+    return expand(
+        f"{RUN}/predictions/{{model}}.parquet", model=MODELS + list(SCORERS), allow_missing=True
+    )
 
 
 # External scorers (config `scorers:`), for score_external: inputs, conda env, GPU by type.
@@ -493,7 +580,9 @@ def get_scorer_gpu(wildcards):
 
 
 def get_final_outputs():
-    return [
+    """Every tissue's outputs (or the one phenotype set's), and with tissues the cross-tissue
+    summary."""
+    outputs = [
         f"{RUN}/evaluation/metrics.parquet",
         f"{RUN}/evaluation/summary.parquet",
         f"{RUN}/figures/r_distributions.png",
@@ -504,5 +593,14 @@ def get_final_outputs():
         f"{RUN}/figures/gene_examples.png",
         f"{RUN}/figures/window_coverage.png",
         # each scorer's haplotype scores, importable by a `precomputed` scorer elsewhere
-        *expand(f"{RUN}/scores/{{scorer}}.haplotypes.parquet", scorer=list(SCORERS)),
+        *expand(
+            f"{RUN}/scores/{{scorer}}.haplotypes.parquet", scorer=list(SCORERS), allow_missing=True
+        ),
+    ]
+    if not TISSUES:
+        return outputs
+    return [
+        *expand(outputs, tissue=list(TISSUES)),
+        f"{RUN_ROOT}/evaluation/cross_tissue.csv",
+        f"{RUN_ROOT}/figures/cross_tissue.png",
     ]

@@ -91,6 +91,7 @@ rule gather_lead_eqtl:
             f"{RUN}/evaluation/lead_eqtl.csv",
             caption="../report/lead_eqtl_table.rst",
             category="Tables",
+            subcategory=REPORT_TISSUE,
             labels={"table": "lead eQTL per gene"},
         ),
     log:
@@ -131,6 +132,7 @@ rule gather_cis_heritability:
             f"{RUN}/evaluation/cis_heritability.csv",
             caption="../report/cis_heritability_table.rst",
             category="Tables",
+            subcategory=REPORT_TISSUE,
             labels={"table": "cis-heritability per gene"},
         ),
     log:

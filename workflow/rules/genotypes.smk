@@ -7,17 +7,16 @@ rule genotypes:
         vcf=get_input("genotypes"),
         **get_genotype_companions("genotypes"),
         reference=get_input("reference"),
-        genes=PHENOTYPES["genes"],
-        individuals=PHENOTYPES["individuals"],
+        **STORE_TABLES,
     output:
-        store=f"{RUN}/variants/{{contig}}.npz",
-        stats=f"{RUN}/variants/{{contig}}.stats.json",
+        store=f"{RUN_ROOT}/variants/{{contig}}.npz",
+        stats=f"{RUN_ROOT}/variants/{{contig}}.stats.json",
     params:
         settings=get_store_settings(),
     log:
-        f"{LOGS}/genotypes/{{contig}}.log",
+        f"{LOGS_ROOT}/genotypes/{{contig}}.log",
     benchmark:
-        f"{LOGS}/genotypes/{{contig}}.benchmark.tsv"
+        f"{LOGS_ROOT}/genotypes/{{contig}}.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=scaled_by_attempt(4000),
@@ -35,17 +34,16 @@ rule dosages:
         vcf=get_dosages_input().get("dosages", []),
         **get_genotype_companions("dosages"),
         reference=get_input("reference"),
-        genes=PHENOTYPES["genes"],
-        individuals=PHENOTYPES["individuals"],
+        **STORE_TABLES,
     output:
-        store=f"{RUN}/dosages/{{contig}}.npz",
-        stats=f"{RUN}/dosages/{{contig}}.stats.json",
+        store=f"{RUN_ROOT}/dosages/{{contig}}.npz",
+        stats=f"{RUN_ROOT}/dosages/{{contig}}.stats.json",
     params:
         settings=get_dosage_settings(),
     log:
-        f"{LOGS}/dosages/{{contig}}.log",
+        f"{LOGS_ROOT}/dosages/{{contig}}.log",
     benchmark:
-        f"{LOGS}/dosages/{{contig}}.benchmark.tsv"
+        f"{LOGS_ROOT}/dosages/{{contig}}.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=scaled_by_attempt(4000),

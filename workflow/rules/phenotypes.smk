@@ -1,17 +1,16 @@
 # Expression enters once: samples matched, genes matched, normalized, residualized on the
 # covariates (fitted on training individuals only), splits assigned (at random, and by
-# population with split.population: held-out ancestry). A checkpoint: the gene chunks of the
+# population with split.population: held-out ancestry); per tissue with `tissues:`. A checkpoint: the gene chunks of the
 # per-gene stages are cut from its gene table (common.smk).
 
 
 checkpoint phenotypes:
     input:
-        expression=get_input("expression"),
+        unpack(get_expression_inputs),
         **get_annotation_input(),
         genotypes=get_input("genotypes"),
         **get_genotype_companions("genotypes"),
         reference=get_input("reference"),
-        **get_covariates_input(),
         **get_dosages_input(),
         **get_genotype_companions("dosages"),
         **get_population_input(),
@@ -20,15 +19,7 @@ checkpoint phenotypes:
         individuals=PHENOTYPES["individuals"],
         expression=PHENOTYPES["expression"],
     params:
-        expression=config_subset(
-            config["expression"],
-            "normalization",
-            "n_genotype_pcs",
-            "n_expression_pcs",
-            "extra_covariates",
-            "genotype_pc_pattern",
-            "expression_pc_pattern",
-        ),
+        expression=get_expression_settings,
         split=config_subset(
             config["split"],
             "heldout_gene_fraction",
@@ -47,7 +38,7 @@ checkpoint phenotypes:
         # the held-out and training individuals must each allow a per-gene r
         evaluate=config_subset(config["evaluate"], "min_individuals"),
         # an input replaced by an older-stamped copy re-runs the run (mtime alone misses it)
-        input_stamps=get_input_stamps(),
+        input_stamps=get_input_stamps,
     log:
         f"{LOGS}/phenotypes.log",
     threads: 1
@@ -58,3 +49,26 @@ checkpoint phenotypes:
         "../../envs/ps2f.yaml"
     script:
         "../scripts/phenotypes.py"
+
+
+# Many tissues: the shared variant and dosage stores (genotypes.smk) cover the union of the
+# tissues' genes and individuals (GTEx tissues have different donors and expressed genes). Not
+# defined without tissues: the stores then read the phenotypes tables themselves.
+if TISSUES:
+
+    rule store_tables:
+        input:
+            unpack(get_tissue_tables),
+        output:
+            genes=f"{RUN_ROOT}/phenotypes/genes.tsv",
+            individuals=f"{RUN_ROOT}/phenotypes/individuals.tsv",
+        log:
+            f"{LOGS_ROOT}/store_tables.log",
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/ps2f.yaml"
+        script:
+            "../scripts/store_tables.py"

@@ -23,42 +23,49 @@ rule figures:
             f"{RUN}/figures/r_distributions.png",
             caption="../report/r_distributions.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "1. per-gene r distributions"},
         ),
         vs_elastic_net=report(
             f"{RUN}/figures/vs_elastic_net.png",
             caption="../report/vs_elastic_net.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "2. per-gene r vs ElasticNet"},
         ),
         direction_accuracy=report(
             f"{RUN}/figures/direction_accuracy.png",
             caption="../report/direction_accuracy.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "3. direction accuracy"},
         ),
         cross_gene_contrast=report(
             f"{RUN}/figures/cross_gene_contrast.png",
             caption="../report/cross_gene_contrast.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "4. cross-gene vs cross-individual r"},
         ),
         gene_examples=report(
             f"{RUN}/figures/gene_examples.png",
             caption="../report/gene_examples.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "5. best and worst genes"},
         ),
         window_coverage=report(
             f"{RUN}/figures/window_coverage.png",
             caption="../report/window_coverage.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "6. cannot see or did not learn: r by window coverage"},
         ),
         learning_curves=report(
             f"{RUN}/figures/learning_curves.png",
             caption="../report/learning_curves.rst",
             category="Figures",
+            subcategory=REPORT_TISSUE,
             labels={"figure": "7. learning curves"},
         ),
         svg=multiext(
@@ -73,7 +80,7 @@ rule figures:
         ),
     params:
         evaluate=config_subset(config["evaluate"], "alpha", "fdr", "set_r_threshold"),
-        normalization=config["expression"]["normalization"],
+        normalization=get_normalization,
         phenotype=config_subset(config["phenotype"], "modality"),
         trained_models=MODELS_S2F,
     log:
@@ -86,3 +93,38 @@ rule figures:
         "../../envs/ps2f.yaml"
     script:
         "../scripts/figures.py"
+
+
+# Many tissues (config `tissues:`): each model's median per-gene r per tissue, one table and one
+# figure over every tissue's summary.
+if TISSUES:
+
+    rule cross_tissue:
+        input:
+            summaries=expand(f"{RUN}/evaluation/summary.parquet", tissue=list(TISSUES)),
+        output:
+            table=report(
+                f"{RUN_ROOT}/evaluation/cross_tissue.csv",
+                caption="../report/cross_tissue.rst",
+                category="Cross-tissue summary",
+                labels={"table": "median r per model and tissue"},
+            ),
+            figure=report(
+                f"{RUN_ROOT}/figures/cross_tissue.png",
+                caption="../report/cross_tissue.rst",
+                category="Cross-tissue summary",
+                labels={"figure": "median r per model and tissue"},
+            ),
+            svg=f"{RUN_ROOT}/figures/cross_tissue.svg",
+        params:
+            tissues=list(TISSUES),
+        log:
+            f"{LOGS_ROOT}/cross_tissue.log",
+        threads: 1
+        resources:
+            mem_mb=1000,
+            runtime=5,
+        conda:
+            "../../envs/ps2f.yaml"
+        script:
+            "../scripts/cross_tissue.py"

@@ -6,23 +6,23 @@ rule simulate:
     input:
         **get_simulate_inputs(),
     output:
-        genotypes=f"{RUN}/simulated/genotypes.vcf.gz",
-        index=f"{RUN}/simulated/genotypes.vcf.gz.tbi",
-        reference=f"{RUN}/simulated/reference.fa",
-        annotation=f"{RUN}/simulated/genes.tsv",
-        expression=f"{RUN}/simulated/expression.bed.gz",
-        covariates=f"{RUN}/simulated/covariates.txt",
-        truth=f"{RUN}/simulated/truth.parquet",
-        truth_variants=f"{RUN}/simulated/truth_variants.parquet",
-        truth_genes=f"{RUN}/simulated/truth_genes.parquet",
-        grammar=f"{RUN}/simulated/grammar.json",
+        genotypes=f"{RUN_ROOT}/simulated/genotypes.vcf.gz",
+        index=f"{RUN_ROOT}/simulated/genotypes.vcf.gz.tbi",
+        reference=f"{RUN_ROOT}/simulated/reference.fa",
+        annotation=f"{RUN_ROOT}/simulated/genes.tsv",
+        expression=f"{RUN_ROOT}/simulated/expression.bed.gz",
+        covariates=f"{RUN_ROOT}/simulated/covariates.txt",
+        truth=f"{RUN_ROOT}/simulated/truth.parquet",
+        truth_variants=f"{RUN_ROOT}/simulated/truth_variants.parquet",
+        truth_genes=f"{RUN_ROOT}/simulated/truth_genes.parquet",
+        grammar=f"{RUN_ROOT}/simulated/grammar.json",
     params:
         simulate=get_simulation_settings(),
         contig=CONTIGS[0],
     log:
-        f"{LOGS}/simulate.log",
+        f"{LOGS_ROOT}/simulate.log",
     benchmark:
-        f"{LOGS}/simulate.benchmark.tsv"
+        f"{LOGS_ROOT}/simulate.benchmark.tsv"
     threads: 1
     resources:
         mem_mb=2000,
