@@ -132,7 +132,6 @@ def write_inputs(root: Path, seed: int = 0) -> None:
     )
     (run / "phenotypes").mkdir(parents=True)
     (run / "variants").mkdir()
-    (run / "predictions").mkdir()
     store.save(run / "variants" / "c1.npz")
     genes.to_csv(run / "phenotypes" / "genes.tsv", sep="\t", index=False)
     individuals.to_csv(run / "phenotypes" / "individuals.tsv", sep="\t", index=False)
