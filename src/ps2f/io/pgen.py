@@ -56,6 +56,7 @@ from ps2f.errors import InputError
 from ps2f.genome.store import DosageStore, VariantStore
 from ps2f.io.contigs import resolve_contig
 from ps2f.io.fasta import Reference
+from ps2f.io.harmonize import Harmonizer
 from ps2f.io.records import (
     Calls,
     FormatHints,
@@ -510,7 +511,7 @@ def _open_fileset(
 
 def _walk(
     fs: _Fileset, reference: Reference, windows: Sequence[tuple[int, int]], snvs_only: bool,
-    calls: Calls,
+    calls: Calls, harmonizer: Harmonizer | None = None,
 ) -> Walked:
     """The contig's records in ``windows`` through :func:`ps2f.io.records.walk_records`.
 
@@ -521,6 +522,7 @@ def _walk(
         return walk_records(
             fs.pgen, reference, fs.fasta_contig, fs.samples, windows, fs.pvar.records_in,
             snvs_only, calls, PGEN_HINTS, upstream_overlaps=fs.pvar.reach is not None,
+            harmonizer=harmonizer,
         )
     finally:
         fs.reader.close()
@@ -569,6 +571,7 @@ def ingest_pgen(
     snvs_only: bool = False,
     missing_policy: str = "error",
     contig_aliases: Mapping[str, str] | None = None,
+    harmonizer: Harmonizer | None = None,
 ) -> VariantStore:
     """Read the phased variants of ``contig`` inside ``windows`` of a PGEN into a variant store.
 
@@ -595,6 +598,9 @@ def ingest_pgen(
         What to do with a missing call.
     contig_aliases : mapping of str to str, optional
         Explicit contig renames from the config.
+    harmonizer : ps2f.io.harmonize.Harmonizer, optional
+        Read an external cohort, lined up with the training cohort's alleles
+        (:mod:`ps2f.io.harmonize`).
 
     Returns
     -------
@@ -632,7 +638,7 @@ def ingest_pgen(
                 ) from None
             raise
 
-    walked = _walk(fs, reference, windows, snvs_only, phased_calls)
+    walked = _walk(fs, reference, windows, snvs_only, phased_calls, harmonizer)
     return variant_store(path, contig, reference, walked)
 
 

@@ -61,6 +61,7 @@ from ps2f.errors import ConfigError, InputError
 from ps2f.genome.encoding import N_CODE, encode
 from ps2f.genome.store import DosageStore, VariantStore
 from ps2f.io.fasta import Reference
+from ps2f.io.harmonize import AMBIGUOUS, SAME, UNRESOLVED, Harmonizer, resolve_alleles
 
 __all__ = [
     "DOSAGE_FIELDS",
@@ -262,6 +263,7 @@ def walk_records(
     calls: Calls,
     hints: FormatHints,
     upstream_overlaps: bool = False,
+    harmonizer: Harmonizer | None = None,
 ) -> Walked:
     """Read the records of each window into the allele table and store rows (module docstring).
 
@@ -292,6 +294,10 @@ def walk_records(
         Keep records starting before a window that reach into it, and read the reference
         around them as more windows (the variant store; module docstring). Ignored with
         ``snvs_only`` (such records are never SNVs).
+    harmonizer : Harmonizer, optional
+        Read an external cohort: each biallelic record is lined up with the FASTA and cohort
+        A's alleles (swapped REF/ALT, strand flips, strand-ambiguous SNVs dropped; counted, see
+        :mod:`ps2f.io.harmonize`) instead of failing on a REF that disagrees with the FASTA.
 
     Returns
     -------
@@ -379,20 +385,49 @@ def walk_records(
                 else:  # a REF longer than the read-ahead, or starting before the window
                     fasta_seg = reference.fetch_codes(fasta_contig, pos0, pos0 + ref_len)
                 ref_enc = encode(ref)
+                mismatch = False
                 if np.any(fasta_seg == N_CODE) or np.any(ref_enc == N_CODE):
                     stats["ref_unverifiable_over_N"] += 1
-                elif not np.array_equal(fasta_seg, ref_enc):
+                else:
+                    mismatch = not np.array_equal(fasta_seg, ref_enc)
+                alleles = list(enumerate(rec.ALT, start=1))
+                if harmonizer is not None and len(rec.ALT) == 1:
+                    case, h_ref, h_alt = resolve_alleles(
+                        pos0,
+                        ref,
+                        rec.ALT[0].upper(),
+                        "ACGTN"[int(fasta_seg[0])] if len(fasta_seg) else "N",
+                        not mismatch,
+                        harmonizer.cohort_alleles,
+                    )
+                    if case == AMBIGUOUS:
+                        stats["dropped_strand_ambiguous"] += 1
+                        continue
+                    if case != UNRESOLVED:
+                        mismatch = False
+                        if case != SAME:
+                            stats[f"harmonized_{case}"] += 1
+                            ref, ref_len = h_ref, len(h_ref)
+                            # after a swap the stored ALT is the written REF: row 0
+                            alleles = [(0 if "swapped" in case else 1, h_alt)]
+                if mismatch:
                     fasta_ref = reference.fetch_string(fasta_contig, pos0, pos0 + ref_len)
                     raise InputError(
                         f"{where}: REF {ref!r} disagrees with the FASTA {reference.path} which "
                         f"has {fasta_ref!r} at {fasta_contig}:{rec.POS}. Likely causes: a "
                         f"different genome build (e.g. GRCh37 vs GRCh38), a wrong contig "
                         f"mapping, or {hints.normalize}."
+                        + (
+                            " (An external cohort's record: neither its swap nor its strand "
+                            "flip matches the FASTA or a variant of the training cohort.)"
+                            if harmonizer is not None
+                            else ""
+                        )
                     )
                 row = calls(rec, where, samples, stats)
                 if not rec.ALT:
                     stats["skipped_alt_missing_or_spanning"] += 1
-                for k, alt in enumerate(rec.ALT, start=1):
+                for k, alt in alleles:
                     alt_ref = ref
                     if alt == "<DEL>":
                         # spelled out as bcftools consensus applies it: the bases POS+1..END
@@ -484,7 +519,9 @@ def missing_to_reference(
     Returns
     -------
     a, b : numpy.ndarray, shape (S,)
-        As given, missing alleles replaced by 0 (REF) under ``"reference"``.
+        As given: a missing allele stays negative, which matches no ALT number ``k >= 1``,
+        so every store row reads it as REF under ``"reference"`` (and the REF row ``k = 0`` of
+        a harmonized, swapped record does not count it as carrying the REF allele's letters).
     missing : numpy.ndarray, shape (S,), bool
         Samples with a missing allele.
 
@@ -502,8 +539,6 @@ def missing_to_reference(
                 f"Impute first, or set genotypes.missing_policy: reference to read them as REF."
             )
         stats["genotypes_missing_set_to_ref"] += int(missing.sum())
-        a = np.where(a < 0, 0, a)
-        b = np.where(b < 0, 0, b)
     return a, b, missing
 
 

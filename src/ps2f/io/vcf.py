@@ -42,6 +42,7 @@ from ps2f.errors import InputError
 from ps2f.genome.store import DosageStore, VariantStore
 from ps2f.io.contigs import resolve_contig
 from ps2f.io.fasta import Reference
+from ps2f.io.harmonize import Harmonizer
 from ps2f.io.records import (
     DOSAGE_FIELDS,
     Calls,
@@ -335,6 +336,7 @@ def _walk_contig(
     contig_aliases: Mapping[str, str] | None,
     calls: Calls,
     upstream_overlaps: bool = False,
+    harmonizer: Harmonizer | None = None,
 ) -> Walked:
     """Check the file, then read ``contig``'s records in ``windows``: the part both stores share.
 
@@ -366,7 +368,7 @@ def _walk_contig(
 
     walked = walk_records(
         vcf_path, reference, fasta_contig, kept_samples, windows, records_in, snvs_only, calls,
-        VCF_HINTS, upstream_overlaps=upstream_overlaps,
+        VCF_HINTS, upstream_overlaps=upstream_overlaps, harmonizer=harmonizer,
     )
     vcf.close()
     return walked
@@ -409,6 +411,7 @@ def ingest_vcf(
     snvs_only: bool = False,
     missing_policy: str = "error",
     contig_aliases: Mapping[str, str] | None = None,
+    harmonizer: Harmonizer | None = None,
 ) -> VariantStore:
     """Read the phased variants of ``contig`` inside ``windows`` into a variant store.
 
@@ -434,6 +437,9 @@ def ingest_vcf(
         What to do with a missing allele (``.``).
     contig_aliases : mapping of str to str, optional
         Explicit contig renames from the config.
+    harmonizer : ps2f.io.harmonize.Harmonizer, optional
+        Read an external cohort, lined up with the training cohort's alleles
+        (:mod:`ps2f.io.harmonize`).
 
     Returns
     -------
@@ -469,6 +475,7 @@ def ingest_vcf(
         contig_aliases,
         phased_calls,
         upstream_overlaps=True,
+        harmonizer=harmonizer,
     )
     return variant_store(vcf_path, contig, reference, walked)
 
