@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--phenotypes", type=Path, required=True, help="its finished phenotypes folder")
     ap.add_argument("--tissues", type=int, default=49)
     ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--keep", action="store_true", help="keep the workdir (to profile the dry run)")
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="ps2f-dryrun-"))
     shutil.rmtree(work, ignore_errors=True)
@@ -66,7 +67,10 @@ def main() -> None:
     total = re.findall(r"^total\s+(\d+)", out, re.M)
     print(f"tissues={args.tissues} jobs={total[0] if total else '?'} wall_s={wall:.1f} "
           f"peak_rss_mb={usage.ru_maxrss / 1024:.0f}")  # fmt: skip
-    shutil.rmtree(work)
+    if args.keep:
+        print(f"workdir kept: {work}; the command: {' '.join(cmd)}")
+    else:
+        shutil.rmtree(work)
 
 
 if __name__ == "__main__":

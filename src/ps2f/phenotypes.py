@@ -36,6 +36,7 @@ __all__ = [
     "EPSILON",
     "PhenotypeConfig",
     "Phenotypes",
+    "external_phenotypes",
     "GENOTYPE_PC_PATTERN",
     "EXPRESSION_PC_PATTERN",
     "normalize",
@@ -1338,4 +1339,173 @@ def build_phenotypes(
         individuals=individuals,
         expression=expression,
         covariates=covariate_names,
+    )
+
+
+def external_phenotypes(
+    expression_path: str,
+    genotyped_samples: Sequence[str],
+    genes: pd.DataFrame,
+    cohort_individuals: Sequence[str],
+    config: PhenotypeConfig,
+    covariates_path: str | None = None,
+) -> Phenotypes:
+    """An external test cohort's phenotypes, on the training cohort's genes (config ``external_cohort``).
+
+    The external cohort (its own phenotype BED, genotypes and covariates) is never fitted on:
+    every model trained on cohort A predicts its individuals, which form the individual set
+    :data:`ps2f.schema.EXTERNAL` (cells of their own). Its phenotypes are prepared as a cohort
+    of its own would be: normalized with the run's normalization, and residualized on its own
+    covariates (the same covariate selection as cohort A's: ``n_genotype_pcs``,
+    ``n_expression_pcs``, ``extra_covariates``) fitted on all its individuals
+    (:func:`residualize`). Policies, counted in the log: phenotypes (BED rows) matched to A's
+    genes by unversioned ID; A's genes the external BED lacks, and genes constant across the
+    external individuals, have no external rows (no external r for them); external samples
+    without genotypes (or covariates) are dropped.
+
+    Parameters
+    ----------
+    expression_path : str
+        The external cohort's phenotype BED (:func:`ps2f.io.tables.read_expression_bed`).
+    genotyped_samples : sequence of str
+        Samples of its genotype file.
+    genes : pandas.DataFrame
+        Cohort A's gene table (:attr:`Phenotypes.genes`: ``gene``, ``gene_key``).
+    cohort_individuals : sequence of str
+        Cohort A's individuals: none may also be an external individual.
+    config : PhenotypeConfig
+        The run's (``normalization``, covariate selection, ``min_split_individuals``).
+    covariates_path : str, optional
+        The external cohort's covariate file; None: no adjustment.
+
+    Returns
+    -------
+    Phenotypes
+        ``genes``: the subset of ``genes`` it measures; ``individuals``: ``individual``,
+        ``individual_set`` (``"external"``); ``expression``: long ``gene``, ``individual``,
+        ``observed`` (float64).
+
+    Raises
+    ------
+    InputError
+        An individual in both cohorts (a model would be tested on an individual it was trained
+        or tuned on); fewer than ``min_split_individuals`` external individuals with
+        phenotypes and genotypes (and covariates); no gene in common with cohort A; a
+        malformed BED or covariate file, or values that do not fit the normalization.
+    ConfigError
+        The covariate file lacks the covariates the run selects.
+    """
+    from ps2f.schema import EXTERNAL
+
+    expr_genes, values = read_expression_bed(expression_path)
+    genotyped = set(genotyped_samples)
+    samples = [s for s in values.columns if s in genotyped]
+    if len(samples) < values.shape[1]:
+        log.warning(
+            "external cohort: %d of %d phenotype samples in %s have no genotypes and are "
+            "dropped, e.g. %s",
+            values.shape[1] - len(samples),
+            values.shape[1],
+            expression_path,
+            [s for s in values.columns if s not in genotyped][:3],
+        )
+    cov = None
+    if covariates_path:
+        cov = select_covariates(
+            read_covariates(covariates_path),
+            config.n_genotype_pcs,
+            config.n_expression_pcs,
+            config.extra_covariates,
+            config.genotype_pc_pattern,
+            config.expression_pc_pattern,
+            source=covariates_path,
+        )
+        lacking = [s for s in samples if s not in set(cov.columns)]
+        if lacking:
+            log.warning(
+                "external cohort: %d individuals have no covariates in %s and are dropped, e.g. %s",
+                len(lacking),
+                covariates_path,
+                lacking[:3],
+            )
+            samples = [s for s in samples if s in set(cov.columns)]
+    both = sorted(set(samples) & set(cohort_individuals))
+    if both:
+        raise InputError(
+            f"{expression_path}: {len(both)} external individuals are also individuals of the "
+            f"training cohort, e.g. {both[:3]}: a model would be tested on people it was fitted "
+            f"or tuned on. Remove them from one cohort (or rename them, if they are different "
+            f"people with the same sample ID)."
+        )
+    if len(samples) < config.min_split_individuals:
+        raise InputError(
+            f"{expression_path}: only {len(samples)} external individuals have phenotypes and "
+            f"genotypes{' and covariates' if cov is not None else ''}; a per-gene r needs at "
+            f"least {config.min_split_individuals} (evaluate.min_individuals). Check that the "
+            f"BED's sample IDs match the external genotype file's (BED has "
+            f"{list(values.columns[:3])}, genotypes have {list(genotyped_samples)[:3]})."
+        )
+    in_b = set(values.index)
+    shared = genes.loc[genes["gene_key"].isin(in_b)]
+    log.info(
+        "external cohort: %d of the run's %d genes are in %s (%d absent: no external r for "
+        "them); %d of its %d phenotypes are not genes of the run",
+        len(shared),
+        len(genes),
+        expression_path,
+        len(genes) - len(shared),
+        len(in_b - set(genes["gene_key"])),
+        len(in_b),
+    )
+    if shared.empty:
+        raise InputError(
+            f"{expression_path}: none of the run's {len(genes)} genes (e.g. "
+            f"{genes['gene'].head(3).tolist()}) is a phenotype of the external cohort (e.g. "
+            f"{expr_genes['gene_id'].head(3).tolist()}); the two BEDs name genes differently "
+            f"or measure different phenotypes (IDs are matched without version suffixes)."
+        )
+    span = values.loc[shared["gene_key"], samples].to_numpy()
+    constant = span.max(axis=1) == span.min(axis=1)
+    if constant.any():
+        log.warning(
+            "external cohort: %d genes have the same value in all %d external individuals and "
+            "get no external r, e.g. %s",
+            int(constant.sum()),
+            len(samples),
+            shared["gene"].to_numpy()[constant][:3].tolist(),
+        )
+        shared = shared.loc[~constant]
+    norm = normalize(
+        values.loc[shared["gene_key"], samples],
+        config.normalization,
+        expression_path,
+        lines=dict(zip(expr_genes["gene_key"], expr_genes["bed_line"], strict=True)),
+        library_sizes=values[samples].sum(axis=0),
+    )
+    norm.index = shared["gene"].to_numpy()
+    if cov is not None and len(cov):
+        norm = residualize(norm, cov, np.ones(len(samples), dtype=bool))
+        log.info(
+            "external cohort: regressed out %d covariates (%s) fitted on its %d individuals",
+            len(cov),
+            ", ".join(cov.index),
+            len(samples),
+        )
+    expression = (
+        norm.rename_axis(index="gene", columns="individual")
+        .stack()
+        .rename("observed")
+        .reset_index()
+    )
+    log.info(
+        "external cohort: %d individuals, %d genes (%s)",
+        len(samples),
+        len(shared),
+        expression_path,
+    )
+    return Phenotypes(
+        genes=shared.reset_index(drop=True),
+        individuals=pd.DataFrame({"individual": samples, "individual_set": EXTERNAL}),
+        expression=expression,
+        covariates=list(cov.index) if cov is not None else [],
     )

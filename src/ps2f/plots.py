@@ -33,7 +33,14 @@ from matplotlib.ticker import MaxNLocator
 
 from ps2f.convergence import legend_suffix, status_label
 from ps2f.evaluation.tables import ALL_GENES
-from ps2f.schema import CELLS, HELDOUT_POPULATION, METRIC_COLUMNS, SUMMARY_COLUMNS, cell_label
+from ps2f.schema import (
+    CELLS,
+    EXTERNAL,
+    HELDOUT_POPULATION,
+    METRIC_COLUMNS,
+    SUMMARY_COLUMNS,
+    cell_label,
+)
 
 __all__ = [
     "OKABE_ITO",
@@ -355,7 +362,9 @@ def plot_vs_elastic_net(
         }
     others = [m for m in models if m != comparator]
     heldout_cells = {
-        cell_label(g, i) for g in ("train", "heldout") for i in ("heldout", HELDOUT_POPULATION)
+        cell_label(g, i)
+        for g in ("train", "heldout")
+        for i in ("heldout", HELDOUT_POPULATION, EXTERNAL)
     }
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
     # cells the comparator was not evaluated in (with baselines.genes: train, a genotype
@@ -1040,7 +1049,9 @@ def plot_window_coverage(
     cov = coverage.astype({"model": str, "gene": str})
     seq_models = [m for m in dict.fromkeys(cov["model"]) if m in set(r["model"])]
     heldout_cells = {
-        cell_label(g, i) for g in ("train", "heldout") for i in ("heldout", HELDOUT_POPULATION)
+        cell_label(g, i)
+        for g in ("train", "heldout")
+        for i in ("heldout", HELDOUT_POPULATION, EXTERNAL)
     }
     cells = [c for c in _present_cells(r["cell"]) if c in heldout_cells]
     cells = [c for c in cells if c in set(r.loc[r["model"] == comparator, "cell"])]

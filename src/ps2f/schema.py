@@ -3,7 +3,7 @@
 Predictions table
     One row per (model, gene, individual): ``model`` (str), ``gene`` (str, Ensembl ID as in the
     expression file), ``individual`` (str, sample ID), ``gene_set`` ("train" | "heldout"),
-    ``individual_set`` ("train" | "heldout" | "heldout_population"), ``observed`` (float64, normalized expression as
+    ``individual_set`` ("train" | "heldout" | "heldout_population" | "external"), ``observed`` (float64, normalized expression as
     configured, e.g. log1p RPKM), ``predicted`` (float64, model units; only its ranking across
     individuals within a gene matters to per-gene metrics).
 Metrics table
@@ -15,7 +15,9 @@ A *cell* is one combination of a gene set (:data:`SETS`) and an individual set
 (:data:`INDIVIDUAL_SETS`), labelled by :func:`cell_label`: training / held-out genes times
 training / held-out individuals, and, when ``split.population`` holds whole populations out
 (held-out ancestry, :func:`ps2f.phenotypes.population_split`), their individuals
-(``"heldout_population"``) as cells of their own.
+(``"heldout_population"``) as cells of their own; so are the individuals of an external test
+cohort (config ``external_cohort``, ``"external"``: their own genotypes and phenotypes, never
+fitted on, :func:`ps2f.phenotypes.external_phenotypes`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "SETS",
     "INDIVIDUAL_SETS",
     "HELDOUT_POPULATION",
+    "EXTERNAL",
     "CELLS",
     "cell_label",
     "validate_predictions",
@@ -57,8 +60,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 SETS: tuple[str, ...] = ("train", "heldout")
 #: ``individual_set`` of the individuals of a held-out population (``split.population``).
 HELDOUT_POPULATION = "heldout_population"
-#: Individual sets: a random split's, then the held-out populations'.
-INDIVIDUAL_SETS: tuple[str, ...] = (*SETS, HELDOUT_POPULATION)
+#: ``individual_set`` of the individuals of an external test cohort (``external_cohort``).
+EXTERNAL = "external"
+#: Individual sets: a random split's, the held-out populations', the external cohort's.
+INDIVIDUAL_SETS: tuple[str, ...] = (*SETS, HELDOUT_POPULATION, EXTERNAL)
 
 
 def cell_label(gene_set: str, individual_set: str) -> str:
@@ -75,7 +80,8 @@ def cell_label(gene_set: str, individual_set: str) -> str:
     -------
     str
         E.g. ``"train_genes|heldout_individuals"``,
-        ``"train_genes|heldout_population_individuals"``.
+        ``"train_genes|heldout_population_individuals"``,
+        ``"heldout_genes|external_individuals"``.
 
     Raises
     ------

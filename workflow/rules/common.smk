@@ -154,6 +154,7 @@ def get_input_stamps(wildcards):
     """file_stamps of every raw input of the phenotypes job (which every other job follows)."""
     keys = () if SIMULATED else ("genotypes", "reference", "annotation", "expression", "dosages")
     paths = [config["inputs"][k] for k in keys]
+    paths += [] if SIMULATED else list(EXTERNAL.values())
     if TISSUES:
         spec = TISSUES[wildcards.tissue]
         paths += [spec["expression"], spec["covariates"]]
@@ -463,6 +464,69 @@ DOSAGES = None if SIMULATED else config["inputs"]["dosages"]
 def get_dosages_input():
     """{"dosages": VCF} when inputs.dosages is set (phenotypes then match its samples), else {}."""
     return {"dosages": DOSAGES} if DOSAGES else {}
+
+
+def check_external_config():
+    """The external test cohort's files (config `external_cohort`), checked at parse time.
+
+    Real data: external_cohort.genotypes and .expression (and optional .covariates); a
+    simulated run draws its external cohort itself (simulate.external_individuals > 0: a second
+    population that diverged from the first). {} without one. Its individuals are never fitted
+    on: every model of the run predicts them (cells `*|external_individuals`).
+    """
+    ext = config["external_cohort"]
+    given = {k: ext[k] for k in ("genotypes", "expression", "covariates") if ext[k]}
+    if SIMULATED:
+        if given:
+            raise ValueError(
+                f"config: external_cohort {sorted(given)} set in a simulated run; a simulated "
+                f"run draws its external cohort itself (simulate.external_individuals)"
+            )
+        if not config["simulate"]["external_individuals"]:
+            return {}
+        folder = f"{RUN_ROOT}/simulated/external"
+        files = {
+            "genotypes": f"{folder}/genotypes.vcf.gz",
+            "expression": f"{folder}/expression.bed.gz",
+        }
+        # its covariates adjust it where the run's own do (expression.covariates set)
+        if config["expression"]["covariates"]:
+            files["covariates"] = f"{folder}/covariates.txt"
+        return files
+    if not given:
+        return {}
+    missing = [k for k in ("genotypes", "expression") if k not in given]
+    if missing:
+        raise ValueError(
+            f"config: external_cohort needs {missing} too (its genotypes and its phenotype BED)"
+        )
+    if TISSUES:
+        raise ValueError(
+            "config: an external cohort is not supported with tissues: yet (it has one "
+            "phenotype BED); run the tissue it measures as a one-tissue run"
+        )
+    if DOSAGES:
+        raise ValueError(
+            "config: an external cohort is read from its phased genotypes into the variant "
+            "store; with inputs.dosages the genotype baselines read a dosage store it is not "
+            "in. Unset inputs.dosages, or leave external_cohort empty."
+        )
+    return given
+
+
+EXTERNAL = check_external_config()
+
+
+def get_external_inputs(*kinds):
+    """{"external_<kind>": path} of the external cohort's files among `kinds` (genotypes,
+    expression, covariates), with a PLINK 2 .pgen's .pvar/.psam; {} without one."""
+    from ps2f.io.genotypes import genotype_companions
+
+    out = {f"external_{k}": EXTERNAL[k] for k in kinds if k in EXTERNAL}
+    if "external_genotypes" in out:
+        pvar_psam = genotype_companions(out["external_genotypes"])
+        out |= dict(zip(("external_genotypes_pvar", "external_genotypes_psam"), pvar_psam))
+    return out
 
 
 def get_genotype_companions(kind):

@@ -8,6 +8,8 @@ rule genotypes:
         **get_genotype_companions("genotypes"),
         reference=get_input("reference"),
         **STORE_TABLES,
+        # an external test cohort's genotypes join the store, harmonized to these
+        **get_external_inputs("genotypes"),
     output:
         store=f"{RUN_ROOT}/variants/{{contig}}.npz",
         stats=f"{RUN_ROOT}/variants/{{contig}}.stats.json",

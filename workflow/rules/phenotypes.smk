@@ -14,6 +14,7 @@ checkpoint phenotypes:
         **get_dosages_input(),
         **get_genotype_companions("dosages"),
         **get_population_input(),
+        **get_external_inputs("genotypes", "expression", "covariates"),
     output:
         genes=PHENOTYPES["genes"],
         individuals=PHENOTYPES["individuals"],

@@ -16,6 +16,9 @@ rule simulate:
         truth_variants=f"{RUN_ROOT}/simulated/truth_variants.parquet",
         truth_genes=f"{RUN_ROOT}/simulated/truth_genes.parquet",
         grammar=f"{RUN_ROOT}/simulated/grammar.json",
+        # simulate.external_individuals > 0: the external cohort (genotypes, phenotypes, covariates)
+        **{f"external_{k}": v for k, v in EXTERNAL.items() if SIMULATED},
+        **({"external_index": f"{EXTERNAL['genotypes']}.tbi"} if SIMULATED and EXTERNAL else {}),
     params:
         simulate=get_simulation_settings(),
         contig=CONTIGS[0],

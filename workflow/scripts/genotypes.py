@@ -10,4 +10,5 @@ run_genotypes(
     **snakemake.params.settings,
     out_store=snakemake.output.store,
     out_stats=snakemake.output.stats,
+    external_vcf=snakemake.input.get("external_genotypes"),
 )

@@ -21,4 +21,7 @@ run_phenotypes(
     populations=snakemake.input.get("populations"),
     population=snakemake.params.get("population"),
     modality=snakemake.params.phenotype["modality"],
+    external_genotypes=snakemake.input.get("external_genotypes"),
+    external_expression=snakemake.input.get("external_expression"),
+    external_covariates=snakemake.input.get("external_covariates"),
 )

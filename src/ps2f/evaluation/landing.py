@@ -18,7 +18,7 @@ import re
 import pandas as pd
 
 from ps2f.convergence import NO_EPOCHS, legend_suffix
-from ps2f.schema import HELDOUT_POPULATION, SUMMARY_COLUMNS, cell_label
+from ps2f.schema import EXTERNAL, HELDOUT_POPULATION, SUMMARY_COLUMNS, cell_label
 
 __all__ = [
     "HEADLINE_CELLS",
@@ -33,10 +33,14 @@ HEADLINE_CELLS: tuple[tuple[str, str], ...] = (
     (cell_label("train", "heldout"), "training genes"),
     (cell_label("heldout", "heldout"), "held-out genes"),
 )
-#: Shown after those when the run holds populations out (``split.population``).
+#: Shown after those when the run holds populations out (``split.population``) or has an
+#: external test cohort (``external_cohort``).
 POPULATION_CELLS: tuple[tuple[str, str], ...] = (
     (cell_label("train", HELDOUT_POPULATION), "training genes, held-out population"),
     (cell_label("heldout", HELDOUT_POPULATION), "held-out genes, held-out population"),
+    # an external test cohort (``external_cohort``): beside cohort A's held-out cells
+    (cell_label("train", EXTERNAL), "training genes, external cohort"),
+    (cell_label("heldout", EXTERNAL), "held-out genes, external cohort"),
 )
 #: Statistic of each value column, by its header prefix.
 _SHOWN = (
@@ -76,7 +80,7 @@ def headline_table(summary: pd.DataFrame, training: pd.DataFrame | None = None) 
     -------
     pandas.DataFrame
         :data:`HEADLINE_COLUMNS`, all str, one row per model (sorted by name), and, when the
-        summary has cells of a held-out population, one more column per statistic and cell of
+        summary has cells of a held-out population or an external cohort, one more column per statistic and cell of
         :data:`POPULATION_CELLS`: for the cells of :data:`HEADLINE_CELLS` (held-out
         individuals of training genes and of held-out genes) the ``median_r``, the gene-level
         ``direction_accuracy_nominal`` (among genes with nominal p < alpha, the fraction with

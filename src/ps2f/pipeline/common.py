@@ -234,7 +234,13 @@ def predictions_frame(
     Returns
     -------
     pandas.DataFrame
+        Without the pairs whose ``observed`` is NaN: an external cohort's individuals for a
+        gene it does not measure (:func:`ps2f.phenotypes.external_phenotypes`).
     """
+    keep = ~np.isnan(observed[gene_index, individual_index])
+    if not keep.all():
+        gene_index, individual_index = gene_index[keep], individual_index[keep]
+        predicted = np.asarray(predicted, dtype=np.float64)[keep]
     df = pd.DataFrame(
         {
             "model": model,

@@ -27,6 +27,7 @@ def run_genotypes(
     contig_aliases: Mapping[str, str] | None,
     out_store: str,
     out_stats: str,
+    external_vcf: str | None = None,
 ) -> None:
     """Rule ``genotypes``: one contig's phased variants in the windows in use -> variant store.
 
@@ -64,6 +65,13 @@ def run_genotypes(
         Config ``contig_aliases``.
     out_store, out_stats : str
         The variant store (``.npz``) and its ingestion counts (JSON).
+    external_vcf : str, optional
+        The external test cohort's genotypes (config ``external_cohort``): read over the same
+        windows for the individuals of set ``"external"``, harmonized to this cohort's alleles
+        (:mod:`ps2f.io.harmonize`; swaps, strand flips and dropped strand-ambiguous SNVs
+        counted), and merged into the one store (its samples after this cohort's; each cohort
+        reads REF where it has no record, counted: ``external_sites_missing``,
+        ``external_sites_only``).
 
     Raises
     ------
@@ -71,7 +79,8 @@ def run_genotypes(
         An expression individual has no genotypes in the VCF (named; a separate message when
         no individual matches at all), or any ingestion error of
         :func:`ps2f.io.vcf.ingest_vcf` (or :func:`ps2f.io.pgen.ingest_pgen`) /
-        :class:`ps2f.io.fasta.Reference`.
+        :class:`ps2f.io.fasta.Reference`; an external cohort whose records mostly disagree
+        with the FASTA (:func:`ps2f.io.harmonize.check_harmonization`).
     """
     from ps2f.genome.windows import store_windows
     from ps2f.io.fasta import Reference
@@ -80,9 +89,10 @@ def run_genotypes(
     genes = _contig_genes(genes_path, contig)
     individuals, vcf_samples = _matched_samples(vcf, individuals_path)
     windows = store_windows(genes, window_bp, cis_window_bp, cis_window_anchor, indel_flank_bp)
+    fasta = Reference(reference, contig_aliases)
     store = ingest_genotypes(
         vcf,
-        Reference(reference, contig_aliases),
+        fasta,
         contig,
         windows,
         samples=individuals,
@@ -90,6 +100,40 @@ def run_genotypes(
         missing_policy=missing_policy,
         contig_aliases=contig_aliases,
     )
+    if external_vcf:
+        from ps2f.io.harmonize import Harmonizer, check_harmonization, merge_cohorts
+
+        external, external_samples = _matched_samples(external_vcf, individuals_path, True)
+        theirs = ingest_genotypes(
+            external_vcf,
+            fasta,
+            contig,
+            windows,
+            samples=external,
+            snvs_only=snvs_only,
+            missing_policy=missing_policy,
+            contig_aliases=contig_aliases,
+            harmonizer=Harmonizer.from_store(store),
+        )
+        check_harmonization(theirs.stats, external_vcf, contig)
+        store = merge_cohorts(store, theirs)
+        st = store.stats
+        log.info(
+            "%s %s: external cohort harmonized to %s: %d REF/ALT swapped, %d strand-flipped, "
+            "%d flipped and swapped, %d strand-ambiguous SNVs dropped; %d sites shared, %d of "
+            "this cohort's sites missing there (its individuals read REF), %d sites only there",
+            external_vcf,
+            contig,
+            vcf,
+            st.get("external_harmonized_swapped_ref_alt", 0),
+            st.get("external_harmonized_strand_flipped", 0),
+            st.get("external_harmonized_strand_flipped_and_swapped", 0),
+            st.get("external_dropped_strand_ambiguous", 0),
+            st["external_sites_shared"],
+            st["external_sites_missing"],
+            st["external_sites_only"],
+        )
+        vcf_samples = vcf_samples + external_samples
     _write_store(store, out_store, out_stats, contig, len(vcf_samples))
 
 
@@ -118,8 +162,13 @@ def _contig_genes(genes_path: str, contig: str) -> pd.DataFrame:
     return genes.loc[on_contig]
 
 
-def _matched_samples(vcf: str, individuals_path: str) -> tuple[list[str], list[str]]:
+def _matched_samples(
+    vcf: str, individuals_path: str, external: bool = False
+) -> tuple[list[str], list[str]]:
     """The phenotypes' individuals, each checked to be a sample of ``vcf``; and the VCF samples.
+
+    The individuals of one cohort: the training cohort's, or with ``external`` the external
+    test cohort's (individual set ``"external"``).
 
     Raises
     ------
@@ -128,8 +177,13 @@ def _matched_samples(vcf: str, individuals_path: str) -> tuple[list[str], list[s
     """
     from ps2f.errors import InputError
     from ps2f.io.genotypes import genotype_format, read_genotype_samples, sample_rename_command
+    from ps2f.schema import EXTERNAL
 
-    individuals = read_table(individuals_path)["individual"].tolist()
+    table = read_table(individuals_path)
+    # (the union table of a many-tissue run has no sets: no external cohort there)
+    sets = table.get("individual_set", pd.Series("", index=table.index))
+    theirs = sets.astype(str).to_numpy() == EXTERNAL
+    individuals = table.loc[theirs if external else ~theirs, "individual"].astype(str).tolist()
     vcf_samples = read_genotype_samples(vcf)
     in_vcf = set(vcf_samples)
     absent = [s for s in individuals if s not in in_vcf]

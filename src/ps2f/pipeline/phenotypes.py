@@ -45,6 +45,9 @@ def run_phenotypes(
     populations: str | None = None,
     population: Mapping | None = None,
     modality: str = "expression",
+    external_genotypes: str | None = None,
+    external_expression: str | None = None,
+    external_covariates: str | None = None,
 ) -> None:
     """Rule ``phenotypes``: match samples and genes, normalize, residualize, assign the splits.
 
@@ -94,11 +97,17 @@ def run_phenotypes(
         and ``heldout``; needed with ``populations``.
     modality : str
         Config ``phenotype.modality`` (:data:`ps2f.phenotypes.MODALITIES`).
+    external_genotypes, external_expression, external_covariates : str, optional
+        An external test cohort (config ``external_cohort``): its genotype file, phenotype
+        BED and covariate file (optional). Its individuals join the tables as individual set
+        ``"external"``, on the genes it measures
+        (:func:`ps2f.phenotypes.external_phenotypes`).
 
     Raises
     ------
     ps2f.errors.InputError, ps2f.errors.ConfigError
-        As :func:`ps2f.phenotypes.build_phenotypes`; nothing is written then.
+        As :func:`ps2f.phenotypes.build_phenotypes` and
+        :func:`ps2f.phenotypes.external_phenotypes`; nothing is written then.
     """
     from ps2f.errors import InputError
     from ps2f.io.genotypes import genotype_format, read_genotype_samples, sample_rename_command
@@ -160,6 +169,22 @@ def run_phenotypes(
         reference=reference or None,
         contig_aliases=contig_aliases or None,
     )
+    individuals, expression = ph.individuals, ph.expression
+    if external_genotypes:
+        import pandas as pd
+
+        from ps2f.phenotypes import external_phenotypes
+
+        ext = external_phenotypes(
+            external_expression,
+            read_genotype_samples(external_genotypes),
+            ph.genes,
+            ph.individuals["individual"].tolist(),
+            pcfg,
+            covariates_path=external_covariates or None,
+        )
+        individuals = pd.concat([individuals, ext.individuals], ignore_index=True)
+        expression = pd.concat([expression, ext.expression], ignore_index=True)
     write_table(ph.genes, out_genes)
-    write_table(ph.individuals, out_individuals)
-    write_table(ph.expression, out_expression)
+    write_table(individuals, out_individuals)
+    write_table(expression, out_expression)
