@@ -269,6 +269,8 @@ def test_alphagenome_without_a_key_or_a_cache_fails_at_parse_time(tmp_path):
         ({"phenotype": {"modality": "methylation"}}, "config: expression.normalization: log1p does not fit phenotype.modality methylation; use one of ['m_value', 'none']"),
         ({"simulate": {"modality": "methylation"}}, "config: simulate.modality is methylation but phenotype.modality is expression"),
         ({"simulate": {"enabled": False}, "inputs": {"genotypes": "g.vcf.gz", "reference": "r.fa", "expression": "e.bed"}}, "config: inputs.annotation is not set; phenotype.modality expression needs the TSS table"),
+        ({"external_cohort": {"genotypes": "b.vcf.gz", "expression": "b.bed"}}, "config: external_cohort ['expression', 'genotypes'] set in a simulated run"),
+        ({"simulate": {"enabled": False}, "inputs": {"genotypes": "g.vcf.gz", "reference": "r.fa", "expression": "e.bed", "annotation": "t.tsv"}, "external_cohort": {"genotypes": "b.vcf.gz"}}, "config: external_cohort needs ['expression'] too"),
     ],
 )  # fmt: skip
 def test_snakemake_dry_run_stops_at_parse_time(tmp_path, sections, expected):

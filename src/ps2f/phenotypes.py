@@ -1398,6 +1398,14 @@ def external_phenotypes(
     from ps2f.schema import EXTERNAL
 
     expr_genes, values = read_expression_bed(expression_path)
+    both = sorted(set(values.columns) & set(cohort_individuals))
+    if both:
+        raise InputError(
+            f"{expression_path}: {len(both)} phenotype samples are also individuals of the "
+            f"training cohort, e.g. {both[:3]}: a model would be tested on people it was fitted "
+            f"or tuned on. Remove them from one cohort (or rename them, if they are different "
+            f"people with the same sample ID)."
+        )
     genotyped = set(genotyped_samples)
     samples = [s for s in values.columns if s in genotyped]
     if len(samples) < values.shape[1]:
@@ -1429,14 +1437,6 @@ def external_phenotypes(
                 lacking[:3],
             )
             samples = [s for s in samples if s in set(cov.columns)]
-    both = sorted(set(samples) & set(cohort_individuals))
-    if both:
-        raise InputError(
-            f"{expression_path}: {len(both)} external individuals are also individuals of the "
-            f"training cohort, e.g. {both[:3]}: a model would be tested on people it was fitted "
-            f"or tuned on. Remove them from one cohort (or rename them, if they are different "
-            f"people with the same sample ID)."
-        )
     if len(samples) < config.min_split_individuals:
         raise InputError(
             f"{expression_path}: only {len(samples)} external individuals have phenotypes and "
