@@ -16,7 +16,12 @@ import pysam
 
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import decode, encode
-from ps2f.simulate.config import MAX_INDEL_BP, METHYLATION_OFFSET, SimulationConfig
+from ps2f.simulate.config import (
+    EXTERNAL_FIELDS,
+    MAX_INDEL_BP,
+    METHYLATION_OFFSET,
+    SimulationConfig,
+)
 from ps2f.simulate.expression import (
     Components,
     GenotypePCs,
@@ -608,13 +613,26 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
     (tmp / OUTPUT_FILES["grammar"]).write_text("{\n" + ",\n".join(lines) + "\n}\n")
     record = {
         "generator": "ps2f.simulate.simulate_cohort",
-        "config": dataclasses.asdict(cfg),
+        "config": _config_record(cfg),
         "msprime_seeds": list(seeds),
         "scales": dataclasses.asdict(scales),
         "n_variants": int(writer.n_records),
         "genotype_pc_sites": pcs.n_sites,
     }
     (tmp / OUTPUT_FILES["config"]).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _config_record(cfg: SimulationConfig) -> dict:
+    """The settings as ``simulation.json`` records them.
+
+    Without an external cohort its keys are left out, so the file is byte-identical to the one
+    written before they existed.
+    """
+    record = dataclasses.asdict(cfg)
+    if not cfg.external_individuals:
+        for name in EXTERNAL_FIELDS:
+            del record[name]
+    return record
 
 
 def _genotype_pcs(rng: np.random.Generator, cfg: SimulationConfig) -> GenotypePCs:
