@@ -57,9 +57,7 @@ def hudson_fst_terms(hap_a: np.ndarray, hap_b: np.ndarray) -> tuple[np.ndarray, 
     n_a, n_b = hap_a.shape[1], hap_b.shape[1]
     p_a = hap_a.mean(axis=1, dtype=np.float64)
     p_b = hap_b.mean(axis=1, dtype=np.float64)
-    numerator = (
-        (p_a - p_b) ** 2 - p_a * (1 - p_a) / (n_a - 1) - p_b * (1 - p_b) / (n_b - 1)
-    )
+    numerator = (p_a - p_b) ** 2 - p_a * (1 - p_a) / (n_a - 1) - p_b * (1 - p_b) / (n_b - 1)
     return numerator, p_a * (1 - p_b) + p_b * (1 - p_a)
 
 
@@ -213,9 +211,13 @@ class ExternalCohort:
         refs, alts = [refs[i] for i in idx], [alts[i] for i in idx]
         ids, pos0, gt = [ids[i] for i in idx], pos0[carried], hap_b[carried]
         kinds = perturb_records(
-            self.rng, refs, alts, self.missing_fraction, self.swapped_fraction,
+            self.rng,
+            refs,
+            alts,
+            self.missing_fraction,
+            self.swapped_fraction,
             self.flipped_fraction,
-        )  # fmt: skip
+        )
         w_refs, w_alts = list(refs), list(alts)
         gt = gt.copy()
         for i in np.flatnonzero(kinds != "").tolist():
@@ -224,19 +226,31 @@ class ExternalCohort:
                 w_refs[i], w_alts[i] = alts[i], refs[i]
                 gt[i] = 1 - gt[i]
             elif kind == "flipped":
-                w_refs[i], w_alts[i] = refs[i].translate(_COMPLEMENT), alts[i].translate(_COMPLEMENT)
+                w_refs[i], w_alts[i] = (
+                    refs[i].translate(_COMPLEMENT),
+                    alts[i].translate(_COMPLEMENT),
+                )
             written = kind != "missing"
             self.rows.append(
-                (int(pos0[i]) + 1, refs[i], alts[i], w_refs[i] if written else None,
-                 w_alts[i] if written else None, kind)
-            )  # fmt: skip
+                (
+                    int(pos0[i]) + 1,
+                    refs[i],
+                    alts[i],
+                    w_refs[i] if written else None,
+                    w_alts[i] if written else None,
+                    kind,
+                )
+            )
         keep = np.flatnonzero(kinds != "missing")
         if keep.size:
             k = keep.tolist()
             self.writer.write(
-                pos0[keep], [w_refs[i] for i in k], [w_alts[i] for i in k], gt[keep],
+                pos0[keep],
+                [w_refs[i] for i in k],
+                [w_alts[i] for i in k],
+                gt[keep],
                 ids=[ids[i] for i in k],
-            )  # fmt: skip
+            )
 
     @property
     def fst(self) -> float:
@@ -273,8 +287,10 @@ class ExternalCohort:
 
         schema = pa.schema(
             [("chrom", pa.string()), ("pos", pa.int64())]
-            + [(name, pa.string()) for name in ("ref", "alt", "written_ref", "written_alt",
-                                                "perturbation")]  # fmt: skip
+            + [
+                (name, pa.string())
+                for name in ("ref", "alt", "written_ref", "written_alt", "perturbation")
+            ]
         )
         table = pa.Table.from_pandas(self.harmonization_table(contig), schema, preserve_index=False)
         pq.write_table(table, path)

@@ -124,7 +124,9 @@ def simulate_split_ancestry(
     demography.add_population(name="A", initial_size=population_size)
     demography.add_population(name="B", initial_size=external_population_size)
     demography.add_population(name="ancestral", initial_size=population_size)
-    demography.add_population_split(time=split_generations, derived=["A", "B"], ancestral="ancestral")
+    demography.add_population_split(
+        time=split_generations, derived=["A", "B"], ancestral="ancestral"
+    )
     ts = msprime.sim_ancestry(
         samples=[
             msprime.SampleSet(n_individuals, population="A", ploidy=2),
