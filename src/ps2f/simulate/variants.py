@@ -100,7 +100,7 @@ def simulate_split_ancestry(
     Parameters
     ----------
     n_individuals, n_external : int
-        Diploid samples of A and of B (each >= 1).
+        Diploid samples of A and of B (0: none of that population).
     length : int
         Sequence length, in bp.
     population_size, external_population_size : float
@@ -129,8 +129,9 @@ def simulate_split_ancestry(
     )
     ts = msprime.sim_ancestry(
         samples=[
-            msprime.SampleSet(n_individuals, population="A", ploidy=2),
-            msprime.SampleSet(n_external, population="B", ploidy=2),
+            msprime.SampleSet(n, population=name, ploidy=2)
+            for n, name in ((n_individuals, "A"), (n_external, "B"))
+            if n
         ],
         demography=demography,
         sequence_length=length,
