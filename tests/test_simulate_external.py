@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pysam
 import pytest
 
-from ps2f.simulate import OUTPUT_FILES, SimulationConfig, simulate_cohort
+from ps2f.simulate import EXTERNAL_OUTPUT_FILES, OUTPUT_FILES, SimulationConfig, simulate_cohort
 
 # --------------------------------------------------------------------------------------------
 # off: every file byte-identical to the simulator without an external cohort
@@ -73,3 +80,196 @@ def test_off_every_file_is_byte_identical_to_the_simulator_without_it(name, tmp_
     assert set(paths) == set(OUTPUT_FILES)
     assert {key: _sha256(paths[key]) for key in OUTPUT_FILES} == hashes
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(OUTPUT_FILES.values())
+
+
+# --------------------------------------------------------------------------------------------
+# on: cohort B
+
+#: Cohort B on, with every perturbation frequent enough to occur at this size (mixed
+#: mechanism: grammar and eQTLs), and the same cohort with its VCF unperturbed (the
+#: perturbations have a stream of their own: the same genotypes and expression).
+ON = SimulationConfig(
+    n_individuals=50,
+    n_genes=8,
+    spacing_bp=8000,
+    seed=5,
+    grammar_weight=0.5,
+    external_individuals=40,
+    external_missing_fraction=0.1,
+    external_swapped_fraction=0.3,
+    external_flipped_fraction=0.2,
+)
+TRUE = ON.replace(
+    external_missing_fraction=0.0, external_swapped_fraction=0.0, external_flipped_fraction=0.0
+)
+EXT_SAMPLES = [f"EXT{i:04d}" for i in range(1, ON.external_individuals + 1)]
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("external")
+    return simulate_cohort(ON, root / "on"), simulate_cohort(TRUE, root / "true")
+
+
+def _records(path: Path) -> list[list[str]]:
+    """The VCF's body lines, split on tabs."""
+    with gzip.open(path, "rt") as fh:
+        return [line.rstrip("\n").split("\t") for line in fh if not line.startswith("#")]
+
+
+def _header(path: Path) -> list[str]:
+    with gzip.open(path, "rt") as fh:
+        return [line.rstrip("\n") for line in fh if line.startswith("#")]
+
+
+def test_on_files_are_written_under_external(cohorts):
+    on, _ = cohorts
+    outdir = on["genotypes"].parent
+    assert set(on) == set(OUTPUT_FILES) | set(EXTERNAL_OUTPUT_FILES)
+    for key, name in (OUTPUT_FILES | EXTERNAL_OUTPUT_FILES).items():
+        assert on[key] == outdir / name and on[key].stat().st_size > 0
+    assert sorted(p.name for p in (outdir / "external").iterdir()) == sorted(
+        Path(name).name for name in EXTERNAL_OUTPUT_FILES.values()
+    )
+    assert not [p for p in outdir.iterdir() if p.name.startswith(".simulate-")]
+    record = json.loads(on["config"].read_text())
+    assert record["config"]["external_individuals"] == ON.external_individuals
+    ext = record["external"]
+    assert ext["individuals"] == ON.external_individuals and ext["population_size"] == 1e4
+    assert ext["n_variants"] == len(_records(on["external_genotypes"]))
+    harmonization = pd.read_parquet(on["external_harmonization"])
+    assert ext["perturbations"] == {
+        kind: int((harmonization["perturbation"] == kind).sum())
+        for kind in ("missing", "swapped", "swapped_ambiguous", "flipped")
+    }
+    assert all(n > 0 for n in ext["perturbations"].values()), ext["perturbations"]
+
+
+def test_b_vcf_is_a_valid_sorted_vcf_of_ext_samples(cohorts):
+    on, true = cohorts
+    a_header = _header(on["genotypes"])
+    b_header = _header(on["external_genotypes"])
+    assert b_header[:-1] == a_header[:-1]  # the same meta lines
+    assert b_header[-1].split("\t")[9:] == EXT_SAMPLES
+    with pysam.VariantFile(str(on["external_genotypes"])) as vcf:  # htslib parses every record
+        assert list(vcf.header.samples) == EXT_SAMPLES
+        records = list(vcf.fetch(ON.contig, 0, ON.contig_length))  # through the .tbi
+    pos = [r.pos for r in records]
+    assert pos == sorted(pos) and len(set(pos)) == len(pos)
+    assert all(r.info["AC"][0] == sum(sum(s["GT"]) for s in r.samples.values()) for r in records)
+    # A's records are those A carries, B's those B carries: some sites are in one cohort only,
+    # and a site in both has the same ID (the true alleles) in both
+    a = {r[1]: r for r in _records(on["genotypes"])}
+    b = {r[1]: r for r in _records(true["external_genotypes"])}
+    assert set(a) - set(b) and set(b) - set(a) and set(a) & set(b)
+    for rec in b.values():
+        assert rec[2] == f"{ON.contig}_{rec[1]}_{rec[3]}_{rec[4]}"
+        if rec[1] in a:
+            assert a[rec[1]][2:5] == rec[2:5]
+    if shutil.which("bcftools"):
+        view = subprocess.run(
+            ["bcftools", "view", "-H", str(on["external_genotypes"])],
+            capture_output=True,
+            text=True,
+        )
+        assert view.returncode == 0 and "[E::" not in view.stderr
+        assert len(view.stdout.splitlines()) == len(records)
+
+
+def test_perturbations_leave_genotypes_and_expression_alone(cohorts):
+    on, true = cohorts
+    for key in set(OUTPUT_FILES) - {"config"}:
+        assert _sha256(on[key]) == _sha256(true[key]), key
+    for key in ("external_expression", "external_covariates", "external_truth",
+                "external_truth_genes"):  # fmt: skip
+        assert _sha256(on[key]) == _sha256(true[key]), key
+    assert len(pd.read_parquet(true["external_harmonization"])) == 0
+
+
+def test_undoing_the_perturbations_gives_b_true_vcf(cohorts):
+    """Oracle 1: the written records, each perturbation undone by hand, are the true ones."""
+    on, true = cohorts
+    want = {r[1]: r for r in _records(true["external_genotypes"])}
+    got = {r[1]: r for r in _records(on["external_genotypes"])}
+    table = pd.read_parquet(on["external_harmonization"])
+    assert table["pos"].is_monotonic_increasing and (table["chrom"] == ON.contig).all()
+    complement = str.maketrans("ACGT", "TGCA")
+    invert = str.maketrans("01", "10")
+    for row in table.itertuples():
+        key = str(row.pos)
+        assert [want[key][3], want[key][4]] == [row.ref, row.alt]
+        if row.perturbation == "missing":
+            assert key not in got and pd.isna(row.written_ref) and pd.isna(row.written_alt)
+            continue
+        rec = got.pop(key)
+        assert [rec[3], rec[4]] == [row.written_ref, row.written_alt]
+        assert rec[2] == want[key][2]  # the ID of the true alleles
+        palindromic = {row.ref, row.alt} in ({"A", "T"}, {"C", "G"})
+        if row.perturbation in ("swapped", "swapped_ambiguous"):
+            assert row.perturbation == ("swapped_ambiguous" if palindromic else "swapped")
+            assert [row.written_ref, row.written_alt] == [row.alt, row.ref]
+            assert [g.translate(invert) for g in rec[9:]] == want[key][9:]
+            assert int(rec[7].split(";")[0][3:]) == 2 * len(EXT_SAMPLES) - int(
+                want[key][7].split(";")[0][3:]
+            )
+        else:
+            assert row.perturbation == "flipped" and not palindromic
+            assert row.written_ref == row.ref.translate(complement)
+            assert row.written_alt == row.alt.translate(complement)
+            assert rec[9:] == want[key][9:]
+    # every other record is written as it is
+    assert all(rec == want[key] for key, rec in got.items())
+    assert set(want) - set(got) == set(table["pos"].astype(str))
+
+
+def _by_key(store, samples: slice) -> dict[tuple[int, str, str], np.ndarray]:
+    """Each variant's haplotypes, shape (n_samples, 2), of the samples selected."""
+    hap = store.haplotypes(slice(None))
+    return {
+        (int(store.pos[i]), store.allele(i, "ref"), store.allele(i)): hap[i][samples]
+        for i in range(store.n_variants)
+    }
+
+
+def test_the_pipelines_harmonizer_recovers_b_true_genotypes(cohorts):
+    """Oracle 2: ps2f.io.harmonize reads B's VCF back into B's true alleles, counting each fix."""
+    from ps2f.io.fasta import Reference
+    from ps2f.io.harmonize import Harmonizer, merge_cohorts
+    from ps2f.io.vcf import ingest_vcf
+
+    on, true = cohorts
+    fasta = Reference(on["reference"])
+    windows = [(0, ON.contig_length)]
+    a = ingest_vcf(on["genotypes"], fasta, ON.contig, windows)
+    b = ingest_vcf(
+        on["external_genotypes"], fasta, ON.contig, windows, harmonizer=Harmonizer.from_store(a)
+    )
+    table = pd.read_parquet(on["external_harmonization"])
+    n = table["perturbation"].value_counts()
+    assert b.stats.get("harmonized_swapped_ref_alt", 0) == n["swapped"]
+    assert b.stats.get("harmonized_strand_flipped", 0) == n["flipped"]
+    assert b.stats.get("harmonized_strand_flipped_and_swapped", 0) == 0
+    assert b.stats.get("dropped_strand_ambiguous", 0) == n["swapped_ambiguous"]
+    merged = merge_cohorts(a, b)
+    n_a = ON.n_individuals
+    got_b = _by_key(merged, slice(n_a, None))
+    got_a = _by_key(merged, slice(0, n_a))
+    want_b = _by_key(ingest_vcf(true["external_genotypes"], fasta, ON.contig, windows), slice(None))
+    want_a = _by_key(a, slice(None))
+    unread = {
+        (int(r.pos) - 1, r.ref, r.alt)
+        for r in table.itertuples()
+        if r.perturbation in ("missing", "swapped_ambiguous")
+    }
+    assert unread and unread <= set(want_b)
+    for key, hap in want_b.items():
+        if key in unread:  # not in B's file, or dropped: B's individuals read REF
+            assert key not in got_b or not got_b[key].any(), key
+        else:
+            np.testing.assert_array_equal(got_b[key], hap, err_msg=str(key))
+    for key, hap in got_b.items():
+        if key not in want_b:  # A's sites B does not carry
+            assert not hap.any()
+    for key, hap in want_a.items():
+        np.testing.assert_array_equal(got_a[key], hap)
+    assert merged.stats["external_sites_only"] == len(set(want_b) - set(want_a) - unread)

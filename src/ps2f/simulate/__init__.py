@@ -102,7 +102,13 @@ memory) the same locus model runs contig by contig in :mod:`ps2f.simulate.scale`
 (``python -m ps2f.simulate.scale``).
 """
 
-from ps2f.simulate.cohort import OUTPUT_FILES, simulate_cohort
+from ps2f.simulate.cohort import EXTERNAL_OUTPUT_FILES, OUTPUT_FILES, simulate_cohort
 from ps2f.simulate.config import NONLINEARITIES, SimulationConfig
 
-__all__ = ["NONLINEARITIES", "OUTPUT_FILES", "SimulationConfig", "simulate_cohort"]
+__all__ = [
+    "EXTERNAL_OUTPUT_FILES",
+    "NONLINEARITIES",
+    "OUTPUT_FILES",
+    "SimulationConfig",
+    "simulate_cohort",
+]
