@@ -273,3 +273,104 @@ def test_the_pipelines_harmonizer_recovers_b_true_genotypes(cohorts):
     for key, hap in want_a.items():
         np.testing.assert_array_equal(got_a[key], hap)
     assert merged.stats["external_sites_only"] == len(set(want_b) - set(want_a) - unread)
+
+
+def _haplotypes(records: list[list[str]]) -> dict[int, np.ndarray]:
+    """POS -> ALT carried by each haplotype (2i, 2i + 1: sample i), from VCF body lines."""
+    return {
+        int(r[1]): np.array([int(a) for gt in r[9:] for a in gt.split("|")], dtype=np.uint8)
+        for r in records
+    }
+
+
+def test_b_expression_follows_a_architecture(cohorts):
+    """B's BED rows are A's genes; B's genetic values, recomputed from B's true VCF with A's
+    grammar, scales, eQTL effects and A's centring, are B's truth; its noise levels are A's."""
+    from test_simulate import BED_FIXED, grammar_parts, read_fasta, read_rule
+
+    on, true = cohorts
+    bed_a = pd.read_csv(on["expression"], sep="\t")
+    bed_b = pd.read_csv(on["external_expression"], sep="\t")
+    assert list(bed_b.columns) == BED_FIXED + EXT_SAMPLES
+    pd.testing.assert_frame_equal(bed_b[BED_FIXED], bed_a[BED_FIXED])
+    truth_a, truth_b = pd.read_parquet(on["truth"]), pd.read_parquet(on["external_truth"])
+    assert list(truth_b.columns) == list(truth_a.columns)
+    assert list(truth_b["individual"].unique()) == EXT_SAMPLES
+    wide = {
+        name: {
+            col: t.pivot(index="gene", columns="individual", values=col).loc[bed_a["gene"]]
+            for col in ("y_true", "y_obs", "covariate_effect")
+        }
+        for name, t in (("a", truth_a), ("b", truth_b))
+    }
+    np.testing.assert_allclose(
+        np.log1p(bed_b[EXT_SAMPLES].to_numpy()),
+        wide["b"]["y_obs"][EXT_SAMPLES].to_numpy(),
+        atol=1e-5,
+    )
+    # genetic values from the files: grammar rescored, eQTL part fitted on A, applied to B
+    rule = read_rule(on)
+    seq = read_fasta(on["reference"], ON.contig)
+    genes = pd.read_csv(on["genes"], sep="\t")
+    scales = json.loads(on["config"].read_text())["scales"]
+    eqtl = pd.read_parquet(on["truth_variants"]).query("role == 'eqtl'")
+    records = {"a": _records(on["genotypes"]), "b": _records(true["external_genotypes"])}
+    haps = {c: _haplotypes(rec) for c, rec in records.items()}
+    alts = {int(r[1]): r[4] for rec in records.values() for r in rec}
+    n_hap = {"a": 2 * ON.n_individuals, "b": 2 * ON.external_individuals}
+    truths = {"a": truth_a, "b": truth_b}
+    r = ON.causal_radius_bp
+    shifted = []
+    for gene, tss, strand in zip(genes["gene_id"], genes["tss"], genes["strand"], strict=True):
+        lo = tss - 1 - r
+        eqtl_pos = eqtl.loc[eqtl["gene"] == gene, "pos"].tolist()
+        residual, dosage = {}, {}
+        for c in ("a", "b"):
+            region = [p for p in haps[c] if lo < p <= lo + 2 * r]
+            grammar = []
+            for h in range(n_hap[c]):
+                s = list(seq[lo : lo + 2 * r])
+                for p in region:
+                    if haps[c][p][h]:
+                        s[p - 1 - lo] = alts[p]
+                main, pair = grammar_parts("".join(s), lo, tss - 1, strand == "-", rule)
+                grammar.append(
+                    scales["grammar_linear"] * main + scales["grammar_interaction"] * pair
+                )
+            rows = truths[c][truths[c]["gene"] == gene]
+            got = rows[["genetic_hap1", "genetic_hap2"]].to_numpy().reshape(-1)
+            residual[c] = got - np.array(grammar)
+            dosage[c] = np.c_[
+                np.ones(n_hap[c]),
+                np.array([haps[c].get(p, np.zeros(n_hap[c], np.uint8)) for p in eqtl_pos]).T,
+            ].reshape(n_hap[c], -1)
+        coef, *_ = np.linalg.lstsq(dosage["a"], residual["a"], rcond=None)
+        np.testing.assert_allclose(dosage["a"] @ coef, residual["a"], atol=1e-9)
+        np.testing.assert_allclose(dosage["b"] @ coef, residual["b"], atol=1e-9)
+        shifted.append(abs(residual["b"].mean()))
+    assert max(shifted) > 1e-3  # A's centring: B's eQTL part is not centred on B's mean
+    # y_true = the gene's baseline (A's) + the mean of the two haplotypes
+    base = {
+        c: (t["y_true"] - t[["genetic_hap1", "genetic_hap2"]].mean(axis=1)).groupby(t["gene"])
+        for c, t in truths.items()
+    }
+    assert (base["b"].max() - base["b"].min() < 1e-9).all()
+    np.testing.assert_allclose(base["b"].first(), base["a"].first(), atol=1e-12)
+    # per gene the hidden factors' effect has A's spread and the noise A's level; B's own h2
+    sd = {c: wide[c]["covariate_effect"].std(axis=1, ddof=0) for c in ("a", "b")}
+    np.testing.assert_allclose(sd["b"], sd["a"], rtol=1e-9)
+    noise = {
+        c: (wide[c]["y_obs"] - wide[c]["y_true"] - wide[c]["covariate_effect"]).var(axis=1)
+        for c in ("a", "b")
+    }
+    assert 0.6 < np.median(noise["b"] / noise["a"]) < 1.6
+    tg = pd.read_parquet(on["external_truth_genes"]).set_index("gene").loc[bed_a["gene"]]
+    assert list(tg.reset_index().columns) == list(pd.read_parquet(on["truth_genes"]).columns)
+    y_true, y_obs = wide["b"]["y_true"].to_numpy(), wide["b"]["y_obs"].to_numpy()
+    r2 = [
+        np.corrcoef(x, y)[0, 1] ** 2 if x.std() > 0 else 0.0
+        for x, y in zip(y_true, y_obs, strict=True)
+    ]
+    np.testing.assert_allclose(tg["h2_realised"], r2, atol=1e-9)
+    record = json.loads(on["config"].read_text())["external"]
+    assert record["h2_realised_median"] == pytest.approx(np.median(r2))
