@@ -14,6 +14,7 @@ import pandas as pd
 import pysam
 import pytest
 
+from ps2f.errors import ConfigError
 from ps2f.simulate import EXTERNAL_OUTPUT_FILES, OUTPUT_FILES, SimulationConfig, simulate_cohort
 
 # --------------------------------------------------------------------------------------------
@@ -374,3 +375,133 @@ def test_b_expression_follows_a_architecture(cohorts):
     np.testing.assert_allclose(tg["h2_realised"], r2, atol=1e-9)
     record = json.loads(on["config"].read_text())["external"]
     assert record["h2_realised_median"] == pytest.approx(np.median(r2))
+
+
+# --------------------------------------------------------------------------------------------
+# the two populations: F_ST
+
+
+def test_fst_of_the_split_is_near_the_coalescent_expectation():
+    """Hudson's F_ST of two samples of 50 over 4 Mb: near t / (t + 2 Ne), growing with t."""
+    from ps2f.simulate.external import hudson_fst_terms, split_fst_expectation
+    from ps2f.simulate.variants import simulate_split_ancestry
+
+    def fst(t: float, ne_b: float = 1e4) -> float:
+        ts = simulate_split_ancestry(50, 50, 4_000_000, 1e4, ne_b, t, 1.25e-8, 1e-8, (7, 8))
+        populations = [ts.node(u).population for u in ts.samples()]
+        assert populations == [0] * 100 + [1] * 100  # A's haplotypes first, then B's
+        g = ts.genotype_matrix()
+        num, den = hudson_fst_terms(g[:, :100], g[:, 100:])
+        return num.sum() / den.sum()
+
+    assert split_fst_expectation(2000, 1e4, 1e4) == pytest.approx(2000 / 22000)
+    assert split_fst_expectation(8000, 1e4, 1e4) == pytest.approx(8000 / 28000)
+    # a smaller B population drifts faster: a larger F_ST
+    assert split_fst_expectation(2000, 1e4, 5e3) > split_fst_expectation(2000, 1e4, 1e4)
+    near, far, small = fst(2000), fst(8000), fst(2000, 5e3)
+    assert near > 0.02
+    assert near == pytest.approx(2000 / 22000, rel=0.4)
+    assert far == pytest.approx(8000 / 28000, rel=0.3)
+    assert far > near + 0.1
+    assert small == pytest.approx(split_fst_expectation(2000, 1e4, 5e3), rel=0.4)
+
+
+def test_recorded_fst_is_hudsons_over_both_cohorts_sites(cohorts):
+    """simulation.json's F_ST, recomputed from A's VCF and B's true VCF (a site absent from a
+    cohort's file is one it does not carry)."""
+    from ps2f.simulate.external import hudson_fst_terms
+
+    on, true = cohorts
+    a = _haplotypes(_records(on["genotypes"]))
+    b = _haplotypes(_records(true["external_genotypes"]))
+    sites = sorted(set(a) | set(b))
+    n_a, n_b = 2 * ON.n_individuals, 2 * ON.external_individuals
+    hap_a = np.array([a.get(p, np.zeros(n_a, np.uint8)) for p in sites])
+    hap_b = np.array([b.get(p, np.zeros(n_b, np.uint8)) for p in sites])
+    num, den = hudson_fst_terms(hap_a, hap_b)
+    record = json.loads(on["config"].read_text())["external"]
+    assert record["fst_sites"] == len(sites)
+    assert record["fst_hudson"] == pytest.approx(num.sum() / den.sum(), rel=1e-9)
+    assert record["fst_expected"] == pytest.approx(2000 / 22000)
+    assert json.loads(true["config"].read_text())["external"]["fst_hudson"] == record["fst_hudson"]
+
+
+# --------------------------------------------------------------------------------------------
+# settings, determinism, the other mechanisms
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"external_missing_fraction": -0.1}, "external_missing_fraction must be in"),
+        ({"external_swapped_fraction": 1.5}, "external_swapped_fraction must be in"),
+        ({"external_flipped_fraction": -0.01}, "external_flipped_fraction must be in"),
+        ({"external_flipped_fraction": 2.0}, "external_flipped_fraction must be in"),
+        ({"external_population_size": 0.0}, "external_population_size must be > 0"),
+        ({"external_population_size": -5e3}, "external_population_size must be > 0"),
+        ({"external_split_generations": 0.0}, "external_split_generations must be > 0"),
+        ({"external_individuals": -1}, "external_individuals must be >= 0"),
+        ({"external_individuals": 3}, r"n_genotype_pcs \(3\) must be < external_individuals"),
+    ],
+)
+def test_invalid_external_settings_raise(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        SimulationConfig(**changes)
+
+
+def test_external_settings_defaults():
+    config = SimulationConfig()
+    assert config.external_individuals == 0 and config.external_split_generations == 2000.0
+    assert config.external_population_size is None and config.external_ne == 1e4
+    assert SimulationConfig(external_population_size=5e3).external_ne == 5e3
+    assert (
+        config.external_missing_fraction,
+        config.external_swapped_fraction,
+        config.external_flipped_fraction,
+    ) == (0.05, 0.05, 0.02)
+
+
+#: Methylation with the threshold nonlinearity: B's BED is a beta-value BED, and B's genetic
+#: values use A's threshold (A's median) rather than B's own.
+METHYLATION = SimulationConfig(
+    n_individuals=30,
+    n_genes=4,
+    spacing_bp=4000,
+    causal_radius_bp=100,
+    seed=6,
+    modality="methylation",
+    nonlinearity="threshold",
+    external_individuals=25,
+)
+
+
+def test_same_seed_same_external_bytes_methylation_and_threshold(tmp_path):
+    first = simulate_cohort(METHYLATION, tmp_path / "a")
+    second = simulate_cohort(METHYLATION, tmp_path / "b")
+    for key in OUTPUT_FILES | EXTERNAL_OUTPUT_FILES:
+        assert _sha256(first[key]) == _sha256(second[key]), key
+    other = simulate_cohort(METHYLATION.replace(seed=7), tmp_path / "c")
+    for key in ("external_genotypes", "external_expression", "external_truth"):
+        assert _sha256(first[key]) != _sha256(other[key]), key
+    bed = pd.read_csv(first["external_expression"], sep="\t")
+    assert (bed["strand"] == ".").all() and (bed["end"] - bed["start"] == 2).all()
+    beta = bed.iloc[:, 6:].to_numpy()
+    assert ((beta > 0) & (beta < 1)).all()
+    truth = {c: pd.read_parquet(first[k]) for c, k in (("a", "truth"), ("b", "external_truth"))}
+    # y_true = a_g + max(mean of the haplotypes, floor): a_g is the smallest y_true - mean
+    mean_hap = {c: t[["genetic_hap1", "genetic_hap2"]].mean(axis=1) for c, t in truth.items()}
+    baseline = (truth["a"]["y_true"] - mean_hap["a"]).groupby(truth["a"]["gene"]).min()
+    genetic = {
+        c: (t["y_true"] - t["gene"].map(baseline)).groupby(t["gene"]) for c, t in truth.items()
+    }
+    # A's values below A's median were raised to it (half of them at least sit on that floor,
+    # A's minimum); B's values are floored at A's median, not at B's own
+    floor = genetic["a"].min()
+    a = truth["a"]["y_true"] - truth["a"]["gene"].map(baseline)
+    assert (
+        (a - truth["a"]["gene"].map(floor) < 1e-9).groupby(truth["a"]["gene"]).mean() >= 0.5
+    ).all()
+    assert (genetic["b"].min() >= floor - 1e-9).all()
+    b = truth["b"]["y_true"] - truth["b"]["gene"].map(baseline)
+    assert (b - truth["b"]["gene"].map(floor) < 1e-9).any()  # some of B raised to A's floor
+    assert (genetic["b"].median() - genetic["b"].min() > 1e-6).any()  # not to B's median
