@@ -505,3 +505,10 @@ def test_same_seed_same_external_bytes_methylation_and_threshold(tmp_path):
     b = truth["b"]["y_true"] - truth["b"]["gene"].map(baseline)
     assert (b - truth["b"]["gene"].map(floor) < 1e-9).any()  # some of B raised to A's floor
     assert (genetic["b"].median() - genetic["b"].min() > 1e-6).any()  # not to B's median
+
+
+def test_the_many_contig_simulator_refuses_an_external_cohort():
+    from ps2f.simulate.scale import ScaleConfig
+
+    with pytest.raises(ConfigError, match="external_individuals is not supported at scale"):
+        ScaleConfig(mechanism=SimulationConfig(external_individuals=10))
