@@ -101,7 +101,9 @@ External cohort (``external_individuals > 0``; :mod:`ps2f.simulate.external`)
     Hudson's F_ST between them and its coalescent expectation, ``t / (t + 2 Ne)`` for equal
     sizes). Every site is one record for both cohorts (indels, planted and moved sites alike);
     the causal variants are chosen on A; A's VCF holds the records A carries the ALT of, B's
-    (``external/genotypes.vcf.gz``) the ones B does. B's expression has A's architecture: the
+    (``external/genotypes.vcf.gz``) the ones B does (a site whose derived allele drifted to
+    fixation in one population is a record with ``AC = AN`` there: the ancestral REF is
+    absent from it, as a reference genome's allele may be from a real population). B's expression has A's architecture: the
     same causal variants, effects, grammar, baselines and scales (the eQTL part centred on
     A's mean, the ``threshold`` at A's median), per gene the same hidden-factor and noise
     variances; its own factors, noise and genotype PCs. So B's realised h2 differs with its
