@@ -93,8 +93,30 @@ Truth
     all individuals and ``r_ceiling`` its square root; ``*_adjusted`` are the same after
     removing the hidden factors' effect (the ceiling when covariates are regressed out).
 
+External cohort (``external_individuals > 0``; :mod:`ps2f.simulate.external`)
+    A test cohort B (samples ``EXT0001``...) from a second population that split from the
+    training cohort A's ``external_split_generations`` ago (size ``external_population_size``
+    since; the ancestral population and A have ``population_size``): one msprime demography
+    samples both, so B has other allele frequencies and LD (``simulation.json`` records
+    Hudson's F_ST between them and its coalescent expectation, ``t / (t + 2 Ne)`` for equal
+    sizes). Every site is one record for both cohorts (indels, planted and moved sites alike);
+    the causal variants are chosen on A; A's VCF holds the records A carries the ALT of, B's
+    (``external/genotypes.vcf.gz``) the ones B does (a site whose derived allele drifted to
+    fixation in one population is a record with ``AC = AN`` there: the ancestral REF is
+    absent from it, as a reference genome's allele may be from a real population). B's expression has A's architecture: the
+    same causal variants, effects, grammar, baselines and scales (the eQTL part centred on
+    A's mean, the ``threshold`` at A's median), per gene the same hidden-factor and noise
+    variances; its own factors, noise and genotype PCs. So B's realised h2 differs with its
+    genetic variance (``external/truth_genes.parquet``). B's VCF is written as another
+    cohort's may be: a fraction of its SNV records missing (another panel), swapped (REF/ALT
+    exchanged, genotypes inverted; strand-ambiguous when A/T or C/G) or on the other strand;
+    ``external/harmonization.parquet`` lists each. Off (``0``), every file is byte-identical
+    to a run without these settings.
+
 Everything is drawn from one :class:`numpy.random.Generator` seeded with ``seed`` (which also
-seeds msprime), except the grammar (one seeded with ``[seed, "gram"]``), so a seed gives
+seeds msprime), except the grammar (one seeded with ``[seed, "gram"]``) and the external
+cohort's own draws (its noise, factors and PCs; and its VCF's perturbations: two streams of
+their own, so the perturbations change no genotype or expression), so a seed gives
 byte-identical files.
 
 At GTEx size (many contigs, several tissues whose causal effects are partly shared, bounded
@@ -102,7 +124,13 @@ memory) the same locus model runs contig by contig in :mod:`ps2f.simulate.scale`
 (``python -m ps2f.simulate.scale``).
 """
 
-from ps2f.simulate.cohort import OUTPUT_FILES, simulate_cohort
+from ps2f.simulate.cohort import EXTERNAL_OUTPUT_FILES, OUTPUT_FILES, simulate_cohort
 from ps2f.simulate.config import NONLINEARITIES, SimulationConfig
 
-__all__ = ["NONLINEARITIES", "OUTPUT_FILES", "SimulationConfig", "simulate_cohort"]
+__all__ = [
+    "EXTERNAL_OUTPUT_FILES",
+    "NONLINEARITIES",
+    "OUTPUT_FILES",
+    "SimulationConfig",
+    "simulate_cohort",
+]

@@ -16,14 +16,24 @@ import pysam
 
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import decode, encode
-from ps2f.simulate.config import MAX_INDEL_BP, METHYLATION_OFFSET, SimulationConfig
+from ps2f.simulate.config import (
+    EXTERNAL_FIELDS,
+    MAX_INDEL_BP,
+    METHYLATION_OFFSET,
+    SimulationConfig,
+)
 from ps2f.simulate.expression import (
     Components,
+    GeneticScales,
     GenotypePCs,
+    external_genetic_values,
     genetic_values,
     observe,
+    observe_external,
+    observe_levels,
     per_individual,
 )
+from ps2f.simulate.external import ExternalCohort, split_fst_expectation
 from ps2f.simulate.grammar import Grammar
 from ps2f.simulate.sequence import markov_background, plant, real_windows
 from ps2f.simulate.variants import (
@@ -31,10 +41,11 @@ from ps2f.simulate.variants import (
     left_align_indel,
     locus_sites,
     simulate_ancestry,
+    simulate_split_ancestry,
     snv_alts,
 )
 
-__all__ = ["OUTPUT_FILES", "simulate_cohort"]
+__all__ = ["EXTERNAL_OUTPUT_FILES", "OUTPUT_FILES", "simulate_cohort"]
 
 #: Keys of the dictionary :func:`simulate_cohort` returns, and the file name of each in ``outdir``.
 OUTPUT_FILES: dict[str, str] = {
@@ -52,6 +63,24 @@ OUTPUT_FILES: dict[str, str] = {
     "grammar": "grammar.json",
     "config": "simulation.json",
 }
+
+#: Keys and file names (under ``outdir``) of the external cohort's files, returned and written
+#: only with :attr:`~ps2f.simulate.SimulationConfig.external_individuals` > 0.
+EXTERNAL_OUTPUT_FILES: dict[str, str] = {
+    "external_genotypes": "external/genotypes.vcf.gz",
+    "external_genotypes_index": "external/genotypes.vcf.gz.tbi",
+    "external_expression": "external/expression.bed.gz",
+    "external_expression_index": "external/expression.bed.gz.tbi",
+    "external_covariates": "external/covariates.txt",
+    "external_truth": "external/truth.parquet",
+    "external_truth_genes": "external/truth_genes.parquet",
+    "external_harmonization": "external/harmonization.parquet",
+}
+
+#: Random streams of the external cohort's own draws (``[seed, stream]``): its noise, hidden
+#: factors and genotype PCs; and the perturbations of its VCF.
+_EXTERNAL_STREAM = 0x65787463  # "extc"
+_PERTURB_STREAM = 0x70657274  # "pert"
 
 _FASTA_LINE = 60
 _DECIMALS = 6
@@ -105,6 +134,25 @@ def simulate_cohort(config: SimulationConfig, outdir: str | Path) -> dict[str, P
           that give it explicitly (see :meth:`~ps2f.simulate.grammar.Grammar.to_record`).
         * ``simulation.json``: the config used and the scales of the mechanism.
 
+        With ``config.external_individuals > 0`` also the external cohort B (keys and names in
+        :data:`EXTERNAL_OUTPUT_FILES`, under ``external/``), the same standard files as A's:
+
+        * ``external/genotypes.vcf.gz`` (+ ``.tbi``): samples ``EXT0001``..., the records B
+          carries the ALT of (IDs as in A's VCF: those of the true alleles), perturbed as a
+          second cohort's file may be (:mod:`ps2f.simulate.external`): SNV records left out,
+          written with REF and ALT exchanged (genotypes inverted) or on the other strand.
+        * ``external/expression.bed.gz`` (+ ``.tbi``), ``external/covariates.txt``: as A's,
+          B's samples (its own genotype PCs and hidden factors, the same row names).
+        * ``external/truth.parquet``, ``external/truth_genes.parquet``: as A's, for B
+          (``h2_realised``: B's, which differs from A's with its allele frequencies).
+        * ``external/harmonization.parquet``: one row per perturbed record, ``chrom, pos, ref,
+          alt, written_ref, written_alt, perturbation`` (``missing``, ``swapped``,
+          ``swapped_ambiguous``, ``flipped``).
+
+        and ``simulation.json`` gains the external settings and an ``external`` record
+        (perturbation counts, B's number of records, Hudson's F_ST between A and B over all
+        sites and its coalescent expectation).
+
     Raises
     ------
     ConfigError
@@ -121,7 +169,11 @@ def simulate_cohort(config: SimulationConfig, outdir: str | Path) -> dict[str, P
     try:
         _simulate(config, tmp)
         paths = {}
-        for key, name in OUTPUT_FILES.items():  # data files precede their indexes
+        files = dict(OUTPUT_FILES)
+        if config.external_individuals:
+            files |= EXTERNAL_OUTPUT_FILES
+            (outdir / "external").mkdir(exist_ok=True)
+        for key, name in files.items():  # data files precede their indexes
             os.replace(tmp / name, outdir / name)
             paths[key] = outdir / name
     finally:
@@ -324,18 +376,28 @@ def _simulate_locus(
     tss0: int,
     minus: bool,
     writer: VcfWriter,
+    external: ExternalCohort | None = None,
 ) -> _Locus:
     """One gene's locus: causal sites, planting, alleles, indels, VCF records, components.
 
     Draws from ``rng`` in a fixed order, modifies ``ref`` inside the gene's causal region
     (planted elements) and appends the locus's records to ``writer``.
+
+    With ``external`` (cohort B), ``ts`` holds A's haplotypes, then B's: every site is one
+    record for both cohorts (the same position and alleles: indels, planted and moved sites
+    alike); the causal variants are chosen on A's frequencies and LD; the eQTL components are
+    centred on A's mean; ``writer`` gets the records A carries the ALT of, ``external`` those B
+    does (and every site's F_ST terms). The returned components and motif counts cover A's
+    haplotypes then B's; ``variants`` holds A's records (``af``: A's).
     """
     left = gene * cfg.spacing_bp
     right = left + cfg.spacing_bp
     lo, hi = tss0 - cfg.causal_radius_bp, tss0 + cfg.causal_radius_bp
     pos, hap = locus_sites(ts, left, right)
     n_sites, n_hap = hap.shape
-    p = hap.mean(axis=1) if n_sites else np.zeros(0)
+    n_train = n_hap if external is None else external.n_training_haplotypes
+    train = hap if external is None else hap[:, :n_train]  # cohort A
+    p = train.mean(axis=1) if n_sites else np.zeros(0)
     in_region = (pos >= lo) & (pos < hi)
 
     # causal sites: common msprime sites, eQTLs preferring sites already in the causal region
@@ -343,7 +405,7 @@ def _simulate_locus(
     n_eqtl = cfg.n_eqtl_variants if cfg.grammar_weight < 1 else 0
     common = rng.permutation(np.flatnonzero(np.minimum(p, 1 - p) >= cfg.causal_min_maf))
     common = common[np.argsort(~in_region[common], kind="stable")]
-    chosen = _distinct_signals(hap, common, n_eqtl + n_gram)
+    chosen = _distinct_signals(train, common, n_eqtl + n_gram)
     if chosen.size < n_eqtl + n_gram:  # too few: share them in proportion
         n_eqtl = int(np.ceil(chosen.size * n_eqtl / (n_eqtl + n_gram)))
     eqtl_sites, gram_sites = chosen[:n_eqtl], chosen[n_eqtl:]
@@ -384,6 +446,7 @@ def _simulate_locus(
 
     order = np.argsort(new_pos, kind="stable")
     new_pos, hap = new_pos[order], hap[order]
+    train = hap if external is None else hap[:, :n_train]
     refs, alts = [refs[i] for i in order], [alts[i] for i in order]
     role, vtype, src = role[order], vtype[order], pos[order]
     is_eqtl = role == "eqtl"
@@ -407,22 +470,33 @@ def _simulate_locus(
     eqtl_linear = b[is_eqtl] @ x if x.size else np.zeros(n_hap)
     if x.shape[0] >= 2:  # epistasis between the first two: product of their centred dosages
         dosage = x[:2].reshape(2, -1, 2).sum(axis=2)
-        dosage -= dosage.mean(axis=1, keepdims=True)
+        dosage -= dosage[:, : n_train // 2].mean(axis=1, keepdims=True)  # A's mean dosage
         pair_coefficient = float(rng.standard_normal())
         eqtl_interaction = pair_coefficient * dosage[0] * dosage[1]
     else:
         pair_coefficient = 0.0
         eqtl_interaction = np.zeros(n_hap // 2)
     # gene-specific effects move individuals around their gene's mean, not the mean itself
-    eqtl_linear = eqtl_linear - eqtl_linear.mean()
-    eqtl_interaction = eqtl_interaction - eqtl_interaction.mean()
+    # (cohort A's mean: B's differs with its allele frequencies, as a real population's would)
+    eqtl_linear = eqtl_linear - eqtl_linear[:n_train].mean()
+    eqtl_interaction = eqtl_interaction - eqtl_interaction[: n_train // 2].mean()
 
-    if n_sites:
-        writer.write(new_pos, refs, alts, hap)
     ids = [
         f"{cfg.contig}_{q + 1}_{r}_{a}"
         for q, r, a in zip(new_pos.tolist(), refs, alts, strict=True)
     ]
+    if external is None:
+        if n_sites:
+            writer.write(new_pos, refs, alts, hap)
+    else:
+        in_a = train.any(axis=1)
+        if in_a.any():
+            rows = np.flatnonzero(in_a).tolist()
+            writer.write(
+                new_pos[in_a], [refs[i] for i in rows], [alts[i] for i in rows], train[in_a]
+            )
+        external.write(new_pos, refs, alts, hap[:, n_train:], ids)
+        external.add_fst(hap)
     # a motif change is causal only where the grammar has an effect (grammar_weight > 0)
     d_role = d_count if cfg.grammar_weight > 0 else np.zeros_like(d_count)
     role = np.where(
@@ -438,7 +512,7 @@ def _simulate_locus(
             "ref": refs,
             "alt": alts,
             "variant_type": vtype.astype(str),
-            "af": hap.mean(axis=1) if n_sites else np.zeros(0),
+            "af": train.mean(axis=1) if n_sites else np.zeros(0),
             "source_pos": src + 1,
             "motif_delta": d_count,
             "role": role.astype(str),
@@ -446,6 +520,8 @@ def _simulate_locus(
             "_b_eqtl": b,
         }
     )
+    if external is not None:  # A's records only
+        variants = variants[train.any(axis=1)].reset_index(drop=True)
     return _Locus(
         grammar_linear=grammar.linear(scores),
         grammar_interaction=grammar.interaction(scores),
@@ -467,6 +543,7 @@ def _simulate_locus(
 def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
     rng = np.random.default_rng(cfg.seed)
     n_ind, n_genes = cfg.n_individuals, cfg.n_genes
+    n_ext = cfg.external_individuals
     grammar = Grammar.from_config(cfg)
 
     if cfg.reference_fasta:
@@ -485,30 +562,62 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
     gene_len = rng.integers(min(1000, cfg.flank_bp), cfg.flank_bp + 1, size=n_genes)
     baseline = rng.uniform(2.0, 4.0, size=n_genes)
     seeds = tuple(int(s) for s in rng.integers(1, 2**31 - 1, size=2))
-    ts = simulate_ancestry(
-        n_ind,
-        cfg.contig_length,
-        cfg.population_size,
-        cfg.mutation_rate,
-        cfg.recombination_rate,
-        seeds,
-    )
+    source = f"ps2f.simulate (msprime; seed={cfg.seed})"
+    external = None
+    if n_ext:  # cohort B: a second population, one msprime demography with A's
+        ts = simulate_split_ancestry(
+            n_ind,
+            n_ext,
+            cfg.contig_length,
+            cfg.population_size,
+            cfg.external_ne,
+            cfg.external_split_generations,
+            cfg.mutation_rate,
+            cfg.recombination_rate,
+            seeds,
+        )
+        (tmp / "external").mkdir()
+        external = ExternalCohort(
+            2 * n_ind,
+            VcfWriter(
+                tmp / EXTERNAL_OUTPUT_FILES["external_genotypes"],
+                cfg.contig,
+                cfg.contig_length,
+                _ids("EXT", n_ext),
+                source,
+            ),
+            np.random.default_rng([cfg.seed, _PERTURB_STREAM]),
+            cfg.external_missing_fraction,
+            cfg.external_swapped_fraction,
+            cfg.external_flipped_fraction,
+        )
+    else:
+        ts = simulate_ancestry(
+            n_ind,
+            cfg.contig_length,
+            cfg.population_size,
+            cfg.mutation_rate,
+            cfg.recombination_rate,
+            seeds,
+        )
 
     writer = VcfWriter(
         tmp / OUTPUT_FILES["genotypes"],
         cfg.contig,
         cfg.contig_length,
         samples,
-        f"ps2f.simulate (msprime; seed={cfg.seed})",
+        source,
     )
-    n_hap = 2 * n_ind
-    comp = Components(*(np.zeros((n_genes, n_hap)) for _ in range(3)), np.zeros((n_genes, n_ind)))
+    n_hap = 2 * (n_ind + n_ext)  # A's haplotypes, then B's
+    comp = Components(
+        *(np.zeros((n_genes, n_hap)) for _ in range(3)), np.zeros((n_genes, n_ind + n_ext))
+    )
     motif_counts = np.zeros((n_genes, n_hap), dtype=np.int64)
     tables = []
     try:
         for g in range(n_genes):
             locus = _simulate_locus(
-                rng, cfg, grammar, ref, ts, g, int(tss0[g]), bool(minus[g]), writer
+                rng, cfg, grammar, ref, ts, g, int(tss0[g]), bool(minus[g]), writer, external
             )
             comp.grammar_linear[g] = locus.grammar_linear
             comp.grammar_interaction[g] = locus.grammar_interaction
@@ -518,12 +627,16 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
             tables.append(locus.variants.assign(gene=gene_ids[g]))
     finally:
         writer.close()
+        if external is not None:
+            external.close()
+    if n_ext:  # split the cohorts: A's arrays as without B
+        comp, comp_b = _split_components(comp, n_ind)
+        motif_counts, motif_counts_b = motif_counts[:, : 2 * n_ind], motif_counts[:, 2 * n_ind :]
 
     # expression
     hap_values, ind_values, scales = genetic_values(
         comp, cfg.grammar_weight, cfg.genetic_sd, cfg.nonlinearity
     )
-    hap_pairs = hap_values.reshape(n_genes, n_ind, 2)
     y_true = baseline[:, None] + ind_values
     obs = observe(rng, y_true, cfg.h2, cfg.covariate_variance, cfg.n_expression_covariates)
 
@@ -539,6 +652,105 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
 
     counts = variants.groupby("gene")["role"].value_counts().unstack(fill_value=0)
     counts = counts.reindex(gene_ids, fill_value=0)
+    source_windows = (source_contig, source_start)
+    truth, truth_genes = _truth_tables(
+        gene_ids, samples, y_true, obs, hap_values, comp, scales, motif_counts, counts,
+        source_windows,
+    )  # fmt: skip
+    plus = ~minus
+    tss1 = tss0 + 1
+    genes = pd.DataFrame(
+        {
+            "gene_id": gene_ids,
+            "gene_name": _ids("SimGene", n_genes),
+            "gene_type": "protein_coding",
+            "chrom": cfg.contig,
+            "strand": np.where(plus, "+", "-"),
+            "gene_start": np.where(plus, tss1, tss1 - gene_len + 1).astype(np.int64),
+            "gene_end": np.where(plus, tss1 + gene_len - 1, tss1).astype(np.int64),
+            "tss": tss1.astype(np.int64),
+        }
+    )
+
+    _write_fasta(tmp / OUTPUT_FILES["reference"], cfg.contig, ref)
+    genes.to_csv(tmp / OUTPUT_FILES["genes"], sep="\t", index=False)
+    _write_bed(tmp / "expression.bed", genes, samples, obs["y_obs"], cfg.modality)
+    pcs = _genotype_pcs(rng, cfg)
+    covariates = np.vstack([pcs.result(cfg.n_genotype_pcs), obs["factors"]])
+    names = [f"genotype_PC{i}" for i in range(1, cfg.n_genotype_pcs + 1)]
+    names += [f"expression_PC{i}" for i in range(1, cfg.n_expression_covariates + 1)]
+    _write_covariates(tmp / OUTPUT_FILES["covariates"], names, samples, covariates)
+    truth.to_parquet(tmp / OUTPUT_FILES["truth"], index=False)
+    variants.to_parquet(tmp / OUTPUT_FILES["truth_variants"], index=False)
+    truth_genes.to_parquet(tmp / OUTPUT_FILES["truth_genes"], index=False)
+    record = {"seed": cfg.seed, "nonlinearity": cfg.nonlinearity, **grammar.to_record()}
+    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in record.items()]
+    (tmp / OUTPUT_FILES["grammar"]).write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    record = {
+        "generator": "ps2f.simulate.simulate_cohort",
+        "config": _config_record(cfg),
+        "msprime_seeds": list(seeds),
+        "scales": dataclasses.asdict(scales),
+        "n_variants": int(writer.n_records),
+        "genotype_pc_sites": pcs.n_sites,
+    }
+    if external is not None:
+        record["external"] = _simulate_external(
+            cfg, tmp, external, comp_b, comp, scales, motif_counts_b, baseline, y_true, obs,
+            genes, names, counts, source_windows,
+        )  # fmt: skip
+    (tmp / OUTPUT_FILES["config"]).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def _split_components(comp: Components, n_ind: int) -> tuple[Components, Components]:
+    """Cohort A's and cohort B's columns of components computed on both (A's first)."""
+    parts = []
+    for cols, ind in ((slice(0, 2 * n_ind), slice(0, n_ind)),
+                      (slice(2 * n_ind, None), slice(n_ind, None))):  # fmt: skip
+        parts.append(
+            Components(
+                comp.grammar_linear[:, cols],
+                comp.grammar_interaction[:, cols],
+                comp.eqtl_linear[:, cols],
+                comp.eqtl_interaction[:, ind],
+            )
+        )
+    return parts[0], parts[1]
+
+
+def _truth_tables(
+    gene_ids: list[str],
+    samples: list[str],
+    y_true: np.ndarray,
+    obs: dict[str, np.ndarray],
+    hap_values: np.ndarray,
+    comp: Components,
+    scales: GeneticScales,
+    motif_counts: np.ndarray,
+    counts: pd.DataFrame,
+    source_windows: tuple,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``truth.parquet`` and ``truth_genes.parquet`` of one cohort.
+
+    Parameters
+    ----------
+    gene_ids, samples : list of str
+    y_true : numpy.ndarray, shape (n_genes, n_individuals), float64
+    obs : dict
+        From :func:`~ps2f.simulate.expression.observe` (or ``observe_external``).
+    hap_values : numpy.ndarray, shape (n_genes, 2 * n_individuals), float64
+    comp : Components
+        The cohort's raw components.
+    scales : GeneticScales
+    motif_counts : numpy.ndarray, shape (n_genes, 2 * n_individuals), int64
+    counts : pandas.DataFrame
+        Causal variants per gene (index) and role (columns).
+    source_windows : (list or None, numpy.ndarray or None)
+        ``source_contig`` and ``source_start`` of each gene's locus.
+    """
+    n_genes, n_ind = y_true.shape
+    source_contig, source_start = source_windows
+    hap_pairs = hap_values.reshape(n_genes, n_ind, 2)
     grammar_roles = [c for c in ("disrupts_motif", "creates_motif") if c in counts.columns]
     truth_genes = pd.DataFrame(
         {
@@ -577,47 +789,87 @@ def _simulate(cfg: SimulationConfig, tmp: Path) -> None:
             "motif_count_hap2": motif_counts[:, 1::2].reshape(-1),
         }
     )
-    plus = ~minus
-    tss1 = tss0 + 1
-    genes = pd.DataFrame(
-        {
-            "gene_id": gene_ids,
-            "gene_name": _ids("SimGene", n_genes),
-            "gene_type": "protein_coding",
-            "chrom": cfg.contig,
-            "strand": np.where(plus, "+", "-"),
-            "gene_start": np.where(plus, tss1, tss1 - gene_len + 1).astype(np.int64),
-            "gene_end": np.where(plus, tss1 + gene_len - 1, tss1).astype(np.int64),
-            "tss": tss1.astype(np.int64),
-        }
-    )
+    return truth, truth_genes
 
-    _write_fasta(tmp / OUTPUT_FILES["reference"], cfg.contig, ref)
-    genes.to_csv(tmp / OUTPUT_FILES["genes"], sep="\t", index=False)
-    _write_bed(tmp / "expression.bed", genes, samples, obs["y_obs"], cfg.modality)
-    pcs = _genotype_pcs(rng, cfg)
+
+def _simulate_external(
+    cfg: SimulationConfig,
+    tmp: Path,
+    external: ExternalCohort,
+    comp: Components,
+    training: Components,
+    scales: GeneticScales,
+    motif_counts: np.ndarray,
+    baseline: np.ndarray,
+    y_true_training: np.ndarray,
+    obs_training: dict[str, np.ndarray],
+    genes: pd.DataFrame,
+    covariate_names: list[str],
+    counts: pd.DataFrame,
+    source_windows: tuple,
+) -> dict:
+    """Cohort B's expression and files (its VCF is written already); its ``simulation.json`` record.
+
+    The architecture is A's: the same genes, baselines ``a_g``, scales (and threshold floor),
+    per-gene hidden-factor and noise levels and loadings; B's own haplotypes, hidden factors,
+    noise and genotype PCs (a stream of their own, ``[seed, _EXTERNAL_STREAM]``).
+    """
+    rng = np.random.default_rng([cfg.seed, _EXTERNAL_STREAM])
+    samples = _ids("EXT", cfg.external_individuals)
+    hap_values, ind_values = external_genetic_values(comp, training, scales, cfg.nonlinearity)
+    y_true = baseline[:, None] + ind_values
+    pcs = _genotype_pcs(rng, cfg, external=True)
+    covariate_sd, noise_sd = observe_levels(y_true_training, cfg.h2, cfg.covariate_variance)
+    obs = observe_external(rng, y_true, covariate_sd, noise_sd, obs_training["loadings"])
+    truth, truth_genes = _truth_tables(
+        list(genes["gene_id"]), samples, y_true, obs, hap_values, comp, scales, motif_counts,
+        counts, source_windows,
+    )  # fmt: skip
+    files = {k: tmp / name for k, name in EXTERNAL_OUTPUT_FILES.items()}
+    _write_bed(
+        files["external_expression"].with_suffix(""), genes, samples, obs["y_obs"], cfg.modality
+    )
     covariates = np.vstack([pcs.result(cfg.n_genotype_pcs), obs["factors"]])
-    names = [f"genotype_PC{i}" for i in range(1, cfg.n_genotype_pcs + 1)]
-    names += [f"expression_PC{i}" for i in range(1, cfg.n_expression_covariates + 1)]
-    _write_covariates(tmp / OUTPUT_FILES["covariates"], names, samples, covariates)
-    truth.to_parquet(tmp / OUTPUT_FILES["truth"], index=False)
-    variants.to_parquet(tmp / OUTPUT_FILES["truth_variants"], index=False)
-    truth_genes.to_parquet(tmp / OUTPUT_FILES["truth_genes"], index=False)
-    record = {"seed": cfg.seed, "nonlinearity": cfg.nonlinearity, **grammar.to_record()}
-    lines = [f"  {json.dumps(key)}: {json.dumps(value)}" for key, value in record.items()]
-    (tmp / OUTPUT_FILES["grammar"]).write_text("{\n" + ",\n".join(lines) + "\n}\n")
-    record = {
-        "generator": "ps2f.simulate.simulate_cohort",
-        "config": dataclasses.asdict(cfg),
-        "msprime_seeds": list(seeds),
-        "scales": dataclasses.asdict(scales),
-        "n_variants": int(writer.n_records),
+    _write_covariates(files["external_covariates"], covariate_names, samples, covariates)
+    truth.to_parquet(files["external_truth"], index=False)
+    truth_genes.to_parquet(files["external_truth_genes"], index=False)
+    external.write_harmonization(files["external_harmonization"], cfg.contig)
+    return {
+        "individuals": cfg.external_individuals,
+        "split_generations": cfg.external_split_generations,
+        "population_size": cfg.external_ne,
+        "missing_fraction": cfg.external_missing_fraction,
+        "swapped_fraction": cfg.external_swapped_fraction,
+        "flipped_fraction": cfg.external_flipped_fraction,
+        "n_variants": int(external.writer.n_records),
+        "perturbations": external.counts(),
+        "fst_hudson": external.fst,
+        "fst_sites": external.fst_sites,
+        "fst_expected": split_fst_expectation(
+            cfg.external_split_generations, cfg.population_size, cfg.external_ne
+        ),
+        "h2_realised_median": float(np.median(obs["h2_realised"])),
+        "training_h2_realised_median": float(np.median(obs_training["h2_realised"])),
         "genotype_pc_sites": pcs.n_sites,
     }
-    (tmp / OUTPUT_FILES["config"]).write_text(json.dumps(record, indent=2) + "\n")
 
 
-def _genotype_pcs(rng: np.random.Generator, cfg: SimulationConfig) -> GenotypePCs:
+def _config_record(cfg: SimulationConfig) -> dict:
+    """The settings as ``simulation.json`` records them.
+
+    Without an external cohort its keys are left out, so the file is byte-identical to the one
+    written before they existed.
+    """
+    record = dataclasses.asdict(cfg)
+    if not cfg.external_individuals:
+        for name in EXTERNAL_FIELDS:
+            del record[name]
+    return record
+
+
+def _genotype_pcs(
+    rng: np.random.Generator, cfg: SimulationConfig, external: bool = False
+) -> GenotypePCs:
     """Genome-wide genotype PCs: from an independent simulation of the rest of the genome.
 
     PCs of the simulated loci themselves would be dominated by their own LD blocks and absorb
@@ -626,19 +878,35 @@ def _genotype_pcs(rng: np.random.Generator, cfg: SimulationConfig) -> GenotypePC
     the same individuals get :data:`PC_GENOME_BP` bp of unlinked genome from a second msprime
     run of the same population, streamed in 1 Mb slices. (One panmictic population has no
     structure: the PCs are as uninformative as real ones of a homogeneous cohort.)
+    ``external``: the external cohort B's individuals, from B's population
+    (:func:`~ps2f.simulate.variants.simulate_split_ancestry` sampling B only).
     """
-    pcs = GenotypePCs(cfg.n_individuals)
+    n = cfg.external_individuals if external else cfg.n_individuals
+    pcs = GenotypePCs(n)
     seeds = tuple(int(s) for s in rng.integers(1, 2**31 - 1, size=2))
     if cfg.n_genotype_pcs == 0:
         return pcs
-    ts = simulate_ancestry(
-        cfg.n_individuals,
-        PC_GENOME_BP,
-        cfg.population_size,
-        cfg.mutation_rate,
-        cfg.recombination_rate,
-        seeds,
-    )
+    if external:  # B's population: its own size since the split, the ancestral one before
+        ts = simulate_split_ancestry(
+            0,
+            n,
+            PC_GENOME_BP,
+            cfg.population_size,
+            cfg.external_ne,
+            cfg.external_split_generations,
+            cfg.mutation_rate,
+            cfg.recombination_rate,
+            seeds,
+        )
+    else:
+        ts = simulate_ancestry(
+            n,
+            PC_GENOME_BP,
+            cfg.population_size,
+            cfg.mutation_rate,
+            cfg.recombination_rate,
+            seeds,
+        )
     step = 1_000_000
     for left in range(0, PC_GENOME_BP, step):
         pcs.add(locus_sites(ts, left, left + step)[1])

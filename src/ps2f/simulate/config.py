@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import decode, encode, reverse_complement_codes
 
-__all__ = ["NONLINEARITIES", "SIMULATED_MODALITIES", "SimulationConfig"]
+__all__ = ["EXTERNAL_FIELDS", "NONLINEARITIES", "SIMULATED_MODALITIES", "SimulationConfig"]
 
 #: Values of :attr:`SimulationConfig.nonlinearity`.
 NONLINEARITIES = ("none", "interaction", "threshold")
@@ -19,6 +19,17 @@ SIMULATED_MODALITIES = ("expression", "methylation")
 #: Methylation: the simulated value ``y`` (log1p-expression-like, gene means in [2, 4]) becomes
 #: the M-value ``y - METHYLATION_OFFSET`` (means in [-1, 1]: beta values mostly 0.3-0.7).
 METHYLATION_OFFSET = 3.0
+
+#: The settings of the external cohort (:attr:`SimulationConfig.external_individuals`); left
+#: out of ``simulation.json`` when it is off, so that file is as it was before they existed.
+EXTERNAL_FIELDS = (
+    "external_individuals",
+    "external_split_generations",
+    "external_population_size",
+    "external_missing_fraction",
+    "external_swapped_fraction",
+    "external_flipped_fraction",
+)
 
 #: Largest indel simulated, in bp (inserted or deleted bases, excluding the anchor base).
 MAX_INDEL_BP = 10
@@ -124,6 +135,35 @@ class SimulationConfig:
         a TSS table). The draws are the same for both (a seed gives the same genotypes).
         What makes it short-range is the grammar's reach: ``causal_radius_bp`` (~100) and
         ``grammar_weight`` 1 (config/scenarios/methylation.yaml).
+    external_individuals : int
+        Diploid individuals of an external test cohort B (samples ``EXT0001``...), written
+        under ``external/`` (:data:`~ps2f.simulate.cohort.EXTERNAL_OUTPUT_FILES`); ``0``: none
+        (every file byte-identical to a run without these keys). B is sampled from a second
+        population that split from the training cohort's ``external_split_generations`` ago (one
+        msprime demography, :func:`~ps2f.simulate.variants.simulate_split_ancestry`), so its
+        allele frequencies and LD differ; it has the same genes, causal variants, effects,
+        grammar, gene baselines and scales as the training cohort, and per gene the same
+        hidden-factor and noise variances, with its own factors and noise (its realised ``h2``
+        differs with its genetic variance).
+    external_split_generations : float
+        Generations since the two populations split (``t``, > 0). With equal sizes Hudson's
+        F_ST between them is expected near ``t / (t + 2 Ne)``.
+    external_population_size : float or None
+        Constant diploid Ne of cohort B's population since the split (> 0); ``None``:
+        ``population_size``. The ancestral population has ``population_size``.
+    external_missing_fraction : float
+        Fraction of cohort B's SNV records (sites where B carries the ALT) left out of B's VCF,
+        as for a cohort typed on another panel: B's individuals then read REF there. In
+        ``[0, 1]``.
+    external_swapped_fraction : float
+        Fraction of B's written SNV records written with REF and ALT exchanged and every
+        genotype inverted (an A/T or C/G one is strand-ambiguous: the pipeline drops it; the
+        truth calls it ``swapped_ambiguous``). In ``[0, 1]``.
+    external_flipped_fraction : float
+        Fraction of B's written, not swapped, non-palindromic (not A/T or C/G) SNV records
+        written on the other strand: both alleles complemented, genotypes unchanged. In
+        ``[0, 1]``. The three perturbations are drawn from a random stream of their own, so
+        they never change the genotypes or the expression of either cohort.
     """
 
     n_individuals: int = 120
@@ -157,6 +197,12 @@ class SimulationConfig:
     n_genotype_pcs: int = 3
     covariate_variance: float = 0.1
     modality: str = "expression"
+    external_individuals: int = 0
+    external_split_generations: float = 2000.0
+    external_population_size: float | None = None
+    external_missing_fraction: float = 0.05
+    external_swapped_fraction: float = 0.05
+    external_flipped_fraction: float = 0.02
 
     def __post_init__(self) -> None:
         """Normalize list fields to tuples; reject inconsistent settings (:class:`ConfigError`)."""
@@ -230,6 +276,33 @@ class SimulationConfig:
             p.append(f"cpg_depletion must be >= 1, got {self.cpg_depletion}")
         if not self.contig or any(c.isspace() for c in self.contig) or ":" in self.contig:
             p.append(f"contig must be a non-empty name without spaces or ':', got {self.contig!r}")
+        p.extend(self._external_problems())
+        return p
+
+    def _external_problems(self) -> list[str]:
+        """Problems of the external cohort's keys (checked whether it is on or not)."""
+        p = []
+        if self.external_individuals < 0:
+            p.append(f"external_individuals must be >= 0, got {self.external_individuals}")
+        elif 0 < self.external_individuals <= self.n_genotype_pcs:
+            p.append(
+                f"n_genotype_pcs ({self.n_genotype_pcs}) must be < external_individuals "
+                f"({self.external_individuals})"
+            )
+        if not self.external_split_generations > 0:
+            p.append(
+                f"external_split_generations must be > 0, got {self.external_split_generations}"
+            )
+        size = self.external_population_size
+        if size is not None and not size > 0:
+            p.append(f"external_population_size must be > 0 (or None), got {size}")
+        for name in (
+            "external_missing_fraction",
+            "external_swapped_fraction",
+            "external_flipped_fraction",
+        ):
+            if not 0 <= getattr(self, name) <= 1:
+                p.append(f"{name} must be in [0, 1], got {getattr(self, name)}")
         return p
 
     def _grammar_problems(self) -> list[str]:
@@ -284,6 +357,13 @@ class SimulationConfig:
     def contig_length(self) -> int:
         """Length of the simulated contig, in bp."""
         return self.n_genes * self.spacing_bp
+
+    @property
+    def external_ne(self) -> float:
+        """Diploid Ne of the external cohort's population (``population_size`` if unset)."""
+        if self.external_population_size is None:
+            return self.population_size
+        return self.external_population_size
 
     @property
     def flank_bp(self) -> int:

@@ -20,6 +20,9 @@ __all__ = [
     "apply_genetic_scales",
     "GenotypePCs",
     "observe",
+    "observe_levels",
+    "observe_external",
+    "external_genetic_values",
 ]
 
 #: Share of each component's variance carried by its product term when
@@ -224,6 +227,39 @@ def genetic_values(
     return haplotype_values, individual_values, scales
 
 
+def external_genetic_values(
+    comp: Components, training: Components, scales: GeneticScales, nonlinearity: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Genetic values of a second cohort under the first cohort's architecture.
+
+    The scales are the first cohort's (``scales``, from :func:`genetic_values` on
+    ``training``: nothing is standardized again), and so is the ``threshold``
+    nonlinearity's floor per gene (the median of the first cohort's values before it).
+
+    Parameters
+    ----------
+    comp : Components
+        The second cohort's raw components (its haplotypes; centred as the first cohort's).
+    training : Components
+        The first cohort's.
+    scales : GeneticScales
+        The first cohort's.
+    nonlinearity : {"none", "interaction", "threshold"}
+
+    Returns
+    -------
+    haplotype_values : numpy.ndarray, shape (n_genes, 2 * n_individuals), float64
+    individual_values : numpy.ndarray, shape (n_genes, n_individuals), float64
+        As :func:`genetic_values`, for the second cohort's individuals.
+    """
+    if nonlinearity != "threshold":
+        return apply_genetic_scales(comp, scales, nonlinearity)
+    haplotype_values, individual_values = apply_genetic_scales(comp, scales, "none")
+    _, before = apply_genetic_scales(training, scales, "none")
+    floor = np.median(before, axis=1, keepdims=True)
+    return haplotype_values, np.maximum(individual_values, floor)
+
+
 class GenotypePCs:
     """Principal components of the genotypes, accumulated locus by locus.
 
@@ -326,27 +362,101 @@ def observe(
     -------
     dict
         ``y_obs``, ``covariate_effect``, ``noise`` (each like ``y_true``), ``factors``
-        (shape (n_covariates, n_individuals)), ``h2_realised``, ``h2_adjusted`` (shape
+        (shape (n_covariates, n_individuals)), ``loadings`` (shape (n_genes,
+        n_covariates)), ``h2_realised``, ``h2_adjusted`` (shape
         (n_genes,): squared Pearson r of ``y_true`` with ``y_obs`` and with ``y_obs -
         covariate_effect``; 0 for a gene without genetic variance).
     """
     n_genes, n_ind = y_true.shape
+    covariate_sd, noise_sd = observe_levels(y_true, h2, covariate_variance)
+    if factors is None:
+        factors = rng.standard_normal((n_covariates, n_ind))
+    loadings = rng.standard_normal((n_genes, n_covariates))
+    return _observed(rng, y_true, covariate_sd, noise_sd, loadings, factors)
+
+
+def observe_levels(
+    y_true: np.ndarray, h2: float, covariate_variance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per gene, the standard deviations of the hidden factors' effect and of the noise.
+
+    ``sqrt(V c / h2)`` and ``sqrt(V (1 - h2 - c) / h2)`` with ``V = var(y_true[g])`` across
+    individuals (genes with none use the median ``V`` of the others), as :func:`observe` sets
+    them.
+
+    Parameters
+    ----------
+    y_true : numpy.ndarray, shape (n_genes, n_individuals), float64
+        Noise-free expression, log1p units.
+    h2, covariate_variance : float
+
+    Returns
+    -------
+    covariate_sd, noise_sd : numpy.ndarray, shape (n_genes,), float64
+        log1p units.
+    """
     v = y_true.var(axis=1)
     positive = v > 1e-12
     fallback = float(np.median(v[positive])) if positive.any() else 1.0
     v_eff = np.where(positive, v, fallback)
-    if factors is None:
-        factors = rng.standard_normal((n_covariates, n_ind))
-    loadings = rng.standard_normal((n_genes, n_covariates))
+    covariate_sd = np.sqrt(v_eff * covariate_variance / h2)
+    noise_sd = np.sqrt(np.maximum(v_eff * (1 - h2 - covariate_variance) / h2, 0.0))
+    return covariate_sd, noise_sd
+
+
+def observe_external(
+    rng: np.random.Generator,
+    y_true: np.ndarray,
+    covariate_sd: np.ndarray,
+    noise_sd: np.ndarray,
+    loadings: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Observe a second cohort of the same genes at the first cohort's noise levels.
+
+    The environment is the same per gene, not the heritability: the hidden factors' effect
+    and the noise have the standard deviations the first cohort got from :func:`observe`
+    (:func:`observe_levels` of its ``y_true``), so the second cohort's realised heritability
+    follows its own genetic variance (other allele frequencies). Its hidden factors
+    ``F ~ N(0, 1)`` and its noise are its own draws; each gene's loadings on the factors
+    are the first cohort's.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    y_true : numpy.ndarray, shape (n_genes, n_individuals), float64
+        The second cohort's noise-free expression, log1p units.
+    covariate_sd, noise_sd : numpy.ndarray, shape (n_genes,), float64
+        The first cohort's levels (:func:`observe_levels`).
+    loadings : numpy.ndarray, shape (n_genes, n_covariates), float64
+        The first cohort's loadings (``observe(...)["loadings"]``).
+
+    Returns
+    -------
+    dict
+        As :func:`observe`.
+    """
+    factors = rng.standard_normal((loadings.shape[1], y_true.shape[1]))
+    return _observed(rng, y_true, covariate_sd, noise_sd, loadings, factors)
+
+
+def _observed(
+    rng: np.random.Generator,
+    y_true: np.ndarray,
+    covariate_sd: np.ndarray,
+    noise_sd: np.ndarray,
+    loadings: np.ndarray,
+    factors: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The factors' effect (rescaled to ``covariate_sd``), noise drawn at ``noise_sd``, y_obs."""
+    n_genes, n_ind = y_true.shape
     cov = loadings @ factors
     cov_sd = cov.std(axis=1, keepdims=True)
-    target = np.sqrt(v_eff * covariate_variance / h2)[:, None]
+    target = covariate_sd[:, None]
     cov = np.where(
         cov_sd > 0,
         (cov - cov.mean(axis=1, keepdims=True)) / np.where(cov_sd > 0, cov_sd, 1) * target,
         0.0,
     )
-    noise_sd = np.sqrt(np.maximum(v_eff * (1 - h2 - covariate_variance) / h2, 0.0))
     noise = rng.standard_normal((n_genes, n_ind)) * noise_sd[:, None]
     y_obs = np.maximum(y_true + cov + noise, 0.0)
     return {
@@ -354,6 +464,7 @@ def observe(
         "covariate_effect": cov,
         "noise": noise,
         "factors": factors,
+        "loadings": loadings,
         "h2_realised": _r2_rows(y_true, y_obs),
         "h2_adjusted": _r2_rows(y_true, y_obs - cov),
     }

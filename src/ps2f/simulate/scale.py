@@ -234,6 +234,11 @@ class ScaleConfig:
             p.append(f"mechanism must be a SimulationConfig, got {type(self.mechanism).__name__}")
         elif self.mechanism.reference_fasta is not None:
             p.append("mechanism.reference_fasta is not supported at scale (random reference only)")
+        elif self.mechanism.external_individuals:
+            p.append(
+                "mechanism.external_individuals is not supported at scale (simulate_cohort "
+                "draws an external cohort)"
+            )
         if p:
             raise ConfigError("invalid ScaleConfig: " + "; ".join(p))
         n_samples = self.tissue_samples

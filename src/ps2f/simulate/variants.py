@@ -19,6 +19,7 @@ from ps2f.genome.encoding import ALPHABET
 
 __all__ = [
     "simulate_ancestry",
+    "simulate_split_ancestry",
     "locus_sites",
     "snv_alts",
     "left_align_indel",
@@ -65,6 +66,74 @@ def simulate_ancestry(
         samples=n_individuals,
         ploidy=2,
         population_size=population_size,
+        sequence_length=length,
+        recombination_rate=recombination_rate,
+        random_seed=seeds[0],
+    )
+    return msprime.sim_mutations(
+        ts,
+        rate=mutation_rate,
+        random_seed=seeds[1],
+        discrete_genome=False,
+        model=msprime.BinaryMutationModel(),
+    )
+
+
+def simulate_split_ancestry(
+    n_individuals: int,
+    n_external: int,
+    length: int,
+    population_size: float,
+    external_population_size: float,
+    split_generations: float,
+    mutation_rate: float,
+    recombination_rate: float,
+    seeds: tuple[int, int],
+):
+    """Two populations that split ``split_generations`` ago, over one contig (msprime).
+
+    One demography: population ``A`` (``population_size``) and population ``B``
+    (``external_population_size``), both constant since they split from an ancestral
+    population of ``population_size`` ``split_generations`` generations ago; the same
+    recombination and infinite-sites mutation model as :func:`simulate_ancestry`.
+
+    Parameters
+    ----------
+    n_individuals, n_external : int
+        Diploid samples of A and of B (0: none of that population).
+    length : int
+        Sequence length, in bp.
+    population_size, external_population_size : float
+        Diploid Ne of A (and of the ancestral population) and of B.
+    split_generations : float
+        Time of the split, in generations before the present (> 0).
+    mutation_rate, recombination_rate : float
+        Per bp per generation (flat).
+    seeds : (int, int)
+        Seeds of the ancestry and the mutation simulations.
+
+    Returns
+    -------
+    tskit.TreeSequence
+        Sample haplotypes ``0 .. 2 n_individuals - 1`` are A's (``2i``, ``2i + 1``: individual
+        ``i``), then ``2 n_external`` of B's; biallelic sites at continuous positions.
+    """
+    import msprime
+
+    demography = msprime.Demography()
+    demography.add_population(name="A", initial_size=population_size)
+    demography.add_population(name="B", initial_size=external_population_size)
+    demography.add_population(name="ancestral", initial_size=population_size)
+    demography.add_population_split(
+        time=split_generations, derived=["A", "B"], ancestral="ancestral"
+    )
+    ts = msprime.sim_ancestry(
+        samples=[
+            msprime.SampleSet(n, population=name, ploidy=2)
+            for n, name in ((n_individuals, "A"), (n_external, "B"))
+            if n
+        ],
+        demography=demography,
         sequence_length=length,
         recombination_rate=recombination_rate,
         random_seed=seeds[0],
@@ -243,7 +312,12 @@ class VcfWriter:
         self.contig = contig
 
     def write(
-        self, pos0: np.ndarray, refs: list[str], alts: list[str], gt: np.ndarray
+        self,
+        pos0: np.ndarray,
+        refs: list[str],
+        alts: list[str],
+        gt: np.ndarray,
+        ids: list[str] | None = None,
     ) -> list[str]:
         """Append records (sorted, after every record written before).
 
@@ -255,11 +329,14 @@ class VcfWriter:
             Alleles.
         gt : numpy.ndarray, shape (v, 2 * n_samples), uint8
             ALT carried by haplotype ``2i`` (first) and ``2i + 1`` (second) of sample ``i``.
+        ids : list of str, optional
+            The records' IDs; ``None``: ``<contig>_<POS>_<REF>_<ALT>`` of the alleles written
+            (a cohort whose records are coded otherwise keeps the IDs of the true alleles).
 
         Returns
         -------
         list of str
-            The record IDs ``<contig>_<POS>_<REF>_<ALT>``.
+            The record IDs.
         """
         n_var = pos0.shape[0]
         cells = np.empty((n_var, self.n_samples, 4), dtype=np.uint8)
@@ -272,10 +349,11 @@ class VcfWriter:
         rows = cells.reshape(n_var, self.n_samples * 4)
         ac = gt.sum(axis=1).tolist()
         an = 2 * self.n_samples
+        given = ids
         ids = []
         chunks = []
         for i, (p, r, a) in enumerate(zip((pos0 + 1).tolist(), refs, alts, strict=True)):
-            vid = f"{self.contig}_{p}_{r}_{a}"
+            vid = f"{self.contig}_{p}_{r}_{a}" if given is None else given[i]
             ids.append(vid)
             chunks.append(f"{self.contig}\t{p}\t{vid}\t{r}\t{a}\t.\tPASS\tAC={ac[i]};AN={an}\tGT\t")
             chunks.append(rows[i].tobytes().decode("ascii"))
