@@ -62,6 +62,10 @@ EVERY_JOB = {"simulate"} | AFTER_PHENOTYPES
 # downstream of another reader re-run as "input files updated by another job".
 CASES = [
     ("simulate.seed", 4, {"simulate"}, EVERY_JOB),
+    # an external cohort adds files to simulate's outputs (its reason: missing output files)
+    # and to the inputs of phenotypes and genotypes; its settings are not read while it is off
+    ("simulate.external_individuals", 20, set(), EVERY_JOB),
+    ("simulate.external_swapped_fraction", 0.2, set(), set()),
     ("expression.n_expression_pcs", 5, {"phenotypes"}, AFTER_PHENOTYPES),
     # an input, not a param: a new covariate file changes phenotypes' set of inputs
     ("expression.covariates", "results/tiny/simulated/covariates.txt", set(), AFTER_PHENOTYPES),

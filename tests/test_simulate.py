@@ -760,7 +760,14 @@ def test_scenarios_span_the_mechanisms():
         for p in (REPO / "config" / "scenarios").glob("*.yaml")
     }
     weights = {name: sim["grammar_weight"] for name, sim in configs.items()}
-    assert weights == {"grammar_only": 1.0, "eqtl_only": 0.0, "mixed": 0.5, "methylation": 1.0}
+    assert weights == {
+        "grammar_only": 1.0,
+        "eqtl_only": 0.0,
+        "mixed": 0.5,
+        "methylation": 1.0,
+        "external": 0.5,  # scenario mixed, tested on a second population too
+    }
+    assert {n for n, sim in configs.items() if sim.get("external_individuals")} == {"external"}
     modality = {name: sim.get("modality", "expression") for name, sim in configs.items()}
     assert {name for name, m in modality.items() if m != "expression"} == {"methylation"}
 

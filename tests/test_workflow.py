@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -89,16 +90,25 @@ def check_outputs(run: Path, models: set[str]) -> pd.DataFrame:
 def test_workflow_on_simulated_cohort(tmp_path):
     config = {
         "name": "tiny",
-        "simulate": {"enabled": True, "n_individuals": 60, "n_genes": 10, "seed": 3},
+        # and an external test cohort of 30 (another population, its VCF perturbed)
+        "simulate": {"enabled": True, "n_individuals": 60, "n_genes": 10, "seed": 3,
+                     "external_individuals": 30},
         "contigs": ["sim1"],
         "s2f": FAST_S2F,
         "baselines": {"cis_window_bp": 1000, "random_forest": {"n_estimators": 20}},
         "evaluate": {"n_boot": 50},
-    }
+    }  # fmt: skip
     run_workflow(tmp_path, config)
-    summary = check_outputs(
-        tmp_path / "results" / "tiny", {"p_model", "r_model", "elastic_net", "random_forest"}
-    )
+    models = {"p_model", "r_model", "elastic_net", "random_forest"}
+    summary = check_outputs(tmp_path / "results" / "tiny", models)
+    # the external cohort: every model predicts its individuals, in cells and report columns of
+    # their own; its harmonization is counted in the variant store's stats
+    ext = summary.query("statistic == 'median_r' and cell.str.contains('external_individuals')")
+    assert set(ext["model"]) == models
+    stats = json.loads((tmp_path / "results/tiny/variants/sim1.stats.json").read_text())
+    assert stats["external_sites_shared"] > 0 and stats["n_samples"] == 90
+    landing = (tmp_path / "results/tiny/report/landing.rst").read_text()
+    assert "median r, training genes, external cohort" in landing
     # the planted eQTL-like variants are in the cis window: ElasticNet must find them
     en = summary.query(
         "model == 'elastic_net' and cell == 'train_genes|heldout_individuals' "

@@ -347,8 +347,15 @@ def config_subset(section, *keys):
 
 
 def get_simulation_settings():
-    """The simulate keys that the simulate job reads (all but `enabled`, which decides inputs)."""
-    return {k: v for k, v in config["simulate"].items() if k != "enabled"}
+    """The simulate keys that the simulate job reads: all but `enabled` (which decides inputs),
+    and the external cohort's settings only when it draws one (external_individuals > 0)."""
+    sim = config["simulate"]
+    off = not sim["external_individuals"]
+    return {
+        k: v
+        for k, v in sim.items()
+        if k != "enabled" and not (off and k.startswith("external_") and k != "external_individuals")
+    }
 
 
 def get_s2f_settings(rule_name):
