@@ -13,7 +13,7 @@ real data would be (its own VCF, BED and covariates):
   record of what it perturbed (swaps, flips, strand-ambiguous drops, missing sites) inside the
   store's windows, and B's stored haplotypes are its true alleles there;
 * bad external cohorts fail with a message naming the file: a sample in both cohorts, no
-  phenotype shared, another genome build.
+  phenotype shared, another genome build, no variant shared.
 """
 
 from __future__ import annotations
@@ -324,5 +324,30 @@ def test_bad_external_cohorts_fail_with_the_file_named(cohorts, tmp_path):
             out_store=str(tmp_path / "s.npz"),
             out_stats=str(tmp_path / "s.json"),
             external_vcf=str(swapped),
+        )
+    assert not (tmp_path / "s.npz").exists()
+
+    # no site in common: B's file keeps only the records at positions cohort A does not carry
+    with gzip.open(sim / "genotypes.vcf.gz", "rt") as fh:
+        a_positions = {line.split("\t")[1] for line in fh if not line.startswith("#")}
+    disjoint = tmp_path / "disjoint.vcf.gz"
+    kept = []
+    for line in lines:
+        f = line.split("\t")
+        if not line.startswith("#") and f[1] not in a_positions:
+            kept.append("\t".join([f[1], f[2], f[3], f[4], *f[9:]]))
+    assert kept
+    write_vcf(disjoint, "sim1", length, samples, kept)
+    with pytest.raises(InputError, match="disjoint.vcf.gz sim1: the external cohort shares none"):
+        run_genotypes(
+            str(sim / "genotypes.vcf.gz"),
+            str(sim / "reference.fa"),
+            tables[0],
+            tables[1],
+            "sim1",
+            **genotypes_params(cfg),
+            out_store=str(tmp_path / "s.npz"),
+            out_stats=str(tmp_path / "s.json"),
+            external_vcf=str(disjoint),
         )
     assert not (tmp_path / "s.npz").exists()

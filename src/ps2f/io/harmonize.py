@@ -53,6 +53,7 @@ __all__ = [
     "SAME",
     "Harmonizer",
     "check_harmonization",
+    "check_overlap",
     "merge_cohorts",
     "resolve_alleles",
 ]
@@ -180,6 +181,38 @@ def check_harmonization(stats: Mapping[str, int], path: str, contig: str) -> Non
             f"likely on another genome build than the training cohort (lift it over), or on "
             f"another strand convention throughout (align it to the FASTA's forward strand, "
             f"e.g. 'bcftools +fixref')."
+        )
+
+
+def check_overlap(stats: Mapping[str, int], path: str, contig: str) -> None:
+    """Refuse an external cohort that shares no variant with the training cohort on a contig.
+
+    Parameters
+    ----------
+    stats : mapping of str to int
+        The merged store's counts (:func:`merge_cohorts`): ``variants_stored`` (cohort A's) and
+        ``external_sites_shared``.
+    path, contig : str
+        The external cohort's genotype file and the contig, for the message.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        Cohort A has variants in the contig's windows and the external cohort none of them:
+        its file lacks the contig's records there (another panel or contig subset), or its
+        coordinates are not the training cohort's. Its individuals would read REF at every one
+        of A's sites, and every prediction of them would be the same.
+    """
+    from ps2f.errors import InputError
+
+    if stats.get("variants_stored", 0) and not stats.get("external_sites_shared", 0):
+        raise InputError(
+            f"{path} {contig}: the external cohort shares none of the training cohort's "
+            f"{stats['variants_stored']} variants in the windows in use "
+            f"({stats.get('external_variants_stored', 0)} of its own there): its individuals "
+            f"would read REF at every one of them. Check that the file holds this contig's "
+            f"genotypes and is on the training cohort's genome build (lift it over otherwise), "
+            f"or leave the contig out of the run."
         )
 
 

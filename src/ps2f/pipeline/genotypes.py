@@ -80,7 +80,9 @@ def run_genotypes(
         no individual matches at all), or any ingestion error of
         :func:`ps2f.io.vcf.ingest_vcf` (or :func:`ps2f.io.pgen.ingest_pgen`) /
         :class:`ps2f.io.fasta.Reference`; an external cohort whose records mostly disagree
-        with the FASTA (:func:`ps2f.io.harmonize.check_harmonization`).
+        with the FASTA (:func:`ps2f.io.harmonize.check_harmonization`), or that shares no
+        variant with this cohort in the contig's windows
+        (:func:`ps2f.io.harmonize.check_overlap`).
     """
     from ps2f.genome.windows import store_windows
     from ps2f.io.fasta import Reference
@@ -101,7 +103,12 @@ def run_genotypes(
         contig_aliases=contig_aliases,
     )
     if external_vcf:
-        from ps2f.io.harmonize import Harmonizer, check_harmonization, merge_cohorts
+        from ps2f.io.harmonize import (
+            Harmonizer,
+            check_harmonization,
+            check_overlap,
+            merge_cohorts,
+        )
 
         external, external_samples = _matched_samples(external_vcf, individuals_path, True)
         theirs = ingest_genotypes(
@@ -118,6 +125,7 @@ def run_genotypes(
         check_harmonization(theirs.stats, external_vcf, contig)
         store = merge_cohorts(store, theirs)
         st = store.stats
+        check_overlap(st, external_vcf, contig)
         log.info(
             "%s %s: external cohort harmonized to %s: %d REF/ALT swapped, %d strand-flipped, "
             "%d flipped and swapped, %d strand-ambiguous SNVs dropped; %d sites shared, %d of "
