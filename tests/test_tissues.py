@@ -189,7 +189,12 @@ BASE = {
     },
     "baselines": {"cis_window_bp": 1000, "random_forest": {"n_estimators": 10}},
     "evaluate": {"n_boot": 20, "n_permutations": 50},
-}
+    # an external scorer (a user's torch model): its haplotypes are scored once for both tissues
+    "scorers": [{"name": "my_cnn", "type": "torch_module",
+                 "callable": f"{REPO / 'tests' / 'user_models.py'}:conv_tracks",
+                 "kwargs": {"n_tracks": 3, "bin_bp": 32}, "window_bp": 512, "tracks": [0, 2],
+                 "device": "cpu"}],
+}  # fmt: skip
 
 
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -301,6 +306,38 @@ def test_every_contig_has_several_chunks_per_tissue(runs: dict[str, Path]) -> No
             assert sum(c.startswith(f"{contig}.") for c in chunks) >= 2, (t, chunks)
 
 
+@pytest.mark.workflow
+def test_external_scorer_scores_each_haplotype_once_for_every_tissue(runs) -> None:
+    """The scorer's model runs once per chunk of the union genes (rule score_haplotypes), over
+    every tissue's donors; each tissue's score_external job only reads those scores."""
+    logs = runs["tissues"] / "logs" / NAME
+    shared = sorted((logs / "score_haplotypes" / "my_cnn").glob("*.log"))
+    root = runs["tissues"] / "results" / NAME
+    tables = sorted((root / "chunks" / "my_cnn").glob("*.haplotypes.parquet"))
+    assert [p.stem for p in shared] == [p.name.removesuffix(".haplotypes.parquet")
+                                        for p in tables]  # fmt: skip
+    assert all("ConvTracks, output" in p.read_text() for p in shared)
+    # chunks of at most 2 genes of one contig, covering the union's sequence-model genes once
+    union = read_table(root / "phenotypes" / "genes.tsv").set_index("gene")
+    per_chunk = [pd.read_parquet(p)["gene"].unique() for p in tables]
+    assert all(len(g) <= 2 and union.loc[g, "chrom"].nunique() <= 1 for g in per_chunk)
+    scored = np.concatenate(per_chunk)
+    assert len(scored) == len(set(scored)) and set(scored) == set(union.index[union["s2f"]])
+    for t in TISSUES:
+        own = sorted((logs / "tissues" / t / "score_external" / "my_cnn").glob("*.log"))
+        assert own
+        for p in own:
+            text = p.read_text()
+            assert "from the shared haplotype scores" in text and "ConvTracks" not in text
+    # every (gene, donor) pair of both tissues was scored by the shared jobs: the union
+    scores = pd.concat([pd.read_parquet(p) for p in tables])
+    for t in TISSUES:
+        mine = read_table(_tissue_dir(runs, t) / "scores" / "my_cnn.haplotypes.parquet")
+        assert set(zip(mine["gene"], mine["individual"], strict=True)) <= set(
+            zip(scores["gene"], scores["individual"], strict=True)
+        )
+
+
 GATHERED = [
     "phenotypes/genes.tsv",
     "phenotypes/individuals.tsv",
@@ -309,6 +346,8 @@ GATHERED = [
     "predictions/random_forest.parquet",
     "predictions/p_model.parquet",
     "predictions/r_model.parquet",
+    "predictions/my_cnn.parquet",
+    "scores/my_cnn.haplotypes.parquet",
     "models/elastic_net.summary.tsv",
     "models/random_forest.summary.tsv",
     "evaluation/lead_eqtl.parquet",
@@ -369,7 +408,7 @@ def test_each_tissues_predictdb_equals_its_one_tissue_run(
 def test_cross_tissue_summary_has_a_row_per_model_and_tissue(runs: dict[str, Path]) -> None:
     root = runs["tissues"] / "results" / NAME
     table = read_table(root / "evaluation" / "cross_tissue.csv")
-    models = ["elastic_net", "p_model", "r_model", "random_forest"]
+    models = ["elastic_net", "my_cnn", "p_model", "r_model", "random_forest"]
     assert list(zip(table["tissue"], table["model"], strict=True)) == [
         (t, m) for t in TISSUES for m in models
     ]

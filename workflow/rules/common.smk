@@ -457,6 +457,39 @@ def chunked(pattern):
     return paths
 
 
+def union_gene_chunks():
+    """{chunk ID: its gene IDs} of the union gene table of a many-tissue run (rule
+    store_tables): the chunks of rule score_haplotypes, read once per table version."""
+    from ps2f.pipeline.chunks import gene_chunks as split
+    from ps2f.pipeline.common import read_table
+
+    path = checkpoints.store_tables.get().output.genes
+    key = (path, Path(path).stat().st_mtime_ns, config["chunks"]["genes_per_chunk"])
+    if key not in _GENE_CHUNKS:
+        # the union table lists genes by first appearance; chunks follow contig and TSS order
+        genes = read_table(path)
+        rank = genes["chrom"].astype(str).map({c: i for i, c in enumerate(CONTIGS)})
+        genes = genes.assign(_rank=rank).sort_values(["_rank", "tss0", "gene"], kind="stable")
+        _GENE_CHUNKS[key] = split(genes, config["chunks"]["genes_per_chunk"])
+    return _GENE_CHUNKS[key]
+
+
+def get_union_chunk_genes(wildcards):
+    """The gene IDs of union chunk `wildcards.chunk` (rule score_haplotypes' params)."""
+    return union_gene_chunks()[wildcards.chunk]
+
+
+def get_shared_haplotype_scores(wildcards):
+    """The shared haplotype-score tables (rule score_haplotypes) holding the genes of the
+    tissue's chunk `wildcards.chunk`: the union chunks its genes fall in."""
+    genes = set(gene_chunks(wildcards.tissue)[wildcards.chunk])
+    return [
+        f"{RUN_ROOT}/chunks/{wildcards.scorer}/{chunk}.haplotypes.parquet"
+        for chunk, ids in union_gene_chunks().items()
+        if genes.intersection(ids)
+    ]
+
+
 def get_chunk_store(wildcards):
     """The variant store of the chunk's contig only (a chunk never straddles contigs)."""
     from ps2f.pipeline.chunks import chunk_contig
@@ -598,10 +631,11 @@ def get_scorer_contig_aliases(wildcards):
     return config["contig_aliases"]
 
 
-def get_scorer_inputs(wildcards):
-    """Phenotypes, plus sequence inputs for sequence scorers and the file a scorer reads."""
+def get_scorer_inputs(wildcards, tables=PHENOTYPES):
+    """Phenotypes (or `tables`), plus sequence inputs for sequence scorers and the file a scorer
+    reads."""
     spec = SCORERS[wildcards.scorer]
-    inputs = dict(PHENOTYPES)
+    inputs = {k: tables[k] for k in ("genes", "individuals", "expression") if k in tables}
     if spec["type"] == "precomputed":
         inputs["table"] = spec["table"]
     else:
@@ -618,6 +652,11 @@ def get_scorer_inputs(wildcards):
         inputs["weights"] = [w] if isinstance(w, str) else list(w)
         inputs.update({k: spec[k] for k in ("gtf", "targets") if spec.get(k)})
     return inputs
+
+
+def get_shared_scorer_inputs(wildcards):
+    """Rule score_haplotypes: the union tables of a many-tissue run, plus what the scorer reads."""
+    return get_scorer_inputs(wildcards, STORE_TABLES)
 
 
 def get_scorer_stamps(wildcards):

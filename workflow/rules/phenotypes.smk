@@ -57,7 +57,9 @@ checkpoint phenotypes:
 # defined without tissues: the stores then read the phenotypes tables themselves.
 if TISSUES:
 
-    rule store_tables:
+    # a checkpoint: with external scorers, their haplotypes are scored once per chunk of these
+    # union genes (rule score_haplotypes), and every tissue reads them
+    checkpoint store_tables:
         input:
             unpack(get_tissue_tables),
         output:

@@ -33,12 +33,18 @@ from ps2f.pipeline.common import (
     load_inputs,
     log,
     predictions_frame,
+    read_table,
     s2f_gene_index,
     setup_logging,
     write_table,
 )
 
-__all__ = ["HAPLOTYPE_SCORE_COLUMNS", "score_genes", "run_score_external"]
+__all__ = [
+    "HAPLOTYPE_SCORE_COLUMNS",
+    "run_predictions_from_haplotype_scores",
+    "run_score_external",
+    "score_genes",
+]
 
 #: Columns of the haplotype-score table (the ``precomputed`` scorer's input format + model).
 HAPLOTYPE_SCORE_COLUMNS: tuple[str, ...] = ("model", "gene", "individual", "haplotype", "score")
@@ -254,16 +260,21 @@ def run_score_external(
     scorer: Mapping[str, Any],
     genes_path: str,
     individuals_path: str,
-    expression_path: str,
+    expression_path: str | None,
     reference: str | None,
     store_paths: Sequence[str],
     contig_aliases: Mapping[str, str],
     threads: int,
-    out_predictions: str,
+    out_predictions: str | None,
     out_haplotype_scores: str,
     gene_ids: Sequence[str] | None = None,
 ) -> None:
     """Rule ``score_external``: predictions of one configured scorer (on one gene chunk).
+
+    With ``expression_path`` and ``out_predictions`` None, rule ``score_haplotypes`` of a
+    many-tissue run: the haplotype scores only, of every gene and individual of any tissue
+    (the union tables of rule ``store_tables``), scored once and read by every tissue's
+    ``score_external`` job (:func:`run_predictions_from_haplotype_scores`).
 
     Parameters
     ----------
@@ -271,8 +282,11 @@ def run_score_external(
         One entry of the config's ``scorers:`` list (``name``, ``type``, ``aggregate``, and
         the type's keys; see :mod:`ps2f.models.scorers`). With a ``python`` key naming another
         interpreter, scoring runs there (``python -m ps2f.pipeline.score``).
-    genes_path, individuals_path, expression_path : str
-        The phenotypes tables.
+    genes_path, individuals_path : str
+        The phenotypes tables (or the union tables of a many-tissue run).
+    expression_path : str or None
+        The phenotypes expression table; None: haplotype scores only (``out_predictions``
+        None too).
     reference : str or None
         FASTA (unused by table scorers).
     store_paths : sequence of str
@@ -281,8 +295,9 @@ def run_score_external(
         The config's ``contig_aliases``.
     threads : int
         Haplotype-building threads and torch intra-op threads.
-    out_predictions : str
-        Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`).
+    out_predictions : str or None
+        Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`); None with
+        ``expression_path`` None.
     out_haplotype_scores : str
         Haplotype scores (:data:`HAPLOTYPE_SCORE_COLUMNS`).
     gene_ids : sequence of str, optional
@@ -326,9 +341,15 @@ def run_score_external(
     log.info("%s", model.describe())
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(max(1, int(threads)))
-    genes, individuals, observed = load_inputs(
-        genes_path, individuals_path, expression_path, gene_ids
-    )
+    if (expression_path is None) != (out_predictions is None):
+        raise ValueError("expression_path and out_predictions are given together or not at all")
+    if expression_path is None:
+        genes, individuals = _chunk_tables(genes_path, individuals_path, gene_ids)
+        observed = None
+    else:
+        genes, individuals, observed = load_inputs(
+            genes_path, individuals_path, expression_path, gene_ids
+        )
     ind_ids = individuals["individual"].astype(str).tolist()
     if model.window_bp is None:
         gene_idx = np.arange(len(genes))
@@ -393,9 +414,10 @@ def run_score_external(
             f"(dedup factor {model.n_distinct / model.n_windows:.3f})"
         )
     log.info(
-        "%s: %d predictions (%d genes x %d individuals)%s",
+        "%s: %d %s (%d genes x %d individuals)%s",
         name,
         len(preds),
+        "predictions" if out_predictions else "individuals' haplotype scores",
         preds["gene"].nunique(),
         preds["individual"].nunique(),
         extra,
@@ -408,13 +430,14 @@ def _write_scores(
     individuals: pd.DataFrame,
     observed: np.ndarray,
     scored: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
-    out_predictions: str,
+    out_predictions: str | None,
     out_haplotype_scores: str,
 ) -> pd.DataFrame:
     """Write a scorer's haplotype scores and predictions; ``scored`` None writes empty tables.
 
     ``scored`` is (gene rows (B,), individual rows (B,) of the phenotypes tables, haplotype
-    scores (B, 2), predictions (B,)).
+    scores (B, 2), predictions (B,)). ``out_predictions`` None: the haplotype scores only
+    (``observed`` unused); returns the predictions table, or the pairs scored.
     """
     if scored is None:
         empty = np.zeros(0, np.int64)
@@ -432,10 +455,127 @@ def _write_scores(
         },
         columns=list(HAPLOTYPE_SCORE_COLUMNS),
     )
-    preds = predictions_frame(name, genes, individuals, gene_rows, individual_rows, observed, pred)
     write_table(haps, out_haplotype_scores)
+    if out_predictions is None:
+        return haps.iloc[::2][["gene", "individual"]]
+    preds = predictions_frame(name, genes, individuals, gene_rows, individual_rows, observed, pred)
     write_table(preds, out_predictions)
     return preds
+
+
+def _chunk_tables(
+    genes_path: str, individuals_path: str, gene_ids: Sequence[str] | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The gene table (the chunk's genes, in table order) and the individual table."""
+    genes = read_table(genes_path)
+    if gene_ids is not None:
+        wanted = {str(g) for g in gene_ids}
+        known = genes["gene"].astype(str)
+        if not wanted <= set(known):
+            raise InputError(
+                f"{genes_path}: genes of this chunk are not in the gene table (e.g. "
+                f"{sorted(wanted - set(known))[:3]}); the chunk list is older than the table: "
+                f"re-run the workflow (snakemake re-lists the chunks from the current table)"
+            )
+        genes = genes.loc[known.isin(wanted).to_numpy()].reset_index(drop=True)
+    return genes, read_table(individuals_path)
+
+
+def run_predictions_from_haplotype_scores(
+    scorer: Mapping[str, Any],
+    genes_path: str,
+    individuals_path: str,
+    expression_path: str,
+    haplotype_paths: Sequence[str],
+    out_predictions: str,
+    out_haplotype_scores: str,
+    gene_ids: Sequence[str] | None = None,
+) -> None:
+    """Rule ``score_external`` of a many-tissue run: one tissue's predictions of one scorer.
+
+    The scorer ran once for every tissue (rule ``score_haplotypes``, on the union of the
+    tissues' genes and individuals; its haplotype scores depend on the sequence only, not on
+    the tissue). This job selects the tissue's pairs from them and writes the same two tables
+    as :func:`run_score_external` would for the tissue alone: the sequence-model genes of the
+    chunk (every gene of it for a table scorer) x the tissue's individuals, the two haplotype
+    scores aggregated as the scorer's ``aggregate`` says; pairs without a score are left out.
+    A scorer whose model computes each sequence alone gives the same numbers either way; a
+    scorer that batches sequences (torch models) may differ in the last bits, as between two
+    batch sizes.
+
+    Parameters
+    ----------
+    scorer : mapping
+        The scorer's config (``name``, ``type``, ``aggregate``).
+    genes_path, individuals_path, expression_path : str
+        The tissue's phenotypes tables.
+    haplotype_paths : sequence of str
+        Haplotype-score tables of rule ``score_haplotypes`` (:data:`HAPLOTYPE_SCORE_COLUMNS`)
+        holding every pair of the chunk (the shared chunks its genes fall in).
+    out_predictions, out_haplotype_scores : str
+        As :func:`run_score_external`'s.
+    gene_ids : sequence of str, optional
+        The tissue's gene chunk.
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        A chunk gene the shared scores lack (the shared tables are older than the tissue's
+        phenotypes), or, for a whole-table run (``gene_ids`` None), no score for any pair.
+    """
+    from ps2f.models.scorers import aggregate_haplotypes
+
+    name = scorer["name"]
+    genes, individuals, observed = load_inputs(
+        genes_path, individuals_path, expression_path, gene_ids
+    )
+    if scorer["type"] == "precomputed":
+        gene_idx = np.arange(len(genes))
+    else:
+        gene_idx = s2f_gene_index(genes) if genes["s2f"].astype(bool).any() else np.zeros(0, int)
+    ind_ids = individuals["individual"].astype(str).to_numpy()
+    want = genes["gene"].astype(str).to_numpy()[gene_idx]
+    tables = [pd.read_parquet(p, filters=[("gene", "in", list(want))]) for p in haplotype_paths]
+    haps = pd.concat(tables, ignore_index=True) if tables else None
+    if len(want) and (haps is None or not set(want) <= set(haps["gene"].astype(str))):
+        seen = set() if haps is None else set(haps["gene"].astype(str))
+        raise InputError(
+            f"{list(haplotype_paths)[:3]}: the shared haplotype scores of scorer {name!r} lack "
+            f"genes of this chunk (e.g. {sorted(set(want) - seen)[:3]}); they are older than "
+            f"this tissue's phenotypes: re-run the workflow"
+        )
+    G, n_ind = len(gene_idx), len(ind_ids)
+    flat = np.full((G * n_ind, 2), np.nan)
+    if G:
+        wide = haps.pivot_table(
+            index=["gene", "individual"], columns="haplotype", values="score", aggfunc="first"
+        )
+        pairs = pd.MultiIndex.from_arrays([np.repeat(want, n_ind), np.tile(ind_ids, G)])
+        flat = wide.reindex(index=pairs, columns=[1, 2]).to_numpy(np.float64)
+    gi, ii = np.repeat(np.arange(G), n_ind), np.tile(np.arange(n_ind), G)
+    pred = aggregate_haplotypes(flat, scorer.get("aggregate", "mean"))
+    ok = np.isfinite(pred)
+    if G and not ok.any() and gene_ids is None:
+        raise InputError(
+            f"scorer {name!r} has no shared score for any of the {len(pred)} (gene, individual) "
+            f"pairs of this tissue; check that its sample IDs match the expression file"
+        )
+    if G and not ok.all():
+        log.warning("%s: %d of %d pairs have no score and are left out", name,
+                    int((~ok).sum()), len(ok))  # fmt: skip
+    scored = (gene_idx[gi[ok]], ii[ok], flat[ok], pred[ok]) if G else None
+    preds = _write_scores(
+        name, genes, individuals, observed, scored, out_predictions, out_haplotype_scores
+    )
+    log.info(
+        "%s: %d predictions (%d genes x %d individuals) from the shared haplotype scores of %d "
+        "tables",
+        name,
+        len(preds),
+        preds["gene"].nunique(),
+        preds["individual"].nunique(),
+        len(haplotype_paths),
+    )
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
