@@ -292,6 +292,19 @@ def test_bad_external_cohorts_fail_with_the_file_named(cohorts, tmp_path):
         )
     assert not any(shutil.os.path.exists(t) for t in tables)  # nothing half-written
 
+    def genotypes(external_vcf):
+        run_genotypes(
+            str(sim / "genotypes.vcf.gz"),
+            str(sim / "reference.fa"),
+            tables[0],
+            tables[1],
+            "sim1",
+            **genotypes_params(cfg),
+            out_store=str(tmp_path / "s.npz"),
+            out_stats=str(tmp_path / "s.json"),
+            external_vcf=str(external_vcf),
+        )
+
     # another genome build: B's records all disagree with the FASTA (every REF/ALT swapped)
     phenotypes(
         external_genotypes=str(files["external_genotypes"]),
@@ -314,17 +327,7 @@ def test_bad_external_cohorts_fail_with_the_file_named(cohorts, tmp_path):
     )
     write_vcf(swapped, "sim1", length, samples, records)
     with pytest.raises(InputError, match="swapped.vcf.gz"):
-        run_genotypes(
-            str(sim / "genotypes.vcf.gz"),
-            str(sim / "reference.fa"),
-            tables[0],
-            tables[1],
-            "sim1",
-            **genotypes_params(cfg),
-            out_store=str(tmp_path / "s.npz"),
-            out_stats=str(tmp_path / "s.json"),
-            external_vcf=str(swapped),
-        )
+        genotypes(swapped)
     assert not (tmp_path / "s.npz").exists()
 
     # no site in common: B's file keeps only the records at positions cohort A does not carry
@@ -339,15 +342,5 @@ def test_bad_external_cohorts_fail_with_the_file_named(cohorts, tmp_path):
     assert kept
     write_vcf(disjoint, "sim1", length, samples, kept)
     with pytest.raises(InputError, match="disjoint.vcf.gz sim1: the external cohort shares none"):
-        run_genotypes(
-            str(sim / "genotypes.vcf.gz"),
-            str(sim / "reference.fa"),
-            tables[0],
-            tables[1],
-            "sim1",
-            **genotypes_params(cfg),
-            out_store=str(tmp_path / "s.npz"),
-            out_stats=str(tmp_path / "s.json"),
-            external_vcf=str(disjoint),
-        )
+        genotypes(disjoint)
     assert not (tmp_path / "s.npz").exists()

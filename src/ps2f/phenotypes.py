@@ -1081,17 +1081,7 @@ def build_phenotypes(
         )
     expr_genes, values = read_expression_bed(expression_path)
     tss = read_tss_table(annotation_path, usable_column) if annotation_path else None
-    cov = None
-    if covariates_path:
-        cov = select_covariates(
-            read_covariates(covariates_path),
-            config.n_genotype_pcs,
-            config.n_expression_pcs,
-            config.extra_covariates,
-            config.genotype_pc_pattern,
-            config.expression_pc_pattern,
-            source=covariates_path,
-        )
+    cov = _configured_covariates(covariates_path, config)
 
     genotyped = set(genotyped_samples)
     samples = [s for s in values.columns if s in genotyped]
@@ -1342,6 +1332,23 @@ def build_phenotypes(
     )
 
 
+def _configured_covariates(
+    covariates_path: str | None, config: PhenotypeConfig
+) -> pd.DataFrame | None:
+    """The covariates the run selects (:func:`select_covariates`) from a file; None without one."""
+    if not covariates_path:
+        return None
+    return select_covariates(
+        read_covariates(covariates_path),
+        config.n_genotype_pcs,
+        config.n_expression_pcs,
+        config.extra_covariates,
+        config.genotype_pc_pattern,
+        config.expression_pc_pattern,
+        source=covariates_path,
+    )
+
+
 def external_phenotypes(
     expression_path: str,
     genotyped_samples: Sequence[str],
@@ -1417,17 +1424,8 @@ def external_phenotypes(
             expression_path,
             [s for s in values.columns if s not in genotyped][:3],
         )
-    cov = None
-    if covariates_path:
-        cov = select_covariates(
-            read_covariates(covariates_path),
-            config.n_genotype_pcs,
-            config.n_expression_pcs,
-            config.extra_covariates,
-            config.genotype_pc_pattern,
-            config.expression_pc_pattern,
-            source=covariates_path,
-        )
+    cov = _configured_covariates(covariates_path, config)
+    if cov is not None:
         lacking = [s for s in samples if s not in set(cov.columns)]
         if lacking:
             log.warning(
