@@ -138,7 +138,7 @@ def main() -> None:
     if proc.returncode:
         sys.exit(f"the run failed (log: {work / 'snakemake.log'}):\n{log[-4000:]}")
 
-    submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
+    submitted = re.findall(r"Job \S+ has been submitted with SLURM jobid (\d+)", log)
     # the rule (or group) of each: the --comment of its sbatch call (logged with --verbose)
     comments = re.findall(r"^sbatch call: .*?--comment '?(\S+?)'? ", log, re.M)
     run_ids = set(re.findall(r"SLURM run ID: (\S+)", log))
@@ -154,7 +154,10 @@ def main() -> None:
     print(f"wall {wall / 60:.1f} min; SLURM jobs submitted: {len(submitted)}; on the submit host: "
           f"{len(local)} ({', '.join(sorted(set(local))) or '-'})")  # fmt: skip
     print("SLURM states of the jobs squeue still lists:", dict(states))
-    by_rule = collections.Counter(comments)
+    # "rule_elastic_net_wildcards_T1_chr1.0000" -> elastic_net; a group job: its group's name
+    by_rule = collections.Counter(
+        re.sub(r"_wildcards_.*$", "", c).removeprefix("rule_") for c in comments
+    )
     print("submitted per rule or group:", dict(sorted(by_rule.items())))
     cross = pd.read_csv(work / "results" / "slice" / "evaluation" / "cross_tissue.csv")
     print(cross.to_string(index=False))
