@@ -70,13 +70,7 @@ def simulate_ancestry(
         recombination_rate=recombination_rate,
         random_seed=seeds[0],
     )
-    return msprime.sim_mutations(
-        ts,
-        rate=mutation_rate,
-        random_seed=seeds[1],
-        discrete_genome=False,
-        model=msprime.BinaryMutationModel(),
-    )
+    return _add_mutations(ts, mutation_rate, seeds[1])
 
 
 def simulate_split_ancestry(
@@ -138,10 +132,17 @@ def simulate_split_ancestry(
         recombination_rate=recombination_rate,
         random_seed=seeds[0],
     )
+    return _add_mutations(ts, mutation_rate, seeds[1])
+
+
+def _add_mutations(ts, mutation_rate: float, seed: int):
+    """Infinite-sites biallelic mutations ("0" ancestral, "1" derived) on a tree sequence."""
+    import msprime
+
     return msprime.sim_mutations(
         ts,
         rate=mutation_rate,
-        random_seed=seeds[1],
+        random_seed=seed,
         discrete_genome=False,
         model=msprime.BinaryMutationModel(),
     )
