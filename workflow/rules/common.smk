@@ -430,17 +430,29 @@ def get_variant_stores(wildcards=None):
 _GENE_CHUNKS = {}
 
 
-def gene_chunks(tissue=None):
-    """{chunk ID: its gene IDs} of the phenotypes gene table of `tissue` (None: of the one
-    phenotype set), read once per table version."""
+def _chunks_of(path, by_tss=False):
+    """{chunk ID: its gene IDs} of gene table `path`, read once per table version; `by_tss`:
+    the table lists genes in another order (the union table: by first appearance), so chunks
+    follow contig and TSS order."""
     from ps2f.pipeline.chunks import gene_chunks as split
     from ps2f.pipeline.common import read_table
 
-    path = checkpoints.phenotypes.get(**({"tissue": tissue} if TISSUES else {})).output.genes
     key = (path, Path(path).stat().st_mtime_ns, config["chunks"]["genes_per_chunk"])
     if key not in _GENE_CHUNKS:
-        _GENE_CHUNKS[key] = split(read_table(path), config["chunks"]["genes_per_chunk"])
+        genes = read_table(path)
+        if by_tss:
+            rank = genes["chrom"].astype(str).map({c: i for i, c in enumerate(CONTIGS)})
+            genes = genes.assign(_rank=rank).sort_values(["_rank", "tss0", "gene"], kind="stable")
+        _GENE_CHUNKS[key] = split(genes, config["chunks"]["genes_per_chunk"])
     return _GENE_CHUNKS[key]
+
+
+def gene_chunks(tissue=None):
+    """{chunk ID: its gene IDs} of the phenotypes gene table of `tissue` (None: of the one
+    phenotype set)."""
+    return _chunks_of(
+        checkpoints.phenotypes.get(**({"tissue": tissue} if TISSUES else {})).output.genes
+    )
 
 
 def get_chunk_genes(wildcards):
@@ -459,19 +471,8 @@ def chunked(pattern):
 
 def union_gene_chunks():
     """{chunk ID: its gene IDs} of the union gene table of a many-tissue run (rule
-    store_tables): the chunks of rule score_haplotypes, read once per table version."""
-    from ps2f.pipeline.chunks import gene_chunks as split
-    from ps2f.pipeline.common import read_table
-
-    path = checkpoints.store_tables.get().output.genes
-    key = (path, Path(path).stat().st_mtime_ns, config["chunks"]["genes_per_chunk"])
-    if key not in _GENE_CHUNKS:
-        # the union table lists genes by first appearance; chunks follow contig and TSS order
-        genes = read_table(path)
-        rank = genes["chrom"].astype(str).map({c: i for i, c in enumerate(CONTIGS)})
-        genes = genes.assign(_rank=rank).sort_values(["_rank", "tss0", "gene"], kind="stable")
-        _GENE_CHUNKS[key] = split(genes, config["chunks"]["genes_per_chunk"])
-    return _GENE_CHUNKS[key]
+    store_tables): the chunks of rule score_haplotypes."""
+    return _chunks_of(checkpoints.store_tables.get().output.genes, by_tss=True)
 
 
 def get_union_chunk_genes(wildcards):

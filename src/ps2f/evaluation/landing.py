@@ -80,9 +80,10 @@ def headline_table(summary: pd.DataFrame, training: pd.DataFrame | None = None) 
     -------
     pandas.DataFrame
         :data:`HEADLINE_COLUMNS`, all str, one row per model (sorted by name), and, when the
-        summary has cells of a held-out population or an external cohort, one more column per statistic and cell of
-        :data:`POPULATION_CELLS`: for the cells of :data:`HEADLINE_CELLS` (held-out
-        individuals of training genes and of held-out genes) the ``median_r``, the gene-level
+        summary has cells of a held-out population or an external cohort, one more column per
+        statistic and cell of :data:`POPULATION_CELLS`: for the cells of
+        :data:`HEADLINE_CELLS` (held-out individuals of training genes and of held-out genes)
+        the ``median_r``, the gene-level
         ``direction_accuracy_nominal`` (among genes with nominal p < alpha, the fraction with
         r > 0) and the ``median_fraction_of_ceiling`` (r / sqrt(cis-h2)), each as
         ``"estimate [ci_low, ci_high] (n=genes)"``; ``"–"`` when undefined or not evaluated

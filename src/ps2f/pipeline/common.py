@@ -24,6 +24,7 @@ __all__ = [
     "atomic_path",
     "write_table",
     "read_table",
+    "chunk_genes",
     "load_inputs",
     "predictions_frame",
     "s2f_gene_index",
@@ -158,6 +159,30 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(path, sep="," if path.endswith(".csv") else "\t")
 
 
+def chunk_genes(genes_path: str, gene_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """The phenotypes gene table, or only the genes of a chunk (in the table's order).
+
+    Raises
+    ------
+    ps2f.errors.InputError
+        A gene of ``gene_ids`` is not in the gene table (the chunk list is older than the
+        table).
+    """
+    genes = read_table(genes_path)
+    if gene_ids is None:
+        return genes
+    wanted = pd.Index([str(g) for g in gene_ids])
+    known = genes["gene"].astype(str)
+    missing = wanted.difference(known)
+    if len(missing):
+        raise InputError(
+            f"{genes_path}: genes of this chunk are not in the gene table (e.g. "
+            f"{list(missing[:3])}); the chunk list is older than the table: re-run the "
+            "workflow (snakemake re-lists the chunks from the current table)"
+        )
+    return genes.loc[known.isin(wanted).to_numpy()].reset_index(drop=True)
+
+
 def load_inputs(
     genes_path: str,
     individuals_path: str,
@@ -187,22 +212,13 @@ def load_inputs(
         A gene of ``gene_ids`` is not in the gene table (the chunk list is older than the
         table).
     """
-    genes = read_table(genes_path)
+    genes = chunk_genes(genes_path, gene_ids)
     individuals = read_table(individuals_path)
     if gene_ids is None:
         expr = read_table(expression_path)
     else:
-        wanted = pd.Index([str(g) for g in gene_ids])
-        known = genes["gene"].astype(str)
-        missing = wanted.difference(known)
-        if len(missing):
-            raise InputError(
-                f"{genes_path}: genes of this chunk are not in the gene table (e.g. "
-                f"{list(missing[:3])}); the chunk list is older than the table: re-run the "
-                "workflow (snakemake re-lists the chunks from the current table)"
-            )
-        genes = genes.loc[known.isin(wanted).to_numpy()].reset_index(drop=True)
-        expr = pd.read_parquet(expression_path, filters=[("gene", "in", list(wanted))])
+        wanted = [str(g) for g in gene_ids]
+        expr = pd.read_parquet(expression_path, filters=[("gene", "in", wanted)])
     wide = expr.pivot(index="gene", columns="individual", values="observed")
     observed = wide.reindex(index=genes["gene"], columns=individuals["individual"]).to_numpy(
         np.float64

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ps2f.errors import ConfigError, InputError, Ps2fError
 from ps2f.pipeline.common import (
+    chunk_genes,
     load_inputs,
     log,
     predictions_frame,
@@ -344,7 +345,7 @@ def run_score_external(
     if (expression_path is None) != (out_predictions is None):
         raise ValueError("expression_path and out_predictions are given together or not at all")
     if expression_path is None:
-        genes, individuals = _chunk_tables(genes_path, individuals_path, gene_ids)
+        genes, individuals = chunk_genes(genes_path, gene_ids), read_table(individuals_path)
         observed = None
     else:
         genes, individuals, observed = load_inputs(
@@ -461,24 +462,6 @@ def _write_scores(
     preds = predictions_frame(name, genes, individuals, gene_rows, individual_rows, observed, pred)
     write_table(preds, out_predictions)
     return preds
-
-
-def _chunk_tables(
-    genes_path: str, individuals_path: str, gene_ids: Sequence[str] | None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The gene table (the chunk's genes, in table order) and the individual table."""
-    genes = read_table(genes_path)
-    if gene_ids is not None:
-        wanted = {str(g) for g in gene_ids}
-        known = genes["gene"].astype(str)
-        if not wanted <= set(known):
-            raise InputError(
-                f"{genes_path}: genes of this chunk are not in the gene table (e.g. "
-                f"{sorted(wanted - set(known))[:3]}); the chunk list is older than the table: "
-                f"re-run the workflow (snakemake re-lists the chunks from the current table)"
-            )
-        genes = genes.loc[known.isin(wanted).to_numpy()].reset_index(drop=True)
-    return genes, read_table(individuals_path)
 
 
 def run_predictions_from_haplotype_scores(
