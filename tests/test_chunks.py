@@ -2,8 +2,10 @@
 chunk job is re-run alone.
 
 The workflow tests run the tiny simulated DAG (``test_faults.TINY``: 6 genes) twice: in
-chunks of 2 genes (3 jobs per per-gene stage), with one ElasticNet chunk job killed (SIGKILL)
-on the first attempt and the run resumed; and in one chunk. Every gathered table must equal
+chunks of 2 genes (3 jobs per heavy per-gene stage, the ElasticNet; the light stages in light
+chunks of 2 gene chunks: 2 jobs, the per-gene metrics reading one light chunk of the
+RandomForest's and the sequence models' predictions and two gene chunks of the ElasticNet's), with one ElasticNet chunk job killed (SIGKILL) on the
+first attempt and the run resumed; and in one chunk. Every gathered table must equal
 the one-chunk run's exactly.
 """
 
@@ -30,7 +32,13 @@ from ps2f.io.predictdb import (
     write_covariances,
     write_predictdb,
 )
-from ps2f.pipeline.chunks import chunk_contig, gather_tables, gene_chunks, run_gather_predictdb
+from ps2f.pipeline.chunks import (
+    chunk_contig,
+    gather_tables,
+    gene_chunks,
+    light_chunks,
+    run_gather_predictdb,
+)
 from ps2f.pipeline.common import read_table, write_table
 
 # ------------------------------------------------------------------------------------------
@@ -51,6 +59,24 @@ def test_chunks_follow_the_table_and_never_straddle_contigs() -> None:
     assert [chunk_contig(c) for c in chunks] == ["1", "1", "1", "2", "GL000192.1"]
     assert list(gene_chunks(genes, 100)) == ["1.0000", "2.0000", "GL000192.1.0000"]
     assert [len(v) for v in gene_chunks(genes, 1).values()] == [1] * 12
+
+
+def test_light_chunks_group_consecutive_chunks_of_one_contig() -> None:
+    chunks = gene_chunks(_genes(["1"] * 7 + ["2"] * 2 + ["GL000192.1"] * 3), 1)
+    light = light_chunks(chunks, 3)
+    # 7 chunks of contig 1 -> 3 + 3 + 1; a light chunk is named by its first gene chunk and
+    # never takes chunks of two contigs
+    assert light == {
+        "1.0000": ["1.0000", "1.0001", "1.0002"],
+        "1.0003": ["1.0003", "1.0004", "1.0005"],
+        "1.0006": ["1.0006"],
+        "2.0000": ["2.0000", "2.0001"],
+        "GL000192.1.0000": ["GL000192.1.0000", "GL000192.1.0001", "GL000192.1.0002"],
+    }
+    # one chunk per job: the gene chunks themselves
+    assert light_chunks(chunks, 1) == {c: [c] for c in chunks}
+    with pytest.raises(ValueError, match="light_stage_chunks must be >= 1"):
+        light_chunks(chunks, 0)
 
 
 def test_chunks_refuse_a_table_whose_contigs_are_interleaved() -> None:
@@ -221,7 +247,7 @@ def _job_stats(proc: subprocess.CompletedProcess) -> dict[str, int]:
 
 def _write_config(workdir: Path, genes_per_chunk: int) -> None:
     cfg = copy.deepcopy(TINY)
-    cfg["chunks"] = {"genes_per_chunk": genes_per_chunk}
+    cfg["chunks"] = {"genes_per_chunk": genes_per_chunk, "light_stage_chunks": 2}
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
 
 
@@ -272,10 +298,17 @@ def test_a_killed_chunk_job_is_rerun_alone(runs: dict[str, Path]) -> None:
 @pytest.mark.workflow
 def test_one_job_per_chunk_and_stage(runs: dict[str, Path]) -> None:
     logs = runs["chunked"] / "logs" / "tiny"
-    for stage in ("baselines/elastic_net", "baselines/random_forest", "lead_eqtl", "predict_p"):
+    assert sorted(p.name for p in (logs / "baselines/elastic_net").glob("*.log")) == [
+        "sim1.0000.log",
+        "sim1.0001.log",
+        "sim1.0002.log",
+    ]
+    # the light stages: one job per 2 gene chunks, named by the first
+    light = ("baselines/random_forest", "predict_p", "score_reference", "lead_eqtl",
+             "cis_heritability", "gene_metrics")  # fmt: skip
+    for stage in light:
         assert sorted(p.name for p in (logs / stage).glob("*.log")) == [
             "sim1.0000.log",
-            "sim1.0001.log",
             "sim1.0002.log",
         ]
     whole_logs = runs["whole"] / "logs" / "tiny" / "lead_eqtl"

@@ -150,6 +150,8 @@ CASES = [
         CHUNK_JOBS | BASELINES | EQTL | S2F - {"train_r", "train_p"} | NONLINEAR | TOP_EN
         | COVERAGE,
     ),
+    # the tiny run has one gene chunk, so its light chunks stay the same: no job's genes change
+    ("chunks.light_stage_chunks", 2, set(), set()),
     ("evaluate.n_boot", 10, {"evaluate"}, EVALUATION),
     # the permutations run per gene chunk; evaluate only gathers their p-values
     ("evaluate.n_permutations", 20, {"gene_metrics"}, {"gene_metrics"} | EVALUATION),

@@ -34,7 +34,7 @@ from ps2f.io.predictdb import (
     write_covariances,
     write_predictdb,
 )
-from ps2f.pipeline.chunks import gene_chunks
+from ps2f.pipeline.chunks import gene_chunks, light_chunks
 from ps2f.schema import PREDICTION_COLUMNS
 
 pytestmark = pytest.mark.workflow
@@ -89,6 +89,7 @@ def run_chromium(args: list[str], timeout: int = 90) -> subprocess.CompletedProc
 
 
 GENES_PER_CHUNK = 5  # 12 genes: 3 chunks
+LIGHT_STAGE_CHUNKS = 2  # the light stages (all models but the ElasticNet, metrics): 2 chunks
 
 
 def write_inputs(root: Path, seed: int = 0) -> None:
@@ -181,8 +182,13 @@ def write_inputs(root: Path, seed: int = 0) -> None:
     margin = np.where(np.arange(len(fitted)) % 2 == 0, 0.1, -0.1)
     en_summary = pd.DataFrame({"gene": fitted, "rho_avg": 0.5, "note": ""})
     rf_summary = pd.DataFrame({"gene": fitted, "oob_r": 0.5 + margin})
-    # each written per gene chunk, as the chunk jobs write them (the gather rules join them)
+    # each written per gene chunk, as the chunk jobs write them (the gather rules join them);
+    # the light stages' (every model but the ElasticNet) per light chunk
     chunks = gene_chunks(genes, GENES_PER_CHUNK)
+    light = {
+        light_chunk: [g for chunk in members for g in chunks[chunk]]
+        for light_chunk, members in light_chunks(chunks, LIGHT_STAGE_CHUNKS).items()
+    }
     for model in (*quality, "elastic_net", "random_forest"):
         (run / "chunks" / model).mkdir(parents=True, exist_ok=True)
     for chunk, chunk_genes in chunks.items():
@@ -204,7 +210,8 @@ def write_inputs(root: Path, seed: int = 0) -> None:
             ],
         )
         en_summary[keep].to_csv(f"{en}.summary.tsv", sep="\t", index=False)
-        rf_summary[keep].to_csv(
+    for chunk, chunk_genes in light.items():
+        rf_summary[rf_summary["gene"].isin(chunk_genes)].to_csv(
             run / "chunks" / "random_forest" / f"{chunk}.summary.tsv", sep="\t", index=False
         )
     for model, q in quality.items():
@@ -226,7 +233,7 @@ def write_inputs(root: Path, seed: int = 0) -> None:
             },
             columns=list(PREDICTION_COLUMNS),
         )
-        for chunk, chunk_genes in chunks.items():
+        for chunk, chunk_genes in (chunks if model == "elastic_net" else light).items():
             write_predictions(
                 frame[frame["gene"].isin(chunk_genes)].reset_index(drop=True),
                 run / "chunks" / model / f"{chunk}.predictions.parquet",
@@ -270,7 +277,7 @@ def report_run(tmp_path_factory) -> Path:
         "contigs": ["c1"],
         "baselines": {"cis_window_bp": 500},
         "evaluate": {"n_boot": 50, "n_permutations": 99},
-        "chunks": {"genes_per_chunk": GENES_PER_CHUNK},
+        "chunks": {"genes_per_chunk": GENES_PER_CHUNK, "light_stage_chunks": LIGHT_STAGE_CHUNKS},
     }
     (root / "config.yaml").write_text(yaml.safe_dump(config))
     (root / "Snakefile").write_text(STUB_SNAKEFILE.format(repo=REPO))

@@ -49,8 +49,9 @@ TINY = {
         "random_forest": {"n_estimators": 10},
     },
     "evaluate": {"n_boot": 20},
-    # 3 gene chunks: every per-gene stage submits one SLURM job per chunk, then a gather
-    "chunks": {"genes_per_chunk": 2},
+    # 3 gene chunks: every heavy per-gene stage submits one SLURM job per chunk, the light
+    # stages one per 2 chunks (2 jobs), then a gather
+    "chunks": {"genes_per_chunk": 2, "light_stage_chunks": 2},
 }
 
 # What differs between this test cluster and a real one; everything else is profiles/slurm as is.

@@ -3,8 +3,8 @@
 # on every gene (baselines.genes: all; held-out genes are held out from the sequence models
 # only) or on training genes (train): ElasticNet with PredictDB's protocol (cv.glmnet
 # lambda.min, nested CV, PredictDB .db + covariances for PrediXcan/MetaXcan) and RandomForest.
-# One job per method and gene chunk (common.smk), parallel over genes inside (joblib, `threads`
-# workers); gathered into one predictions table and summary per method, and one PredictDB
+# One job per method and gene chunk (RandomForest, ~15x cheaper per gene: per light chunk;
+# common.smk), parallel over genes inside (joblib, `threads` workers); gathered into one predictions table and summary per method, and one PredictDB
 # .db + covariance file merged from the chunks' as PredictDB-nextflow merges its chromosomes'.
 
 
@@ -46,7 +46,7 @@ rule random_forest:
         summary=f"{RUN}/chunks/random_forest/{{chunk}}.summary.tsv",
     params:
         method="random_forest",
-        genes=get_chunk_genes,
+        genes=get_light_chunk_genes,
         baselines=get_baseline_settings("random_forest"),
     log:
         f"{LOGS}/baselines/random_forest/{{chunk}}.log",

@@ -422,37 +422,63 @@ def get_variant_stores(wildcards=None):
 
 
 # Gene chunks (ps2f.pipeline.chunks): every per-gene stage runs one job per chunk of at most
-# chunks.genes_per_chunk consecutive genes of one contig, and a gather rule writes the stage's
+# chunks.genes_per_chunk consecutive genes of one contig (the light stages: per light chunk of
+# chunks.light_stage_chunks consecutive gene chunks), and a gather rule writes the stage's
 # usual tables. The chunks are cut from the phenotypes gene table, so `phenotypes` is a
 # checkpoint: the chunk jobs join the DAG once it has run (a dry run before then lists the
 # gather jobs, not the chunk jobs). A chunk job's params hold its gene IDs: it re-runs exactly
 # when its genes (or the config it reads) change, and a killed run resubmits only missing chunks.
 _GENE_CHUNKS = {}
+# the phenotypes gene table of each tissue, once its checkpoint is complete in this invocation
+# (it stays complete: later calls skip Snakemake's checkpoint lookup, ~10 % of a genome-wide dry
+# run's DAG construction)
+_PHENOTYPES_GENES = {}
+# the per-gene stages of light chunks (by their folder under chunks/): every one but the
+# ElasticNet and the external scorers
+LIGHT_STAGES = ("random_forest", "p_model", "r_model", "lead_eqtl", "cis_heritability", "metrics")
 
 
 def _chunks_of(path, by_tss=False):
-    """{chunk ID: its gene IDs} of gene table `path`, read once per table version; `by_tss`:
-    the table lists genes in another order (the union table: by first appearance), so chunks
-    follow contig and TSS order."""
+    """(gene chunks {chunk ID: its gene IDs}, light chunks {light chunk ID: its chunk IDs},
+    light chunk genes {light chunk ID: its gene IDs}) of gene table `path`, read once per table
+    version; `by_tss`: the table lists genes in another order (the union table: by first
+    appearance), so chunks follow contig and TSS order."""
     from ps2f.pipeline.chunks import gene_chunks as split
+    from ps2f.pipeline.chunks import light_chunks
     from ps2f.pipeline.common import read_table
 
-    key = (path, Path(path).stat().st_mtime_ns, config["chunks"]["genes_per_chunk"])
+    sizes = config["chunks"]["genes_per_chunk"], config["chunks"]["light_stage_chunks"]
+    key = (path, Path(path).stat().st_mtime_ns, sizes)
     if key not in _GENE_CHUNKS:
         genes = read_table(path)
         if by_tss:
             rank = genes["chrom"].astype(str).map({c: i for i, c in enumerate(CONTIGS)})
             genes = genes.assign(_rank=rank).sort_values(["_rank", "tss0", "gene"], kind="stable")
-        _GENE_CHUNKS[key] = split(genes, config["chunks"]["genes_per_chunk"])
+        chunks = split(genes, sizes[0])
+        light = light_chunks(chunks, sizes[1])
+        light_genes = {c: [g for m in members for g in chunks[m]] for c, members in light.items()}
+        _GENE_CHUNKS[key] = chunks, light, light_genes
     return _GENE_CHUNKS[key]
+
+
+def _tissue_chunks(tissue):
+    """_chunks_of the phenotypes gene table of `tissue` (None: of the one phenotype set)."""
+    path = _PHENOTYPES_GENES.get(tissue)
+    if path is None:
+        wildcards = {"tissue": tissue} if TISSUES else {}
+        path = _PHENOTYPES_GENES[tissue] = checkpoints.phenotypes.get(**wildcards).output.genes
+    return _chunks_of(path)
 
 
 def gene_chunks(tissue=None):
     """{chunk ID: its gene IDs} of the phenotypes gene table of `tissue` (None: of the one
     phenotype set)."""
-    return _chunks_of(
-        checkpoints.phenotypes.get(**({"tissue": tissue} if TISSUES else {})).output.genes
-    )
+    return _tissue_chunks(tissue)[0]
+
+
+def light_gene_chunks(tissue=None):
+    """{light chunk ID: the IDs of its gene chunks} of `tissue` (ps2f.pipeline.chunks)."""
+    return _tissue_chunks(tissue)[1]
 
 
 def get_chunk_genes(wildcards):
@@ -460,11 +486,21 @@ def get_chunk_genes(wildcards):
     return gene_chunks(wildcards.get("tissue"))[wildcards.chunk]
 
 
-def chunked(pattern):
-    """Input function: `pattern` expanded over every gene chunk (its other wildcards filled in)."""
+def get_light_chunk_genes(wildcards):
+    """The gene IDs of light chunk `wildcards.chunk` (a light-stage job's params)."""
+    return _tissue_chunks(wildcards.get("tissue"))[2][wildcards.chunk]
+
+
+def chunked(pattern, stage=None):
+    """Input function: `pattern` expanded over every chunk of `stage` (its other wildcards
+    filled in): the light chunks of a light stage (LIGHT_STAGES; None: the stage is the
+    pattern's {model} or {baseline} wildcard), else the gene chunks."""
 
     def paths(wildcards):
-        return expand(pattern, chunk=list(gene_chunks(wildcards.get("tissue"))), **wildcards)
+        name = stage or wildcards.get("model") or wildcards.get("baseline")
+        tissue = wildcards.get("tissue")
+        chunks = light_gene_chunks(tissue) if name in LIGHT_STAGES else gene_chunks(tissue)
+        return expand(pattern, chunk=list(chunks), **wildcards)
 
     return paths
 
@@ -472,7 +508,7 @@ def chunked(pattern):
 def union_gene_chunks():
     """{chunk ID: its gene IDs} of the union gene table of a many-tissue run (rule
     store_tables): the chunks of rule score_haplotypes."""
-    return _chunks_of(checkpoints.store_tables.get().output.genes, by_tss=True)
+    return _chunks_of(checkpoints.store_tables.get().output.genes, by_tss=True)[0]
 
 
 def get_union_chunk_genes(wildcards):
@@ -597,9 +633,14 @@ def get_histories():
 
 
 def get_chunk_predictions(wildcards):
-    """Every model's predictions of gene chunk `wildcards.chunk` (rule gene_metrics)."""
-    models = MODELS + list(SCORERS)
-    return [f"{RUN}/chunks/{model}/{wildcards.chunk}.predictions.parquet" for model in models]
+    """Every model's predictions of the genes of light chunk `wildcards.chunk` (rule
+    gene_metrics): its own table of a light-stage model, its gene chunks' of the others."""
+    members = light_gene_chunks(wildcards.get("tissue"))[wildcards.chunk]
+    return [
+        f"{RUN}/chunks/{model}/{chunk}.predictions.parquet"
+        for model in MODELS + list(SCORERS)
+        for chunk in ([wildcards.chunk] if model in LIGHT_STAGES else members)
+    ]
 
 
 def get_predictions(wildcards=None):

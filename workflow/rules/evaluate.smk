@@ -8,6 +8,8 @@
 # the summary and comparisons tables; landing.rst is the report's first-page table. The
 # nonlinear genes (Shen 2026: RandomForest beats ElasticNet most, judged on the training
 # individuals' out-of-bag / nested-CV r) are a gene set of the summary and comparisons.
+# lead_eqtl, cis_heritability and gene_metrics are light stages: one job per light chunk of
+# chunks.light_stage_chunks gene chunks (common.smk).
 
 
 rule lead_eqtl:
@@ -18,7 +20,7 @@ rule lead_eqtl:
         lead=f"{RUN}/chunks/lead_eqtl/{{chunk}}.parquet",
         dosages=f"{RUN}/chunks/lead_eqtl/{{chunk}}.dosages.parquet",
     params:
-        genes=get_chunk_genes,
+        genes=get_light_chunk_genes,
         cis_window_bp=config["baselines"]["cis_window_bp"],
         evaluate=config_subset(config["evaluate"], "eqtl_min_maf", "eqtl_alpha"),
     log:
@@ -40,7 +42,7 @@ rule cis_heritability:
     output:
         table=f"{RUN}/chunks/cis_heritability/{{chunk}}.parquet",
     params:
-        genes=get_chunk_genes,
+        genes=get_light_chunk_genes,
         cis_window_bp=config["baselines"]["cis_window_bp"],
         evaluate=config_subset(config["evaluate"], "eqtl_min_maf"),
     log:
@@ -137,7 +139,7 @@ rule top_elastic_net_genes:
 
 
 # Per-gene metrics (r, direction accuracy, permutation p, lead-eQTL direction) of every model,
-# one job per gene chunk; evaluate gathers them (and computes the permutation FDR over genes).
+# one job per light chunk (common.smk); evaluate gathers them (and computes the permutation FDR over genes).
 rule gene_metrics:
     input:
         predictions=get_chunk_predictions,
@@ -164,7 +166,7 @@ rule gene_metrics:
 rule evaluate:
     input:
         predictions=get_predictions(),
-        gene_metrics=chunked(f"{RUN}/chunks/metrics/{{chunk}}.parquet"),
+        gene_metrics=chunked(f"{RUN}/chunks/metrics/{{chunk}}.parquet", "metrics"),
         nonlinear=f"{RUN}/evaluation/nonlinear_genes.csv",
         top_elastic_net=f"{RUN}/evaluation/top_elastic_net_genes.csv",
         coverage=f"{RUN}/evaluation/window_coverage.parquet",

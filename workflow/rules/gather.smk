@@ -84,7 +84,7 @@ rule gather_haplotype_scores:
 
 rule gather_lead_eqtl:
     input:
-        tables=chunked(f"{RUN}/chunks/lead_eqtl/{{chunk}}.parquet"),
+        tables=chunked(f"{RUN}/chunks/lead_eqtl/{{chunk}}.parquet", "lead_eqtl"),
     output:
         lead=f"{RUN}/evaluation/lead_eqtl.parquet",
         lead_csv=report(
@@ -108,7 +108,7 @@ rule gather_lead_eqtl:
 
 rule gather_lead_eqtl_dosages:
     input:
-        tables=chunked(f"{RUN}/chunks/lead_eqtl/{{chunk}}.dosages.parquet"),
+        tables=chunked(f"{RUN}/chunks/lead_eqtl/{{chunk}}.dosages.parquet", "lead_eqtl"),
     output:
         f"{RUN}/evaluation/lead_eqtl_dosages.parquet",
     log:
@@ -125,7 +125,7 @@ rule gather_lead_eqtl_dosages:
 
 rule gather_cis_heritability:
     input:
-        tables=chunked(f"{RUN}/chunks/cis_heritability/{{chunk}}.parquet"),
+        tables=chunked(f"{RUN}/chunks/cis_heritability/{{chunk}}.parquet", "cis_heritability"),
     output:
         table=f"{RUN}/evaluation/cis_heritability.parquet",
         table_csv=report(

@@ -75,7 +75,7 @@ rule predict_p:
     output:
         predictions=f"{RUN}/chunks/p_model/{{chunk}}.predictions.parquet",
     params:
-        genes=get_chunk_genes,
+        genes=get_light_chunk_genes,
         s2f=get_s2f_settings("predict_p"),
         contig_aliases=config["contig_aliases"],
         mode="p",
@@ -106,7 +106,7 @@ rule score_reference:
     output:
         predictions=f"{RUN}/chunks/r_model/{{chunk}}.predictions.parquet",
     params:
-        genes=get_chunk_genes,
+        genes=get_light_chunk_genes,
         s2f=get_s2f_settings("score_reference"),
         contig_aliases=config["contig_aliases"],
         mode="reference_scoring",

@@ -1,10 +1,12 @@
 """Gene chunks: the per-gene stages run as one job per chunk, then gathered into one table.
 
-Every per-gene stage (ElasticNet, RandomForest, lead eQTL, cis-heritability, p-model
-prediction, r-model reference scoring, each external scorer) runs as one job per *gene chunk*:
-at most ``chunks.genes_per_chunk`` consecutive genes of the phenotypes gene table (sorted by
-contig, TSS and gene), never two contigs in one chunk, so a job opens only its contig's variant
-store. A gather step per stage writes the tables an unchunked run writes, row for row: chunks
+Every per-gene stage (ElasticNet, p-model prediction, r-model reference scoring, each external
+scorer) runs as one job per *gene chunk*: at most ``chunks.genes_per_chunk`` consecutive genes
+of the phenotypes gene table (sorted by contig, TSS and gene), never two contigs in one chunk,
+so a job opens only its contig's variant store. The light stages (RandomForest, lead eQTL,
+cis-heritability, per-gene metrics: a fraction of a CPU-second per gene) run one job per
+*light chunk* of ``chunks.light_stage_chunks`` consecutive gene chunks of one contig
+(:func:`light_chunks`). A gather step per stage writes the tables an unchunked run writes, row for row: chunks
 follow the gene table's order, and no per-gene result depends on which other genes share its
 job (every per-gene random stream is seeded by the gene or by its model and cell, never by a
 position in the job). What depends on all genes together is done at the gather: the
@@ -12,7 +14,8 @@ Benjamini-Hochberg q-values of the PredictDB ``extra`` table and the filtered ``
 
 The chunk list is known once the phenotypes rule has written the gene table (the workflow's
 ``phenotypes`` rule is a Snakemake checkpoint), so the DAG has ``genes / genes_per_chunk`` jobs
-per stage, never a job per gene or per individual.
+per heavy stage and ``light_stage_chunks`` times fewer per light stage, never a job per gene or
+per individual.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ps2f.pipeline.common import atomic_path, log, read_table, write_table
 
 __all__ = [
     "gene_chunks",
+    "light_chunks",
     "chunk_contig",
     "gather_tables",
     "gather_predictions",
@@ -81,6 +85,48 @@ def gene_chunks(genes: pd.DataFrame, genes_per_chunk: int) -> dict[str, list[str
         for k, part in enumerate(np.array_split(ids[a:b], n_chunks)):
             chunks[f"{contig}.{k:04d}"] = part.tolist()
     return chunks
+
+
+def light_chunks(chunks: Mapping[str, Sequence[str]], per_job: int) -> dict[str, list[str]]:
+    """Group the gene chunks of each contig into the larger chunks of the light stages.
+
+    The light per-gene stages (RandomForest, lead eQTL, cis-heritability, per-gene metrics)
+    take a fraction of a CPU-second per gene, so a job of ``genes_per_chunk`` genes is mostly
+    start-up and scheduler latency, and its jobs would make most of the DAG. Each of their jobs
+    takes ``per_job`` consecutive gene chunks of one contig instead (config
+    ``chunks.light_stage_chunks``). A light chunk is named by its first gene chunk, so with
+    ``per_job`` 1 the light chunks are the gene chunks, names included.
+
+    Parameters
+    ----------
+    chunks : mapping of str to sequence of str
+        Gene chunks in gene-table order, as :func:`gene_chunks` returns them.
+    per_job : int
+        Gene chunks per light-stage job (>= 1).
+
+    Returns
+    -------
+    dict of str to list of str
+        Light chunk ID -> the IDs of its gene chunks, in order.
+
+    Raises
+    ------
+    ValueError
+        ``per_job < 1``.
+    """
+    if per_job < 1:
+        raise ValueError(f"chunks.light_stage_chunks must be >= 1, got {per_job}")
+    out: dict[str, list[str]] = {}
+    contig, n = None, 0
+    for chunk in chunks:
+        c = chunk_contig(chunk)
+        if c != contig:
+            contig, n = c, 0
+        if n % per_job == 0:
+            members = out[chunk] = []
+        members.append(chunk)
+        n += 1
+    return out
 
 
 def chunk_contig(chunk: str) -> str:
