@@ -154,9 +154,11 @@ class Scorer(Protocol):
 
         Returns
         -------
-        numpy.ndarray, shape (B, 2), float64
+        numpy.ndarray, shape (B, 2) or (B, 2, S), float64
             Model units; NaN where the scorer has no score for a pair (e.g. absent from a
-            precomputed table): such pairs are left out of the predictions.
+            precomputed table): such pairs are left out of the predictions. ``(B, 2, S)``
+            for a scorer reading S > 1 track sets (``n_track_sets``; config
+            ``tissue_tracks``).
         """
         ...
 
