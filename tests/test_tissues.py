@@ -484,27 +484,6 @@ def _dry_run_jobs(workdir: Path, config: dict) -> tuple[dict[str, int], set[str]
 
 
 @pytest.mark.workflow
-def test_a_tissues_tracks_change_the_params_of_its_jobs_only(runs: dict[str, Path]) -> None:
-    """score_haplotypes declares every track set, each tissue's score_external its own: a new
-    list for B changes the params of the shared jobs and of B's, never of A's."""
-    workdir = runs["tissues"]
-    cfg = _many_tissue_config(runs["cohort"], 2)
-    changed = copy.deepcopy(cfg)
-    changed["scorers"][0]["tissue_tracks"] = {"B": [2]}
-    try:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(changed))
-        proc = _snakemake(workdir, "--list-changes", "params")
-        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-        files = set(proc.stdout.split())
-        shared = {f for f in files if "/chunks/my_cnn/" in f and "/tissues/" not in f}
-        own = {t: {f for f in files if f"/tissues/{t}/chunks/my_cnn/" in f} for t in TISSUES}
-        assert shared and own["B"] and not own["A"], sorted(files)[:20]
-        assert all(f.endswith(".haplotypes.parquet") for f in shared)
-    finally:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
-
-
-@pytest.mark.workflow
 def test_a_tissues_settings_rerun_that_tissues_phenotypes(runs: dict[str, Path]) -> None:
     """The per-tissue overrides are the phenotypes jobs' params (test_params' rule, per tissue).
 
