@@ -416,3 +416,60 @@ def test_the_variant_store_covers_the_longest_scorer_window():
     scorers.append({**enformer, "name": "short", "window_bp": 2048})
     assert longest_window_bp(4096, scorers) == with_defaults(enformer)["window_bp"]
     assert longest_window_bp(2**19, scorers) == 2**19
+
+
+# ----------------------------------------------------------------------------------------------
+# several track sets from one response or forward pass (tissue_tracks)
+
+
+def test_alphagenome_track_sets_read_one_response_each(tmp_path):
+    """Each set's column is the score of a scorer of that set alone, from the same request."""
+    codes = _random_codes(4, seed=2)
+    codes[3] = codes[0]
+    sets = [[], ["GM12878 CAGE -"], ["GM12878 CAGE -", "GM12878 CAGE +"]]
+    service = _FakeService()
+    multi = _ag_scorer(tmp_path / "m", service, track_sets=sets)
+    got = multi.score_sequences(codes)
+    assert got.shape == (4, 3) and service.batches == [2, 1]  # 3 distinct sequences, once
+    for j, ts in enumerate(sets):
+        alone = _ag_scorer(tmp_path / str(j), _FakeService(), tracks=ts).score_sequences(codes)
+        np.testing.assert_array_equal(got[:, j], alone)
+    assert np.abs(got[:, 0] - got[:, 1]).max() > 0
+
+
+def test_tissue_tracks_config_errors_name_the_key_and_the_fix(tmp_path):
+    ag_spec = {"name": "ag", "type": "alphagenome", "window_bp": L16,
+               "tissue_tracks": {"Brain": ["CAGE brain +"]}}  # fmt: skip
+    out = check_scorer_configs([ag_spec], tissues=["Brain", "Liver"])
+    assert out["ag"]["tissue_tracks"] == {"Brain": ["CAGE brain +"]}
+    assert check_scorer_configs([{"name": "ag", "type": "alphagenome"}])["ag"]["tissue_tracks"] == {}
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks \{'Brain': \['CAGE brain "
+                       r"\+'\]\}: the config lists no tissues .*remove tissue_tracks and set "
+                       r"scorers\[0\].tracks, or list the tissues under tissues:"):  # fmt: skip
+        check_scorer_configs([ag_spec])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks: \['Brain'\] not under "
+                       r"tissues: \(it lists \['Lung'\]\); use the tissues' names"):  # fmt: skip
+        check_scorer_configs([ag_spec], tissues=["Lung"])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.Brain 'CAGE': give a list"):
+        check_scorer_configs([{**ag_spec, "tissue_tracks": {"Brain": "CAGE"}}], tissues=["Brain"])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.Brain \[3\]: give a list "
+                       r"of exact track names"):  # fmt: skip
+        check_scorer_configs([{**ag_spec, "tissue_tracks": {"Brain": [3]}}], tissues=["Brain"])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks \['x'\]: give a mapping"):
+        check_scorer_configs([{**ag_spec, "tissue_tracks": ["x"]}], tissues=["Brain"])
+    table = tmp_path / "s.tsv"
+    table.write_text("gene\tindividual\thaplotype\tscore\nG\tI\t1\t0.5\n")
+    pre = {"name": "p", "type": "precomputed", "table": str(table), "tissue_tracks": {"A": [1]}}
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks: not supported for type "
+                       r"precomputed .*remove it"):  # fmt: skip
+        check_scorer_configs([pre], tissues=["A"])
+
+
+def test_configured_track_sets_put_tracks_first_and_each_list_once():
+    spec = {"tracks": [5110], "tissue_tracks": {"A": [4980], "B": [5110], "C": [4980], "D": ["5110"]}}
+    assert scorers.configured_track_sets(spec) == [[5110], [4980], ["5110"]]
+    assert [scorers.track_set_label(t) for t in scorers.configured_track_sets(spec)] == [
+        "[5110]", "[4980]", '["5110"]']  # fmt: skip
+    assert scorers.tissue_tracks_of(spec, "A") == [4980]
+    assert scorers.tissue_tracks_of(spec, "E") == [5110]
+    assert scorers.configured_track_sets({"type": "precomputed"}) == [[]]

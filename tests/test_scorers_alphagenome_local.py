@@ -214,3 +214,21 @@ def test_local_bf16_on_cuda_matches_fp32(weights):
     gpu = build_scorer(_spec(weights, device="auto", batch_size=2))
     assert gpu.device.type == "cuda" and gpu.bf16
     np.testing.assert_allclose(gpu.score_sequences(codes), fp32, rtol=5e-2)
+
+
+def test_track_sets_equal_single_set_scorers(weights):
+    """Every set is read from the same forward pass, each exactly as a scorer of it alone."""
+    terms = ["EFO:0002784", "CL:0000236"]
+    sets = [[], ["gm_minus"], ["other_plus", "gm_plus"]]
+    multi = build_scorer(_spec(weights, ontology_terms=terms,
+                               tissue_tracks={"B": sets[1], "C": sets[2]}))  # fmt: skip
+    assert multi.track_sets == sets
+    codes = np.random.default_rng(5).integers(0, 4, size=(2, L), dtype=np.uint8)
+    got = multi.score_sequences(codes)
+    assert got.shape == (2, 3)
+    for j, ts in enumerate(sets):
+        alone = build_scorer(_spec(weights, ontology_terms=terms, tracks=ts))
+        np.testing.assert_array_equal(got[:, j], alone.score_sequences(codes))
+    assert np.abs(got[:, 1] - got[:, 2]).max() > 0
+    with pytest.raises(ConfigError, match=r"tracks: tracks \['nope'\] are not in the response"):
+        build_scorer(_spec(weights, tissue_tracks={"B": ["nope"]}))

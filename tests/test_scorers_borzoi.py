@@ -607,3 +607,49 @@ def test_bf16_on_cuda_close_to_fp32(real, weights):
     cpu = build_scorer(_spec(weights["rep0"], device="cpu")).score_haplotypes(batch)
     gpu = build_scorer(_spec(weights["rep0"], device="cuda")).score_haplotypes(batch)
     np.testing.assert_allclose(gpu, cpu, rtol=0.05)
+
+
+def test_track_sets_equal_single_set_scorers(weights):
+    """Two replicates, both strands, unsquash and log1p: each track set's column is exactly the
+    score of a scorer of that set alone (the same trunk output, the set's own head rows and
+    readout), and each replicate's trunk runs once per batch and strand for every set."""
+    sets = {"A": RNA_GM12878[:3], "B": [870], "C": RNA_GM12878[4:6] + [870]}
+    common = dict(readout="tss", average_strands=True, batch_size=2)
+    w = [weights["rep0"], weights["rep1"]]
+    multi = build_scorer(_spec(w, tracks=sets["A"], tissue_tracks={"B": sets["B"],
+                               "C": sets["C"]}, **common))  # fmt: skip
+    assert multi.track_sets == list(sets.values()) and "3 track sets" in multi.describe()
+    calls = []
+    for m in multi.models:
+        m.get_embs_after_crop = _counted(m.get_embs_after_crop, calls)
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 4, size=(3, L), dtype=np.uint8)
+    got = multi.score_sequences(codes)
+    assert got.shape == (3, 3) and len(calls) == 2 * 2 * 2  # batches x replicates x strands
+    for j, t in enumerate(sets):
+        alone = build_scorer(_spec(w, tracks=sets[t], **common))
+        np.testing.assert_array_equal(got[:, j], alone.score_sequences(codes))
+    assert np.abs(got[:, 0] - got[:, 1]).max() > 1e-6
+    batch = HaplotypeBatch(np.full(3, "g"), np.array(["a", "b", "c"]), np.full(3, "+"),
+                           np.stack([codes, codes[::-1]], axis=1), np.full(3, 10_000))  # fmt: skip
+    haps = multi.score_haplotypes(batch)
+    assert haps.shape == (3, 2, 3)
+    np.testing.assert_array_equal(haps[:, 0], got)  # distinct sequences: the same 3 windows
+    np.testing.assert_array_equal(haps[:, 1], got[::-1])
+
+
+def _counted(fn, calls):
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def test_tissue_tracks_are_checked_as_tracks(weights):
+    spec = _spec(weights["rep0"], readout="tss")
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.B \[9000\]: Borzoi's "
+                       r"human head has 7611 tracks"):  # fmt: skip
+        check_scorer_configs([{**spec, "tissue_tracks": {"B": [9000]}}], tissues=["B"])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.B: no track"):
+        check_scorer_configs([{**spec, "tissue_tracks": {"B": ["RNA:nowhere"]}}], tissues=["B"])

@@ -395,3 +395,38 @@ def test_enformer_bf16_on_cuda_matches_fp32(weights):
     gpu = build_scorer({**_spec(weights["hf"]), "device": "auto", "batch_size": 4})
     assert gpu.device.type == "cuda" and gpu.bf16
     np.testing.assert_allclose(gpu.score_sequences(codes), fp32, rtol=3e-2)
+
+
+def test_enformer_track_sets_equal_single_set_scorers(weights):
+    """One forward pass per batch serves every track set; each set's column is exactly the
+    readout of a scorer of that set alone (the head runs on every track either way)."""
+    sets = {"A": [5110], "B": [4980, 10], "C": [0, 5312, 5110]}
+    spec = _spec(weights["pt"], hparams=HPARAMS, batch_size=2,
+                 tissue_tracks={"B": sets["B"], "C": sets["C"]})  # fmt: skip
+    multi = build_scorer(spec)
+    assert multi.track_sets == list(sets.values())
+    calls = []
+    multi.model.register_forward_hook(lambda *_: calls.append(1))
+    codes = np.random.default_rng(3).integers(0, 5, size=(5, L), dtype=np.uint8)
+    got = multi.score_sequences(codes)
+    assert got.shape == (5, 3) and len(calls) == 3  # ceil(5 / 2) forward passes for 3 sets
+    for j, t in enumerate(sets):
+        alone = build_scorer(_spec(weights["pt"], hparams=HPARAMS, batch_size=2, tracks=sets[t]))
+        np.testing.assert_array_equal(got[:, j], alone.score_sequences(codes))
+    np.testing.assert_allclose(got[:, 0], _manual(weights["model"], codes, [7, 8, 9], [5110]),
+                               rtol=1e-5)  # fmt: skip
+    assert np.abs(got[:, 0] - got[:, 1]).max() > 1e-6
+
+
+def test_enformer_tissue_tracks_are_checked_as_tracks(weights):
+    from ps2f.models.scorers import check_scorer_configs
+
+    spec = _spec(weights["pt"], hparams=HPARAMS)
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.B: track 'CAGE brain' is "
+                       r"a description, which needs a local targets table"):  # fmt: skip
+        check_scorer_configs([{**spec, "tissue_tracks": {"B": ["CAGE brain"]}}], tissues=["B"])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.B \[5313\]: the human "
+                       r"head has 5313 tracks"):  # fmt: skip
+        check_scorer_configs([{**spec, "tissue_tracks": {"B": [1, 5313]}}], tissues=["B"])
+    with pytest.raises(ConfigError, match=r"scorers\[0\].tissue_tracks.B: give at least one"):
+        check_scorer_configs([{**spec, "tissue_tracks": {"B": []}}], tissues=["B"])

@@ -28,7 +28,12 @@ from test_scorers_models import (  # noqa: F401  (real, weights: fixtures)
 
 from ps2f.errors import ConfigError
 from ps2f.genome.encoding import one_hot, reverse_complement_codes
-from ps2f.models.scorers import build_scorer, check_scorer_configs, longest_window_bp
+from ps2f.models.scorers import (
+    HaplotypeBatch,
+    build_scorer,
+    check_scorer_configs,
+    longest_window_bp,
+)
 
 torch = pytest.importorskip("torch")
 
@@ -410,3 +415,61 @@ def test_bf16_on_cuda_matches_fp32():
     gpu = build_scorer(_spec(device="auto"))
     assert gpu.device.type == "cuda" and gpu.bf16
     np.testing.assert_allclose(gpu.score_sequences(codes), fp32, rtol=3e-2, atol=1e-2)
+
+
+# ----------------------------------------------------------------------------------------------
+# several track sets from one forward pass (tissue_tracks)
+
+
+def _repeated_codes(n: int, window_bp: int, seed: int = 0) -> np.ndarray:
+    """Random windows (ACGT and some N), each one twice: the dedup keeps working."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 4, size=(n, window_bp), dtype=np.uint8)
+    codes[:, :7] = 4
+    return np.concatenate([codes, codes[::-1]])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "layout"),
+    [({}, "N,bins,tracks"), ({"out": "tracks_bins"}, "N,tracks,bins"), ({"out": "scalar"}, "N,tracks")],
+)  # fmt: skip
+def test_track_sets_equal_single_set_scorers_from_one_forward_pass(kwargs, layout):
+    """Each column of a 3-set scorer is exactly the score of a scorer of that set alone (the
+    same reductions on the same output), and the model runs once per batch, not per set."""
+    sets = {"A": [1, 3], "B": [0], "C": [4, 2, 1]}
+    spec = _spec(kwargs={**CONV, **kwargs}, output_layout=layout, batch_size=3,
+                 tissue_tracks={"B": sets["B"], "C": sets["C"], "D": [1, 3]})  # fmt: skip
+    multi = build_scorer(spec)
+    assert multi.track_sets == [sets["A"], sets["B"], sets["C"]]  # D repeats the default
+    calls = []
+    multi.model.register_forward_hook(lambda *_: calls.append(1))
+    codes = _repeated_codes(5, L)
+    got = multi.score_sequences(codes)
+    assert got.shape == (10, 3) and got.dtype == np.float64
+    assert len(calls) == 4  # ceil(10 / 3) batches: one forward pass each, for all sets
+    for j, t in enumerate(sets):
+        alone = build_scorer(_spec(kwargs={**CONV, **kwargs}, output_layout=layout,
+                                   batch_size=3, tracks=sets[t]))  # fmt: skip
+        assert alone.track_sets is None
+        np.testing.assert_array_equal(got[:, j], alone.score_sequences(codes))
+    assert np.abs(got[:, 0] - got[:, 1]).max() > 1e-6  # the sets read different tracks
+    # score_haplotypes: (B, 2, S), distinct sequences scored once
+    batch = HaplotypeBatch(np.full(5, "g"), np.arange(5).astype(str), np.full(5, "+"),
+                           codes.reshape(5, 2, L))  # fmt: skip
+    haps = multi.score_haplotypes(batch)
+    assert haps.shape == (5, 2, 3) and multi.n_distinct == 5 and multi.n_windows == 10
+    # the distinct windows are the first five, scored in batches of 3 + 2 (torch results may
+    # differ in the last bits between batch compositions, so compare the same batches)
+    once = multi.score_sequences(codes[:5])[[0, 1, 2, 3, 4, 4, 3, 2, 1, 0]]
+    np.testing.assert_array_equal(haps.reshape(10, 3), once)
+    assert "tracks sets [[1, 3], [0], [4, 2, 1]]" in multi.describe()
+
+
+def test_tissue_tracks_are_checked_as_tracks():
+    for bad, shown in (([], r"\[\]"), (["CAGE"], r"\['CAGE'\]"), ([-1], r"\[-1\]")):
+        with pytest.raises(ConfigError, match=rf"scorers\[0\].tissue_tracks.B {shown}: give a "
+                           r"list of track indices"):  # fmt: skip
+            check_scorer_configs([_spec(tissue_tracks={"B": bad})], tissues=["A", "B"])
+    # an index past the output: when the model is built, as for tracks
+    with pytest.raises(ConfigError, match=r"tracks \[5\]: the output of shape \(1, 64, 5\)"):
+        build_scorer(_spec(tissue_tracks={"B": [0, 5]}))

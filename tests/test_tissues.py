@@ -7,6 +7,10 @@ fed through ``inputs:`` like real data: once with both tissues in chunks of 2 ge
 per contig), and once per tissue as today's one-phenotype run on that tissue's BED alone, in one
 chunk. Every gathered table of a tissue must equal its one-tissue, one-chunk run's exactly: the
 shared stores cover more individuals and genes, and every job selects its own by ID.
+
+The external scorer gives tissue B its own tracks (``tissue_tracks: {B: [1]}``; A reads the
+scorer's ``tracks: [0, 2]``): B's one-tissue run reads ``tracks: [1]``, so B's tables equal a
+scorer of that set alone, A's the default set's, both read from one forward pass per chunk.
 """
 
 from __future__ import annotations
@@ -197,6 +201,9 @@ BASE = {
 }  # fmt: skip
 
 
+TISSUE_B_TRACKS = [1]  # tissue B's own track of my_cnn (A reads the scorer's tracks [0, 2])
+
+
 def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     src = str(REPO / "src")
     path = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -228,11 +235,14 @@ def _many_tissue_config(cohort: Path, genes_per_chunk: int) -> dict:
         for t in TISSUES
     ]
     cfg["chunks"] = {"genes_per_chunk": genes_per_chunk}
+    cfg["scorers"][0]["tissue_tracks"] = {"B": TISSUE_B_TRACKS}
     return cfg
 
 
 def _one_tissue_config(cohort: Path, tissue: str) -> dict:
     cfg = _many_tissue_config(cohort, 1000)
+    for scorer in cfg["scorers"]:  # the tissue's own tracks, as a one-tissue scorer's tracks
+        scorer["tracks"] = scorer.pop("tissue_tracks", {}).get(tissue, scorer["tracks"])
     spec = cfg.pop("tissues")[TISSUES.index(tissue)]
     cfg["inputs"]["expression"] = spec["expression"]
     cfg["expression"]["covariates"] = spec["covariates"]
@@ -336,6 +346,38 @@ def test_external_scorer_scores_each_haplotype_once_for_every_tissue(runs) -> No
         assert set(zip(mine["gene"], mine["individual"], strict=True)) <= set(
             zip(scores["gene"], scores["individual"], strict=True)
         )
+
+
+@pytest.mark.workflow
+def test_tissue_tracks_are_read_from_the_one_shared_forward_pass(runs) -> None:
+    """With tissue_tracks, each shared chunk holds both track sets, scored by one job whose
+    model ran once per distinct haplotype window; each tissue reads its own set's rows."""
+    from ps2f.pipeline.score import HAPLOTYPE_SCORE_COLUMNS, SHARED_HAPLOTYPE_SCORE_COLUMNS
+
+    root = runs["tissues"] / "results" / NAME
+    logs = runs["tissues"] / "logs" / NAME / "score_haplotypes" / "my_cnn"
+    tables = sorted((root / "chunks" / "my_cnn").glob("*.haplotypes.parquet"))
+    scores = pd.concat([pd.read_parquet(p) for p in tables], ignore_index=True)
+    assert list(scores.columns) == list(SHARED_HAPLOTYPE_SCORE_COLUMNS)
+    assert set(scores["track_set"]) == {"[0,2]", "[1]"}
+    sets = {k: g.set_index(["gene", "individual", "haplotype"])["score"].sort_index()
+            for k, g in scores.groupby("track_set")}  # fmt: skip
+    # the same pairs in both sets, with different numbers (another track read)
+    assert sets["[0,2]"].index.equals(sets["[1]"].index)
+    assert not np.allclose(sets["[0,2]"].to_numpy(), sets["[1]"].to_numpy())
+    scored = [p.read_text() for p in logs.glob("*.log")]
+    scored = [text for text in scored if "distinct of" in text]  # chunks with a sequence gene
+    assert scored
+    for text in scored:
+        # one job and one model per chunk: each distinct window scored once, for both sets
+        assert "2 track sets ['[0,2]', '[1]'] from each forward pass" in text
+        assert "tracks sets [[0, 2], [1]]" in text  # the scorer's own line
+    for t, label in (("A", "[0,2]"), ("B", "[1]")):
+        mine = read_table(_tissue_dir(runs, t) / "scores" / "my_cnn.haplotypes.parquet")
+        assert list(mine.columns) == list(HAPLOTYPE_SCORE_COLUMNS)
+        got = mine.set_index(["gene", "individual", "haplotype"])["score"]
+        want = sets[label].reindex(got.index)
+        np.testing.assert_array_equal(got.to_numpy(), want.to_numpy())
 
 
 GATHERED = [

@@ -71,14 +71,15 @@ def check_scorers_config():
     Names are unique and not built-in models; each type's own checks run (Enformer weights and
     precomputed tables exist and are readable, tracks and bins fit the model, AlphaGenome
     lengths are accepted), and an AlphaGenome scorer needs ALPHAGENOME_API_KEY in the
-    environment unless its response cache holds answers. Returns each scorer's full config by
-    name.
+    environment unless its response cache holds answers. A scorer's tissue_tracks needs
+    tissues: and names only tissues listed there; each list is checked as its tracks. Returns
+    each scorer's full config by name.
     """
     from ps2f.errors import ConfigError
     from ps2f.models.scorers import check_scorer_configs
 
     try:
-        scorers = check_scorer_configs(config["scorers"], reserved=MODELS)
+        scorers = check_scorer_configs(config["scorers"], reserved=MODELS, tissues=list(TISSUES))
         for i, spec in enumerate(scorers.values()):
             if spec["type"] == "alphagenome":
                 from ps2f.models.scorers.alphagenome import check_api_key
@@ -662,8 +663,24 @@ SCORER_ENVS = {
 
 
 def get_scorer_config(wildcards):
-    """The full config of scorer `wildcards.scorer` (defaults filled in)."""
-    return SCORERS[wildcards.scorer]
+    """The full config of scorer `wildcards.scorer` (defaults filled in): every track set it
+    reads (rules score_external of a one-phenotype run, score_haplotypes). An empty
+    tissue_tracks is left out, so a run made before the key existed keeps its params."""
+    spec = SCORERS[wildcards.scorer]
+    return {k: v for k, v in spec.items() if k != "tissue_tracks" or v}
+
+
+def get_tissue_scorer_config(wildcards):
+    """A tissue's score_external params: the scorer's config with `tracks` set to the tissue's
+    own list (its tissue_tracks entry, else tracks) and no tissue_tracks, so a change to
+    another tissue's tracks changes no param of this job."""
+    from ps2f.models.scorers import tissue_tracks_of
+
+    spec = SCORERS[wildcards.scorer]
+    own = {k: v for k, v in spec.items() if k != "tissue_tracks"}
+    if "tracks" in spec:
+        own["tracks"] = tissue_tracks_of(spec, wildcards.tissue)
+    return own
 
 
 def get_scorer_contig_aliases(wildcards):

@@ -42,6 +42,7 @@ from ps2f.pipeline.common import (
 
 __all__ = [
     "HAPLOTYPE_SCORE_COLUMNS",
+    "SHARED_HAPLOTYPE_SCORE_COLUMNS",
     "run_predictions_from_haplotype_scores",
     "run_score_external",
     "score_genes",
@@ -49,6 +50,13 @@ __all__ = [
 
 #: Columns of the haplotype-score table (the ``precomputed`` scorer's input format + model).
 HAPLOTYPE_SCORE_COLUMNS: tuple[str, ...] = ("model", "gene", "individual", "haplotype", "score")
+#: Columns of rule ``score_haplotypes``' shared table (a many-tissue run): the above plus
+#: ``track_set``, the track list the score reads (:func:`ps2f.models.scorers.track_set_label`,
+#: e.g. ``[0,2]``). A scorer with ``tissue_tracks`` scores each distinct list from one forward
+#: pass (:func:`ps2f.models.scorers.configured_track_sets`): one row per (gene, individual,
+#: haplotype, track set). Each tissue's ``score_external`` job keeps the rows of its own list
+#: and writes the per-tissue table in :data:`HAPLOTYPE_SCORE_COLUMNS`.
+SHARED_HAPLOTYPE_SCORE_COLUMNS: tuple[str, ...] = (*HAPLOTYPE_SCORE_COLUMNS, "track_set")
 _CHUNK_BYTES = 256 * 2**20  # haplotype codes materialized per scoring call
 _LOG_EVERY_S = 30.0
 
@@ -127,8 +135,9 @@ def score_genes(
 
     Returns
     -------
-    numpy.ndarray, shape (n_genes, n_individuals, 2), float64
-        NaN where the scorer has no score.
+    numpy.ndarray, shape (n_genes, n_individuals, 2) or (n_genes, n_individuals, 2, S), float64
+        NaN where the scorer has no score. ``(..., S)`` for a scorer reading S > 1 track sets
+        (``scorer.n_track_sets``; its ``score_haplotypes`` returns ``(B, 2, S)``).
 
     Raises
     ------
@@ -146,7 +155,9 @@ def score_genes(
     strands = genes["strand"].astype(str).to_numpy()
     tss0 = genes["tss0"].to_numpy(np.int64) if "tss0" in genes.columns else None
     G, n_ind = len(genes), len(ids)
-    out = np.full((G, n_ind, 2), np.nan)
+    n_sets = int(getattr(scorer, "n_track_sets", 1))
+    per_pair = (2,) if n_sets == 1 else (2, n_sets)
+    out = np.full((G, n_ind, *per_pair), np.nan)
     if scorer.window_bp is None:
         gi, ii = np.repeat(np.arange(G), n_ind), np.tile(np.arange(n_ind), G)
         scores = scorer.score_haplotypes(HaplotypeBatch(gene_ids[gi], ids[ii], strands[gi]))
@@ -179,10 +190,10 @@ def score_genes(
                 if _is_cuda_oom(err):
                     raise _scorer_out_of_memory(scorer, len(idx), err) from err
                 raise
-            if scores.shape != (len(idx), 2):
+            if scores.shape != (len(idx), *per_pair):
                 raise ValueError(
                     f"scorer {scorer.name!r} returned shape {scores.shape}, expected "
-                    f"({len(idx)}, 2)"
+                    f"{(len(idx), *per_pair)}"
                 )
             out[g, idx] = scores
         now = time.monotonic()
@@ -275,7 +286,9 @@ def run_score_external(
     With ``expression_path`` and ``out_predictions`` None, rule ``score_haplotypes`` of a
     many-tissue run: the haplotype scores only, of every gene and individual of any tissue
     (the union tables of rule ``store_tables``), scored once and read by every tissue's
-    ``score_external`` job (:func:`run_predictions_from_haplotype_scores`).
+    ``score_external`` job (:func:`run_predictions_from_haplotype_scores`). That table has
+    :data:`SHARED_HAPLOTYPE_SCORE_COLUMNS`: one score per track set of the scorer (its
+    ``tracks`` and each distinct ``tissue_tracks`` list, all read from one forward pass).
 
     Parameters
     ----------
@@ -300,7 +313,8 @@ def run_score_external(
         Predictions table (:data:`ps2f.schema.PREDICTION_COLUMNS`); None with
         ``expression_path`` None.
     out_haplotype_scores : str
-        Haplotype scores (:data:`HAPLOTYPE_SCORE_COLUMNS`).
+        Haplotype scores (:data:`HAPLOTYPE_SCORE_COLUMNS`; with ``out_predictions`` None,
+        :data:`SHARED_HAPLOTYPE_SCORE_COLUMNS`).
     gene_ids : sequence of str, optional
         A gene chunk (:mod:`ps2f.pipeline.chunks`): score these genes only. A chunk with no
         sequence-model gene, or none the scorer has a score for, writes empty tables (the
@@ -311,12 +325,20 @@ def run_score_external(
     ps2f.errors.ConfigError
         Invalid scorer config, missing weights/table/key; or the scorer ran out of GPU memory
         (the message names its ``batch_size``).
+    ValueError
+        Predictions asked of a scorer with several track sets (``tissue_tracks``: their
+        predictions are made per tissue from the shared table).
     ps2f.errors.InputError
         No sequence-model gene (sequence scorers), windows reaching past the variants the
         variant store holds, or the scorer has no score for any pair (e.g. gene or sample IDs
         of a precomputed table match nothing).
     """
-    from ps2f.models.scorers import aggregate_haplotypes, build_scorer
+    from ps2f.models.scorers import (
+        aggregate_haplotypes,
+        build_scorer,
+        configured_track_sets,
+        track_set_label,
+    )
 
     python = scorer.get("python")
     if python and os.path.abspath(python) != os.path.abspath(sys.executable):
@@ -338,12 +360,21 @@ def run_score_external(
         )
         return
     name = scorer["name"]
+    labels = [track_set_label(t) for t in configured_track_sets(scorer)]
+    if out_predictions is not None and len(labels) > 1:
+        raise ValueError(
+            f"scorer {name!r} reads {len(labels)} track sets (tissue_tracks): its predictions are "
+            f"made per tissue from the shared haplotype scores (rule score_haplotypes)"
+        )
     model = build_scorer(scorer, key=f"scorers ({name})")
     log.info("%s", model.describe())
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(max(1, int(threads)))
     if (expression_path is None) != (out_predictions is None):
         raise ValueError("expression_path and out_predictions are given together or not at all")
+    n_sets = int(getattr(model, "n_track_sets", 1))
+    if n_sets != len(labels):
+        raise ValueError(f"scorer {name!r} scores {n_sets} track sets, its config {len(labels)}")
     if expression_path is None:
         genes, individuals = chunk_genes(genes_path, gene_ids), read_table(individuals_path)
         observed = None
@@ -357,8 +388,12 @@ def run_score_external(
         builder = None
     elif gene_ids is not None and not genes["s2f"].astype(bool).any():
         log.info("%s: no sequence-model gene in this chunk of %d genes", name, len(genes))
-        _write_scores(name, genes, individuals, observed, None, out_predictions,
-                      out_haplotype_scores)
+        if out_predictions is None:
+            _write_shared_scores(name, genes, individuals, dict.fromkeys(labels),
+                                 out_haplotype_scores)  # fmt: skip
+        else:
+            _write_scores(name, genes, individuals, observed, None, out_predictions,
+                          out_haplotype_scores)  # fmt: skip
         return
     else:
         gene_idx = s2f_gene_index(genes)
@@ -377,15 +412,17 @@ def run_score_external(
         )
         _log_n_content(builder, genes.iloc[gene_idx])
     sub = genes.iloc[gene_idx].reset_index(drop=True)
-    scores = score_genes(model, sub, ind_ids, builder)  # (G, I, 2)
+    scores = score_genes(model, sub, ind_ids, builder)  # (G, I, 2) or (G, I, 2, S)
+    if scores.ndim == 3:
+        scores = scores[..., None]
     G, n_ind = scores.shape[:2]
     gi, ii = np.repeat(np.arange(G), n_ind), np.tile(np.arange(n_ind), G)
-    flat = scores.reshape(-1, 2)
-    pred = aggregate_haplotypes(flat, scorer.get("aggregate", "mean"))
-    ok = np.isfinite(pred)
+    flats = [scores[..., j].reshape(-1, 2) for j in range(len(labels))]
+    preds_by_set = [aggregate_haplotypes(f, scorer.get("aggregate", "mean")) for f in flats]
+    ok = np.logical_or.reduce([np.isfinite(p) for p in preds_by_set])  # a score in any set
     if not ok.any():
         message = (
-            f"scorer {name!r} gave no score for any of the {len(pred)} (gene, individual) pairs "
+            f"scorer {name!r} gave no score for any of the {len(ok)} (gene, individual) pairs "
             f"(genes e.g. {sub['gene'].head(3).tolist()}, individuals e.g. {ind_ids[:3]}); "
             f"{model.describe()}. Check that gene and sample IDs match the expression file."
         )
@@ -402,13 +439,18 @@ def run_score_external(
             len(np.unique(gi[ok])),
             len(np.unique(ii[ok])),
         )
-    scored = (gene_idx[gi[ok]], ii[ok], flat[ok], pred[ok])
-    preds = _write_scores(
-        name, genes, individuals, observed, scored, out_predictions, out_haplotype_scores
-    )
-    extra = ""
+    scored = {}
+    for label, flat, pred in zip(labels, flats, preds_by_set, strict=True):
+        keep = np.isfinite(pred)
+        scored[label] = (gene_idx[gi[keep]], ii[keep], flat[keep], pred[keep])
+    if out_predictions is None:
+        preds = _write_shared_scores(name, genes, individuals, scored, out_haplotype_scores)
+    else:
+        preds = _write_scores(name, genes, individuals, observed, scored[labels[0]],
+                              out_predictions, out_haplotype_scores)  # fmt: skip
+    extra = f"; {len(labels)} track sets {labels} from each forward pass" if len(labels) > 1 else ""
     if hasattr(model, "n_requested"):
-        extra = f"; {model.n_cached} sequences from the cache, {model.n_requested} requested"
+        extra += f"; {model.n_cached} sequences from the cache, {model.n_requested} requested"
     if getattr(model, "n_windows", 0):
         extra += (
             f"; {model.n_distinct} distinct of {model.n_windows} haplotype windows scored "
@@ -425,40 +467,76 @@ def run_score_external(
     )
 
 
-def _write_scores(
+def _haplotype_frame(
     name: str,
     genes: pd.DataFrame,
     individuals: pd.DataFrame,
-    observed: np.ndarray,
-    scored: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
-    out_predictions: str | None,
-    out_haplotype_scores: str,
+    gene_rows: np.ndarray,
+    individual_rows: np.ndarray,
+    flat: np.ndarray,
 ) -> pd.DataFrame:
-    """Write a scorer's haplotype scores and predictions; ``scored`` None writes empty tables.
+    """The haplotype-score table (:data:`HAPLOTYPE_SCORE_COLUMNS`) of scored pairs.
 
-    ``scored`` is (gene rows (B,), individual rows (B,) of the phenotypes tables, haplotype
-    scores (B, 2), predictions (B,)). ``out_predictions`` None: the haplotype scores only
-    (``observed`` unused); returns the predictions table, or the pairs scored.
+    ``gene_rows``, ``individual_rows`` (B,) index the phenotypes tables; ``flat`` (B, 2) holds
+    the two haplotype scores of each pair.
     """
-    if scored is None:
-        empty = np.zeros(0, np.int64)
-        scored = (empty, empty, np.zeros((0, 2)), np.zeros(0))
-    gene_rows, individual_rows, flat, pred = scored
-    haps = pd.DataFrame(
+    return pd.DataFrame(
         {
             "model": name,
             "gene": np.repeat(genes["gene"].to_numpy()[gene_rows], 2),
             "individual": np.repeat(
                 individuals["individual"].astype(str).to_numpy()[individual_rows], 2
             ),
-            "haplotype": np.tile(np.array([1, 2], dtype=np.int64), len(pred)),
+            "haplotype": np.tile(np.array([1, 2], dtype=np.int64), len(gene_rows)),
             "score": np.asarray(flat, dtype=np.float64).reshape(-1),
         },
         columns=list(HAPLOTYPE_SCORE_COLUMNS),
     )
+
+
+def _write_shared_scores(
+    name: str,
+    genes: pd.DataFrame,
+    individuals: pd.DataFrame,
+    scored: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None],
+    out_haplotype_scores: str,
+) -> pd.DataFrame:
+    """Write rule ``score_haplotypes``' table (:data:`SHARED_HAPLOTYPE_SCORE_COLUMNS`).
+
+    ``scored`` maps each track-set label to what :func:`_write_scores` takes as ``scored``
+    (None: nothing scored). Returns the pairs scored in any set (``gene``, ``individual``).
+    """
+    frames = []
+    empty = np.zeros(0, np.int64)
+    for label, one in scored.items():
+        gene_rows, individual_rows, flat, _ = one or (empty, empty, np.zeros((0, 2)), None)
+        frame = _haplotype_frame(name, genes, individuals, gene_rows, individual_rows, flat)
+        frames.append(frame.assign(track_set=label))
+    haps = pd.concat(frames, ignore_index=True)[list(SHARED_HAPLOTYPE_SCORE_COLUMNS)]
     write_table(haps, out_haplotype_scores)
-    if out_predictions is None:
-        return haps.iloc[::2][["gene", "individual"]]
+    return haps.iloc[::2][["gene", "individual"]].drop_duplicates()
+
+
+def _write_scores(
+    name: str,
+    genes: pd.DataFrame,
+    individuals: pd.DataFrame,
+    observed: np.ndarray,
+    scored: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    out_predictions: str,
+    out_haplotype_scores: str,
+) -> pd.DataFrame:
+    """Write a scorer's haplotype scores and predictions; ``scored`` None writes empty tables.
+
+    ``scored`` is (gene rows (B,), individual rows (B,) of the phenotypes tables, haplotype
+    scores (B, 2), predictions (B,)). Returns the predictions table.
+    """
+    if scored is None:
+        empty = np.zeros(0, np.int64)
+        scored = (empty, empty, np.zeros((0, 2)), np.zeros(0))
+    gene_rows, individual_rows, flat, pred = scored
+    haps = _haplotype_frame(name, genes, individuals, gene_rows, individual_rows, flat)
+    write_table(haps, out_haplotype_scores)
     preds = predictions_frame(name, genes, individuals, gene_rows, individual_rows, observed, pred)
     write_table(preds, out_predictions)
     return preds
@@ -486,15 +564,24 @@ def run_predictions_from_haplotype_scores(
     scorer that batches sequences (torch models) may differ in the last bits, as between two
     batch sizes.
 
+    The tissue's scores are the shared rows whose ``track_set`` is the label
+    (:func:`ps2f.models.scorers.track_set_label`) of ``scorer["tracks"]``: the workflow hands
+    this job the scorer's config with ``tracks`` set to the tissue's own list (its
+    ``tissue_tracks`` entry, else the scorer's ``tracks``). A shared table without a
+    ``track_set`` column was written before track sets existed, when the scorer read its
+    ``tracks`` only; the workflow re-runs it when ``tissue_tracks`` is set (its params change),
+    so such a table is read whole.
+
     Parameters
     ----------
     scorer : mapping
-        The scorer's config (``name``, ``type``, ``aggregate``).
+        The scorer's config (``name``, ``type``, ``aggregate``, and ``tracks``: the tissue's).
     genes_path, individuals_path, expression_path : str
         The tissue's phenotypes tables.
     haplotype_paths : sequence of str
-        Haplotype-score tables of rule ``score_haplotypes`` (:data:`HAPLOTYPE_SCORE_COLUMNS`)
-        holding every pair of the chunk (the shared chunks its genes fall in).
+        Haplotype-score tables of rule ``score_haplotypes``
+        (:data:`SHARED_HAPLOTYPE_SCORE_COLUMNS`) holding every pair of the chunk (the shared
+        chunks its genes fall in).
     out_predictions, out_haplotype_scores : str
         As :func:`run_score_external`'s.
     gene_ids : sequence of str, optional
@@ -503,10 +590,13 @@ def run_predictions_from_haplotype_scores(
     Raises
     ------
     ps2f.errors.InputError
-        A chunk gene the shared scores lack (the shared tables are older than the tissue's
-        phenotypes), or, for a whole-table run (``gene_ids`` None), no score for any pair.
+        A chunk gene the shared scores lack for the tissue's track set (the shared tables are
+        older than the tissue's phenotypes or tracks), or, for a whole-table run (``gene_ids``
+        None), no score for any pair.
     """
-    from ps2f.models.scorers import aggregate_haplotypes
+    import pyarrow.parquet as pq
+
+    from ps2f.models.scorers import aggregate_haplotypes, tissue_tracks_of, track_set_label
 
     name = scorer["name"]
     genes, individuals, observed = load_inputs(
@@ -518,14 +608,20 @@ def run_predictions_from_haplotype_scores(
         gene_idx = s2f_gene_index(genes) if genes["s2f"].astype(bool).any() else np.zeros(0, int)
     ind_ids = individuals["individual"].astype(str).to_numpy()
     want = genes["gene"].astype(str).to_numpy()[gene_idx]
-    tables = [pd.read_parquet(p, filters=[("gene", "in", list(want))]) for p in haplotype_paths]
+    label = track_set_label(tissue_tracks_of(scorer, None))
+    tables = []
+    for p in haplotype_paths:
+        filters = [("gene", "in", list(want))]
+        if "track_set" in pq.read_schema(p).names:
+            filters.append(("track_set", "==", label))
+        tables.append(pd.read_parquet(p, filters=filters, columns=list(HAPLOTYPE_SCORE_COLUMNS)))
     haps = pd.concat(tables, ignore_index=True) if tables else None
     if len(want) and (haps is None or not set(want) <= set(haps["gene"].astype(str))):
         seen = set() if haps is None else set(haps["gene"].astype(str))
         raise InputError(
             f"{list(haplotype_paths)[:3]}: the shared haplotype scores of scorer {name!r} lack "
-            f"genes of this chunk (e.g. {sorted(set(want) - seen)[:3]}); they are older than "
-            f"this tissue's phenotypes: re-run the workflow"
+            f"genes of this chunk for track set {label} (e.g. {sorted(set(want) - seen)[:3]}); "
+            f"they are older than this tissue's phenotypes or tracks: re-run the workflow"
         )
     G, n_ind = len(gene_idx), len(ind_ids)
     flat = np.full((G * n_ind, 2), np.nan)

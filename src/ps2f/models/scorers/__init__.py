@@ -16,6 +16,14 @@ defines
   values consistent), raising :class:`ps2f.errors.ConfigError`;
 * ``from_config(spec, key) -> Scorer``.
 
+Per-tissue tracks (config ``tissue_tracks``, issue 16 item 2): a scorer type whose tracks are
+read from one model output (enformer, borzoi, torch_module, alphagenome_local, and
+alphagenome, whose cached responses hold every requested track) has a ``tissue_tracks`` key,
+a mapping of tissue name to a track list in the form of its ``tracks``. Its scorer reads every
+distinct list (:func:`configured_track_sets`) from the same forward pass and returns one score
+per set (``score_haplotypes -> (B, 2, S)`` for S > 1 sets); rule ``score_haplotypes`` writes
+them labelled by :func:`track_set_label`, and each tissue's ``score_external`` job reads its own.
+
 Adding a model (e.g. Borzoi) is one new module here plus its entry in
 ``workflow/schemas/config.schema.yaml`` (and in :data:`CONFIG_TYPES`). Importing this package
 imports neither torch nor a model library; each module imports its library lazily.
@@ -38,6 +46,9 @@ from ps2f.models.scorers.base import (
     Scorer,
     SequenceScorer,
     aggregate_haplotypes,
+    configured_track_sets,
+    tissue_tracks_of,
+    track_set_label,
     unique_sequences,
 )
 
@@ -49,6 +60,9 @@ __all__ = [
     "SequenceScorer",
     "aggregate_haplotypes",
     "unique_sequences",
+    "configured_track_sets",
+    "tissue_tracks_of",
+    "track_set_label",
     "scorer_types",
     "scorer_module",
     "with_defaults",
@@ -116,6 +130,12 @@ def with_defaults(spec: Mapping[str, Any], key: str = "scorer") -> dict[str, Any
             raise ConfigError(f"{key}: '{k}' is required")
     mod = scorer_module(spec["type"])
     allowed = set(_COMMON) | set(mod.DEFAULTS) | set(mod.REQUIRED)
+    if "tissue_tracks" in spec and "tissue_tracks" not in allowed:
+        raise ConfigError(
+            f"{key}.tissue_tracks: not supported for type {spec['type']} (its scores are not "
+            f"read from model tracks); remove it, and give a tissue other scores as a scorer "
+            f"of its own in a one-tissue run"
+        )
     unknown = sorted(set(spec) - allowed)
     if unknown:
         raise ConfigError(
@@ -138,7 +158,7 @@ def with_defaults(spec: Mapping[str, Any], key: str = "scorer") -> dict[str, Any
 
 
 def check_scorer_configs(
-    specs: Iterable[Mapping[str, Any]], reserved: Sequence[str] = ()
+    specs: Iterable[Mapping[str, Any]], reserved: Sequence[str] = (), tissues: Sequence[str] = ()
 ) -> dict[str, dict[str, Any]]:
     """Check the workflow's ``scorers:`` section when the workflow is parsed (torch-free).
 
@@ -148,6 +168,9 @@ def check_scorer_configs(
         The list under ``scorers:``.
     reserved : sequence of str
         Model names already taken (``p_model``, ``r_model``, the baselines).
+    tissues : sequence of str
+        The names under the config's ``tissues:`` (empty: a one-phenotype run); every
+        ``tissue_tracks`` key must be one of them.
 
     Returns
     -------
@@ -157,8 +180,10 @@ def check_scorer_configs(
     Raises
     ------
     ps2f.errors.ConfigError
-        A name repeats or is reserved, a type is not in :data:`CONFIG_TYPES`, or a type's own
-        check fails (missing weights or table, unknown track, ...).
+        A name repeats or is reserved, a type is not in :data:`CONFIG_TYPES`, a type's own
+        check fails (missing weights or table, unknown track, ...; ``tissue_tracks`` lists are
+        checked as ``tracks``), or ``tissue_tracks`` is set without ``tissues:``, names a
+        tissue not listed there, or is set for a type without tracks (``precomputed``).
     """
     out: dict[str, dict[str, Any]] = {}
     for i, spec in enumerate(specs):
@@ -173,9 +198,33 @@ def check_scorer_configs(
             raise ConfigError(f"{key}.name {name!r} is a built-in model; choose another name")
         if name in out:
             raise ConfigError(f"{key}.name {name!r} is used by two scorers")
+        _check_tissue_names(full, key, tissues)
         scorer_module(full["type"]).check_config(full, key)
         out[name] = full
     return out
+
+
+def _check_tissue_names(spec: Mapping[str, Any], key: str, tissues: Sequence[str]) -> None:
+    """``tissue_tracks`` needs ``tissues:`` and may name only the tissues listed there."""
+    mapping = spec.get("tissue_tracks") or {}
+    if not mapping:
+        return
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(
+            f"{key}.tissue_tracks {mapping!r}: give a mapping of tissue name to its track list"
+        )
+    if not tissues:
+        raise ConfigError(
+            f"{key}.tissue_tracks {dict(mapping)!r}: the config lists no tissues (tissues: is "
+            f"empty), so there is no tissue to give its own tracks; remove tissue_tracks and set "
+            f"{key}.tracks, or list the tissues under tissues:"
+        )
+    unknown = [t for t in mapping if t not in tissues]
+    if unknown:
+        raise ConfigError(
+            f"{key}.tissue_tracks: {unknown} not under tissues: (it lists {list(tissues)}); "
+            f"use the tissues' names, or remove these entries"
+        )
 
 
 def longest_window_bp(s2f_window_bp: int, specs: Iterable[Mapping[str, Any]]) -> int:

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ps2f.errors import ConfigError, Ps2fError
-from ps2f.models.scorers.base import SequenceScorer
+from ps2f.models.scorers.base import SequenceScorer, configured_track_sets, tissue_track_lists
 
 __all__ = [
     "API_KEY_ENV",
@@ -59,6 +59,7 @@ __all__ = [
     "AlphaGenomeService",
     "ClientService",
     "AlphaGenomeScorer",
+    "check_tracks",
     "check_config",
     "check_api_key",
     "from_config",
@@ -93,6 +94,7 @@ DEFAULTS: dict[str, Any] = {
     "max_workers": 5,
     "model_version": None,
     "python": None,
+    "tissue_tracks": {},
 }
 _DECODE = np.frombuffer(b"ACGTN", dtype=np.uint8)
 _KEY_HELP = (
@@ -519,6 +521,11 @@ class AlphaGenomeScorer(SequenceScorer):
     service_factory : callable, optional
         Returns an :class:`AlphaGenomeService`; default: :class:`ClientService` with the key
         from ``ALPHAGENOME_API_KEY``. Called only when a sequence is not cached.
+    track_sets : sequence of sequence of str, optional
+        Every track set read from each response (config ``tissue_tracks``: ``tracks`` first,
+        then each tissue's; one request per sequence serves them all, so the ontology terms
+        must cover every set's tracks); with S > 1 sets :meth:`score_sequences` returns
+        ``(N, S)``. None: ``[tracks]``.
 
     Attributes
     ----------
@@ -540,6 +547,7 @@ class AlphaGenomeScorer(SequenceScorer):
         max_workers: int = DEFAULTS["max_workers"],
         model_version: str | None = None,
         service_factory: Callable[[], AlphaGenomeService] | None = None,
+        track_sets: Sequence[Sequence[str]] | None = None,
     ) -> None:
         _check_settings(
             window_bp, output_type, tss_window_bp, cache_flank_bp, request_batch_size, max_workers
@@ -549,6 +557,8 @@ class AlphaGenomeScorer(SequenceScorer):
         self.output_type = output_type
         self.ontology_terms = [str(t) for t in ontology_terms]
         self.tracks = [str(t) for t in tracks]
+        if track_sets is not None:
+            self.track_sets = [[str(t) for t in ts] for ts in track_sets]
         self.tss_window_bp = int(tss_window_bp)
         self.cache_flank_bp = int(cache_flank_bp)
         self.request_batch_size = int(request_batch_size)
@@ -571,9 +581,12 @@ class AlphaGenomeScorer(SequenceScorer):
 
     def describe(self) -> str:
         """Output, ontology, tracks, window and cache (never the key)."""
+        tracks = self.tracks or "on + / ."
+        if self.n_track_sets > 1:
+            tracks = f"sets {[ts or 'on + / .' for ts in self.track_sets]}"
         return (
             f"AlphaGenome {self.name!r}: {self.output_type} {self.ontology_terms} tracks "
-            f"{self.tracks or 'on + / .'} summed over {self.tss_window_bp} bp at the TSS, "
+            f"{tracks} summed over {self.tss_window_bp} bp at the TSS, "
             f"{self.window_bp} bp windows, cache {self.cache.dir}"
         )
 
@@ -602,7 +615,8 @@ class AlphaGenomeScorer(SequenceScorer):
 
         Returns
         -------
-        numpy.ndarray, shape (N,), float64
+        numpy.ndarray, shape (N,) or (N, S), float64
+            ``(N, S)`` for S > 1 ``track_sets``, each read from the same response.
 
         Raises
         ------
@@ -647,10 +661,16 @@ class AlphaGenomeScorer(SequenceScorer):
                     len(missing),
                 )
         tss = self.window_bp // 2
+        if self.track_sets is None:
+            return np.array(
+                [windows[k].tss_score(tss, self.tss_window_bp, self.tracks) for k in keys],
+                dtype=np.float64,
+            )
         return np.array(
-            [windows[k].tss_score(tss, self.tss_window_bp, self.tracks) for k in keys],
+            [[windows[k].tss_score(tss, self.tss_window_bp, ts) for ts in self.track_sets]
+             for k in keys],
             dtype=np.float64,
-        )
+        ).reshape(len(keys), len(self.track_sets))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -683,8 +703,28 @@ def _check_settings(
         raise ConfigError(f"{key}.request_batch_size and max_workers must be >= 1")
 
 
+def check_tracks(tracks: Any, key: str) -> None:
+    """Check one track list (``tracks`` or a ``tissue_tracks`` entry at config key ``key``).
+
+    Exact track names (strings), or empty for every track on ``+``/``.``; the names themselves
+    are checked against the response (``alphagenome_local``: the track table, at build time).
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        Not a list of strings.
+    """
+    if not isinstance(tracks, (list, tuple)) or not all(isinstance(t, str) for t in tracks):
+        raise ConfigError(
+            f"{key} {tracks!r}: give a list of exact track names (strings), or [] for every "
+            f"track on + or unstranded"
+        )
+
+
 def check_config(spec: Mapping[str, Any], key: str) -> None:
     """Parse-time checks (no client import, no key needed).
+
+    ``tracks`` and each ``tissue_tracks`` list are checked alike (:func:`check_tracks`).
 
     Raises
     ------
@@ -699,6 +739,9 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
         spec["max_workers"],
         key,
     )
+    check_tracks(spec["tracks"], f"{key}.tracks")
+    for _, tracks, k in tissue_track_lists(spec, key):
+        check_tracks(tracks, k)
     if spec.get("python") and not os.access(str(spec["python"]), os.X_OK):
         raise ConfigError(
             f"{key}.python: {spec['python']!r} is not an executable; create it with "
@@ -746,6 +789,7 @@ def check_api_key(
 
 def from_config(spec: Mapping[str, Any], key: str) -> AlphaGenomeScorer:
     """Build the scorer of a ``type: alphagenome`` config entry (no request is made yet)."""
+    sets = configured_track_sets(spec)
     return AlphaGenomeScorer(
         spec["name"],
         window_bp=spec["window_bp"],
@@ -758,4 +802,5 @@ def from_config(spec: Mapping[str, Any], key: str) -> AlphaGenomeScorer:
         request_batch_size=spec["request_batch_size"],
         max_workers=spec["max_workers"],
         model_version=spec.get("model_version"),
+        track_sets=sets if len(sets) > 1 else None,
     )

@@ -41,9 +41,16 @@ from ps2f.models.scorers.alphagenome import (
     OUTPUT_TYPES,
     AlphaGenomeError,
     TrackWindow,
+    check_tracks,
     parse_output,
 )
-from ps2f.models.scorers.base import DEVICES, SequenceScorer, resolve_device
+from ps2f.models.scorers.base import (
+    DEVICES,
+    SequenceScorer,
+    configured_track_sets,
+    resolve_device,
+    tissue_track_lists,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -68,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 1,
     "device": "auto",
     "precision": "auto",
+    "tissue_tracks": {},
 }
 #: Files of an ``AlphaGenome.save`` directory (alphagenome-pt 1.0.0).
 WEIGHT_FILES: tuple[str, ...] = ("config.json", "metadata.json", "model.safetensors")
@@ -207,6 +215,10 @@ class AlphaGenomeLocalScorer(SequenceScorer):
     device : {"auto", "cpu", "cuda"}
     precision : {"auto", "bf16", "fp32"}
         ``auto``: bf16 compute (the port's ``deepmind`` policy) on CUDA, float32 on CPU.
+    track_sets : sequence of sequence of str, optional
+        Every track set read from each forward pass (config ``tissue_tracks``: ``tracks``
+        first, then each tissue's), each as ``tracks`` is read; with S > 1 sets
+        :meth:`score_sequences` returns ``(N, S)``. None: ``[tracks]``.
 
     Raises
     ------
@@ -230,6 +242,7 @@ class AlphaGenomeLocalScorer(SequenceScorer):
         batch_size: int = DEFAULTS["batch_size"],
         device: str = DEFAULTS["device"],
         precision: str = DEFAULTS["precision"],
+        track_sets: Sequence[Sequence[str]] | None = None,
     ) -> None:
         from alphagenome_pt.precision import get_dtype_policy
 
@@ -240,6 +253,8 @@ class AlphaGenomeLocalScorer(SequenceScorer):
         self.head = output_type.lower()
         self.ontology_terms = [str(t) for t in ontology_terms]
         self.tracks = [str(t) for t in tracks]
+        if track_sets is not None:
+            self.track_sets = [[str(t) for t in ts] for ts in track_sets]
         self.tss_window_bp = int(tss_window_bp)
         self.batch_size = int(batch_size)
         md = model.metadata
@@ -298,16 +313,20 @@ class AlphaGenomeLocalScorer(SequenceScorer):
             ontology_curies=self.track_meta["ontology_curie"].to_numpy().astype(str),
         )
         try:
-            self._probe.select(self.tracks)
+            for ts in [self.tracks, *(self.track_sets or [])]:
+                self._probe.select(ts)
         except AlphaGenomeError as exc:
             raise ConfigError(f"tracks: {exc}") from exc
 
     def describe(self) -> str:
         """Output type, tracks, window, device and precision."""
+        read = self.tracks or "+/. strand"
+        if self.n_track_sets > 1:
+            read = f"sets {[ts or '+/. strand' for ts in self.track_sets]}"
         return (
             f"AlphaGenome (local, alphagenome-pt) {self.name!r}: {self.output_type} "
             f"{len(self.columns)} tracks for {self.ontology_terms or 'all terms'}, "
-            f"read {self.tracks or '+/. strand'}, summed over {self.tss_window_bp} bp at the TSS; "
+            f"read {read}, summed over {self.tss_window_bp} bp at the TSS; "
             f"{self.window_bp} bp windows, {self.device}, {'bf16' if self.bf16 else 'fp32'}, "
             f"batch {self.batch_size}"
         )
@@ -322,8 +341,9 @@ class AlphaGenomeLocalScorer(SequenceScorer):
 
         Returns
         -------
-        numpy.ndarray, shape (N,), float64
-            Model units (the tracks' predicted signal summed over the TSS window).
+        numpy.ndarray, shape (N,) or (N, S), float64
+            Model units (the tracks' predicted signal summed over the TSS window); ``(N, S)``
+            for S > 1 ``track_sets``, each read from the same forward pass.
         """
         import torch
 
@@ -336,7 +356,8 @@ class AlphaGenomeLocalScorer(SequenceScorer):
                 f"{codes.shape}"
             )
         cols = torch.as_tensor(self.columns, device=self.device)
-        out = np.empty(len(codes), dtype=np.float64)
+        sets = [self.tracks] if self.track_sets is None else self.track_sets
+        out = np.empty((len(codes), len(sets)), dtype=np.float64)
         with torch.no_grad():
             for s in range(0, len(codes), self.batch_size):
                 c = torch.from_numpy(np.ascontiguousarray(codes[s : s + self.batch_size]))
@@ -365,8 +386,9 @@ class AlphaGenomeLocalScorer(SequenceScorer):
                         2 * half * res,
                         half * res,
                     )
-                    out[s + i] = window.tss_score(half * res, self.tss_window_bp, self.tracks)
-        return out
+                    for j, ts in enumerate(sets):
+                        out[s + i, j] = window.tss_score(half * res, self.tss_window_bp, ts)
+        return out[:, 0] if len(sets) == 1 else out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -396,6 +418,9 @@ def _check_settings(
 def check_config(spec: Mapping[str, Any], key: str) -> None:
     """Parse-time checks (torch-free): settings, weight files and the track table.
 
+    ``tracks`` and each ``tissue_tracks`` list are checked alike (names are matched against
+    the track table when the scorer is built).
+
     Raises
     ------
     ps2f.errors.ConfigError
@@ -408,6 +433,9 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
         spec["precision"],
         key,
     )
+    check_tracks(spec["tracks"], f"{key}.tracks")
+    for _, tracks, k in tissue_track_lists(spec, key):
+        check_tracks(tracks, k)
     if spec["device"] not in DEVICES:
         raise ConfigError(f"{key}.device must be one of {DEVICES}, got {spec['device']!r}")
     _check_weights(Path(str(spec["weights"])), f"{key}.weights")
@@ -421,6 +449,7 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
 
 def from_config(spec: Mapping[str, Any], key: str) -> AlphaGenomeLocalScorer:
     """Build the scorer of a ``type: alphagenome_local`` config entry (loads the weights)."""
+    sets = configured_track_sets(spec)
     try:
         return AlphaGenomeLocalScorer(
             spec["name"],
@@ -435,6 +464,7 @@ def from_config(spec: Mapping[str, Any], key: str) -> AlphaGenomeLocalScorer:
             batch_size=spec["batch_size"],
             device=spec["device"],
             precision=spec["precision"],
+            track_sets=sets if len(sets) > 1 else None,
         )
     except ConfigError as exc:
         raise ConfigError(f"{key} (alphagenome_local {spec['name']!r}): {exc}") from exc

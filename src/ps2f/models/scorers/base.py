@@ -18,9 +18,11 @@ This module imports neither torch nor any model library.
 from __future__ import annotations
 
 import hashlib
+import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,6 +37,10 @@ __all__ = [
     "SequenceScorer",
     "aggregate_haplotypes",
     "unique_sequences",
+    "track_set_label",
+    "tissue_track_lists",
+    "tissue_tracks_of",
+    "configured_track_sets",
 ]
 
 AGGREGATIONS: tuple[str, ...] = ("mean", "sum")
@@ -148,15 +154,124 @@ class Scorer(Protocol):
 
         Returns
         -------
-        numpy.ndarray, shape (B, 2), float64
+        numpy.ndarray, shape (B, 2) or (B, 2, S), float64
             Model units; NaN where the scorer has no score for a pair (e.g. absent from a
-            precomputed table): such pairs are left out of the predictions.
+            precomputed table): such pairs are left out of the predictions. ``(B, 2, S)``
+            for a scorer reading S > 1 track sets (``n_track_sets``; config
+            ``tissue_tracks``).
         """
         ...
 
     def describe(self) -> str:
         """One line for the log: what is scored and how (no secrets)."""
         ...
+
+
+# ----------------------------------------------------------------------------------------------
+# track sets: one forward pass, one readout per set (config `tissue_tracks`)
+
+
+def track_set_label(tracks: Sequence[Any]) -> str:
+    """The name of a track list in the shared haplotype-score table (column ``track_set``).
+
+    The list as configured, in compact JSON: ``[0,2]``, ``["CAGE:brain"]``, ``[]`` (a scorer
+    without tracks, or an AlphaGenome scorer's "every track on + or ."). Two spellings of the
+    same tracks (``5110`` and ``"5110"``) are two sets, each scored (their readouts are equal).
+
+    Parameters
+    ----------
+    tracks : sequence of int or str
+
+    Returns
+    -------
+    str
+    """
+    return json.dumps(list(tracks), separators=(",", ":"))
+
+
+def tissue_track_lists(spec: Mapping[str, Any], key: str) -> list[tuple[str, list, str]]:
+    """The ``tissue_tracks`` entries of a scorer config, checked for shape.
+
+    Parameters
+    ----------
+    spec : mapping
+        A scorer config with its defaults filled in.
+    key : str
+        Where the spec sits in the config, e.g. ``"scorers[0]"``.
+
+    Returns
+    -------
+    list of (str, list, str)
+        ``(tissue, tracks, key of the list)``, the key being ``<key>.tissue_tracks.<tissue>``
+        (what each type's track check names in its messages).
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        ``tissue_tracks`` is not a mapping, or an entry is not a list.
+    """
+    mapping = spec.get("tissue_tracks") or {}
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(
+            f"{key}.tissue_tracks {mapping!r}: give a mapping of tissue name to its track list, "
+            f"e.g. {{Brain: [4980]}}"
+        )
+    out = []
+    for tissue, tracks in mapping.items():
+        k = f"{key}.tissue_tracks.{tissue}"
+        if not isinstance(tracks, (list, tuple)):
+            raise ConfigError(
+                f"{k} {tracks!r}: give a list of tracks, in the form of {key}.tracks"
+            )
+        out.append((str(tissue), list(tracks), k))
+    return out
+
+
+def tissue_tracks_of(spec: Mapping[str, Any], tissue: str | None) -> list:
+    """The tracks a tissue reads: its ``tissue_tracks`` entry, else the scorer's ``tracks``.
+
+    Parameters
+    ----------
+    spec : mapping
+        A scorer config (a type without tracks, ``precomputed``, gives ``[]``).
+    tissue : str or None
+        None: the scorer's ``tracks``.
+
+    Returns
+    -------
+    list
+    """
+    mapping = spec.get("tissue_tracks") or {}
+    if tissue is not None and tissue in mapping:
+        return list(mapping[tissue])
+    return list(spec.get("tracks") or [])
+
+
+def configured_track_sets(spec: Mapping[str, Any]) -> list[list]:
+    """The distinct track lists a scorer reads from each forward pass, in scoring order.
+
+    The scorer's ``tracks`` first, then each ``tissue_tracks`` list in config order, each
+    list once (compared by :func:`track_set_label`). Every type's ``from_config`` scores these
+    sets, and rule ``score_haplotypes`` labels its scores with them, in this order.
+
+    Parameters
+    ----------
+    spec : mapping
+        A scorer config.
+
+    Returns
+    -------
+    list of list
+        S >= 1 track lists, as configured (not yet resolved to indices).
+    """
+    sets = [tissue_tracks_of(spec, None)]
+    seen = {track_set_label(sets[0])}
+    for tracks in (spec.get("tissue_tracks") or {}).values():
+        label = track_set_label(tracks)
+        if label not in seen:
+            seen.add(label)
+            sets.append(list(tracks))
+    return sets
 
 
 def unique_sequences(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -227,15 +342,35 @@ class SequenceScorer(ABC):
     Subclasses set ``name`` and ``window_bp`` and implement :meth:`score_sequences`.
     ``n_windows`` and ``n_distinct`` count the haplotype windows asked for and the distinct
     ones scored (the dedup factor of a run is their ratio; the scoring log reports it).
+
+    A scorer that reads several track sets from one forward pass (config ``tissue_tracks``)
+    sets ``track_sets`` to its S lists; with S > 1, :meth:`score_sequences` returns
+    ``(N, S)`` and :meth:`score_haplotypes` ``(B, 2, S)``, column ``s`` being exactly what a
+    scorer of set ``s`` alone returns. ``track_sets`` None (or one set): the single-set shapes.
     """
 
     name: str
     window_bp: int
     n_windows: int = 0
     n_distinct: int = 0
+    track_sets: list[list] | None = None
+
+    @property
+    def n_track_sets(self) -> int:
+        """S, the track sets read from each forward pass (1 without ``track_sets``)."""
+        return 1 if self.track_sets is None else len(self.track_sets)
+
+    def _score_shape(self, n: int) -> tuple[int, ...]:
+        """``(n,)`` for one track set, ``(n, S)`` for several."""
+        return (n,) if self.n_track_sets == 1 else (n, self.n_track_sets)
 
     def score_haplotypes(self, batch: HaplotypeBatch) -> np.ndarray:
         """Score both haplotypes of each pair (distinct sequences once; see :class:`Scorer`).
+
+        Returns
+        -------
+        numpy.ndarray, shape (B, 2) or (B, 2, S), float64
+            ``(B, 2, S)`` when the scorer reads S > 1 track sets (``track_sets``).
 
         Raises
         ------
@@ -254,12 +389,12 @@ class SequenceScorer(ABC):
         self.n_windows += len(inverse)
         self.n_distinct += len(unique)
         scores = np.asarray(self.score_sequences(unique), dtype=np.float64)
-        if scores.shape != (len(unique),):
+        if scores.shape != self._score_shape(len(unique)):
             raise ValueError(
                 f"scorer {self.name!r}: score_sequences returned shape {scores.shape}, expected "
-                f"({len(unique)},)"
+                f"{self._score_shape(len(unique))}"
             )
-        return scores[inverse].reshape(len(batch), 2)
+        return scores[inverse].reshape(len(batch), 2, *scores.shape[1:])
 
     @abstractmethod
     def score_sequences(self, codes: np.ndarray) -> np.ndarray:
@@ -272,7 +407,8 @@ class SequenceScorer(ABC):
 
         Returns
         -------
-        numpy.ndarray, shape (N,), float64
+        numpy.ndarray, shape (N,) or (N, S), float64
+            ``(N, S)`` when the scorer reads S > 1 track sets (``track_sets``).
         """
 
     def describe(self) -> str:

@@ -84,7 +84,9 @@ from ps2f.models.scorers.base import (
     DEVICES,
     HaplotypeBatch,
     SequenceScorer,
+    configured_track_sets,
     resolve_device,
+    tissue_track_lists,
     unique_sequences,
 )
 
@@ -98,6 +100,7 @@ __all__ = [
     "read_targets",
     "resolve_tracks",
     "output_geometry",
+    "check_tracks",
     "exon_bins",
     "unsquash",
     "load_borzoi",
@@ -139,6 +142,7 @@ DEFAULTS: dict[str, Any] = {
     "batch_size": 2,
     "device": "auto",
     "precision": "auto",
+    "tissue_tracks": {},
 }
 
 WEIGHTS_HELP = (
@@ -615,6 +619,13 @@ class BorzoiScorer(SequenceScorer):
     device : {"auto", "cpu", "cuda"}
     precision : {"auto", "bf16", "fp32"}
         ``auto``: bf16 autocast on CUDA, fp32 on CPU; the output head runs in fp32.
+    track_sets : sequence of sequence of int, optional
+        Every track set read from each forward pass (config ``tissue_tracks``: ``tracks``
+        first, then each tissue's); the trunk runs once and each set's head rows are applied
+        to its output, then each set is read out alone (unsquash, aggregate, log1p, mean).
+        ``unsquash_params`` and ``strand_pairs`` then hold one entry per set (in the form
+        above). With S > 1 sets :meth:`score_sequences` returns ``(N, S)``. None:
+        ``[tracks]``.
 
     Raises
     ------
@@ -639,6 +650,7 @@ class BorzoiScorer(SequenceScorer):
         batch_size: int = 2,
         device: str = "auto",
         precision: str = "auto",
+        track_sets: Sequence[Sequence[int]] | None = None,
     ) -> None:
         import torch
 
@@ -667,9 +679,12 @@ class BorzoiScorer(SequenceScorer):
         self.bin_aggregate = bin_aggregate
         n_tracks = min(int(m.human_head.out_channels) for m in models)
         self.tracks = [int(t) for t in tracks]
-        bad = [t for t in self.tracks if not 0 <= t < n_tracks]
-        if bad or not self.tracks:
-            raise ConfigError(f"tracks {bad or self.tracks}: the human head has {n_tracks} tracks")
+        if track_sets is not None:
+            self.track_sets = [[int(t) for t in ts] for ts in track_sets]
+        for ts in [self.tracks, *(self.track_sets or [])]:
+            bad = [t for t in ts if not 0 <= t < n_tracks]
+            if bad or not ts:
+                raise ConfigError(f"tracks {bad or ts}: the human head has {n_tracks} tracks")
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
@@ -684,23 +699,33 @@ class BorzoiScorer(SequenceScorer):
                 f"fallback): got device {self.device.type}, precision {precision}"
             )
         self.models = [m.to(self.device).eval() for m in models]
-        self._heads = self._head_rows(self.tracks)
-        self.strand_pairs = None
-        if strand_pairs is not None:
-            self.strand_pairs = [int(t) for t in strand_pairs]
-            bad = [t for t in self.strand_pairs if not 0 <= t < n_tracks]
-            if len(self.strand_pairs) != len(self.tracks) or bad:
-                raise ConfigError(
-                    f"strand pairs {self.strand_pairs[:5]}: need one head track per track"
+        sets = [self.tracks] if self.track_sets is None else self.track_sets
+        per_set = track_sets is not None
+        if per_set and unsquash_params is not None and len(unsquash_params) != len(sets):
+            raise ConfigError("unsquash parameters: give one tuple per track set")
+        if per_set and strand_pairs is not None and len(strand_pairs) != len(sets):
+            raise ConfigError("strand pairs: give one list per track set")
+        # per track set: (head rows, strand-pair head rows or None, unsquash params or None)
+        self._sets: list[tuple[list, list | None, tuple | None]] = []
+        for j, ts in enumerate(sets):
+            pairs = None
+            if strand_pairs is not None:
+                pairs = [int(t) for t in (strand_pairs[j] if per_set else strand_pairs)]
+                bad = [t for t in pairs if not 0 <= t < n_tracks]
+                if len(pairs) != len(ts) or bad:
+                    raise ConfigError(f"strand pairs {pairs[:5]}: need one head track per track")
+            params = None
+            if unsquash_params is not None:
+                params = tuple(  # the readout runs on the CPU in float64
+                    torch.tensor(np.array(p, dtype=np.float64))
+                    for p in (unsquash_params[j] if per_set else unsquash_params)
                 )
-            self._pair_heads = self._head_rows(self.strand_pairs)
-        self.unsquash_params = None
-        if unsquash_params is not None:
-            self.unsquash_params = tuple(  # the readout runs on the CPU in float64
-                torch.tensor(np.array(p, dtype=np.float64)) for p in unsquash_params
-            )
-            if any(p.shape != (len(self.tracks),) for p in self.unsquash_params):
-                raise ConfigError("unsquash parameters must have one value per track")
+                if any(p.shape != (len(ts),) for p in params):
+                    raise ConfigError("unsquash parameters must have one value per track")
+            heads = self._head_rows(ts)
+            self._sets.append((heads, None if pairs is None else self._head_rows(pairs), params))
+            if j == 0:
+                self.strand_pairs, self.unsquash_params = pairs, params
         self.log1p = bool(log1p)
         self._gene_bins: dict[tuple[str, str, int], np.ndarray] = {}
 
@@ -724,10 +749,11 @@ class BorzoiScorer(SequenceScorer):
             if self.readout == "exons"
             else f"TSS bins {self.tss_bins.tolist()}"
         )
+        sets = f", {self.n_track_sets} track sets" if self.n_track_sets > 1 else ""
         return (
             f"{'Flashzoi' if self.flashzoi else 'Borzoi'} {self.name!r}: {len(self.models)} "
             f"replicate(s), tracks {self.tracks[:8]}{'...' if len(self.tracks) > 8 else ''} "
-            f"({len(self.tracks)}), {self.bin_aggregate} over {how} of {self.n_bins} x {BIN_BP} "
+            f"({len(self.tracks)}){sets}, {self.bin_aggregate} over {how} of {self.n_bins} x {BIN_BP} "
             f"bp (window indices {self.offset_bp}-{self.offset_bp + self.n_bins * BIN_BP - 1}), "
             f"unsquash={self.unsquash_params is not None}, log1p={self.log1p}, "
             f"average_strands={self.strand_pairs is not None}, {self.window_bp} "
@@ -803,6 +829,11 @@ class BorzoiScorer(SequenceScorer):
     def score_haplotypes(self, batch: HaplotypeBatch) -> np.ndarray:
         """Score both haplotypes of each pair, each distinct sequence of a gene once.
 
+        Returns
+        -------
+        numpy.ndarray, shape (B, 2) or (B, 2, S), float64
+            ``(B, 2, S)`` for S > 1 ``track_sets``.
+
         Raises
         ------
         ValueError
@@ -817,7 +848,7 @@ class BorzoiScorer(SequenceScorer):
             raise ValueError(
                 f"scorer {self.name!r} takes {self.window_bp}-bp windows, got {codes.shape[2]} bp"
             )
-        out = np.empty((len(batch), 2), dtype=np.float64)
+        out = np.empty((len(batch), 2, *self._score_shape(0)[1:]), dtype=np.float64)
         tss0 = batch.tss0 if batch.tss0 is not None else np.full(len(batch), -1)
         keys = pd.Series(
             [f"{g}\t{s}\t{t}" for g, s, t in zip(batch.genes, batch.strands, tss0, strict=True)]
@@ -834,7 +865,7 @@ class BorzoiScorer(SequenceScorer):
             self.n_windows += len(inverse)  # the dedup factor of the log (SequenceScorer)
             self.n_distinct += len(unique)
             scores = self.score_bins(unique, bins)
-            out[rows] = scores[inverse].reshape(len(rows), 2)
+            out[rows] = scores[inverse].reshape(len(rows), 2, *scores.shape[1:])
         return out
 
     def score_sequences(self, codes: np.ndarray) -> np.ndarray:
@@ -857,6 +888,8 @@ class BorzoiScorer(SequenceScorer):
     def coverage(self, codes: np.ndarray, bins: np.ndarray):
         """Replicate-averaged predictions of the selected tracks at some output bins.
 
+        ``tracks`` (the first track set); :meth:`coverages` gives every set's.
+
         Parameters
         ----------
         codes : numpy.ndarray, shape (N, window_bp), uint8
@@ -869,6 +902,21 @@ class BorzoiScorer(SequenceScorer):
         torch.Tensor, shape (N, T, K), float32, on the CPU
             Borzoi's (squashed) output scale; T = ``len(tracks)``.
         """
+        return self.coverages(codes, bins)[0]
+
+    def coverages(self, codes: np.ndarray, bins: np.ndarray) -> list:
+        """:meth:`coverage` of every track set, from one trunk pass per replicate (and strand).
+
+        Parameters
+        ----------
+        codes : numpy.ndarray, shape (N, window_bp), uint8
+        bins : numpy.ndarray, shape (K,), int
+
+        Returns
+        -------
+        list of torch.Tensor, shape (N, T_s, K), float32, on the CPU
+            One per track set; T_s its tracks.
+        """
         import torch
 
         from ps2f.genome.encoding import one_hot
@@ -880,25 +928,30 @@ class BorzoiScorer(SequenceScorer):
                 f"{codes.shape}"
             )
         sel = torch.as_tensor(np.asarray(bins, dtype=np.int64), device=self.device)
-        views = [(False, sel, self._heads)]
+        # view: (reverse complement?, bins, each set's head rows by replicate)
+        views = [(False, sel, [heads for heads, _, _ in self._sets])]
         if self.strand_pairs is not None:  # reverse complement: mirrored bins, paired tracks
-            views.append((True, self.n_bins - 1 - sel, self._pair_heads))
-        out = []
+            views.append((True, self.n_bins - 1 - sel, [pairs for _, pairs, _ in self._sets]))
+        out: list[list] = [[] for _ in self._sets]
         with torch.no_grad():
             for s in range(0, len(codes), self.batch_size):
                 c = torch.from_numpy(np.ascontiguousarray(codes[s : s + self.batch_size]))
                 x = one_hot(c.to(self.device))  # (n, 4, L): Borzoi's layout, ACGT
-                acc = None
-                for rc, at, heads in views:
+                acc: list = [None] * len(self._sets)
+                for rc, at, set_heads in views:
                     xi = x.flip(dims=(1, 2)) if rc else x  # ACGT: flipping both = rev. compl.
-                    for model, (w, b) in zip(self.models, heads, strict=True):
-                        y = self._forward_bins(model, xi, at, w, b)
-                        acc = y if acc is None else acc + y
-                out.append((acc / (len(self.models) * len(views))).cpu())
-        return torch.cat(out)
+                    for r, model in enumerate(self.models):
+                        ys = self._forward_bins(model, xi, at, [h[r] for h in set_heads])
+                        acc = [y if a is None else a + y for a, y in zip(acc, ys, strict=True)]
+                for j, a in enumerate(acc):
+                    out[j].append((a / (len(self.models) * len(views))).cpu())
+        return [torch.cat(o) for o in out]
 
-    def _forward_bins(self, model, x, bins, w, b):
-        """One replicate's softplus outputs of the head rows ``w, b`` at ``bins``: (n, T, K)."""
+    def _forward_bins(self, model, x, bins, heads):
+        """One replicate's softplus outputs at ``bins``, per head rows ``(w, b)`` of ``heads``.
+
+        The trunk runs once; returns one ``(n, T, K)`` tensor per entry of ``heads``.
+        """
         import torch
         import torch.nn.functional as F
 
@@ -912,24 +965,31 @@ class BorzoiScorer(SequenceScorer):
             # per-bin layers (1x1 convolution, GELU): only the bins read
             h = model.final_joined_convs(emb.index_select(2, bins))
         with torch.autocast(self.device.type, enabled=False):
-            return F.softplus(F.conv1d(h.float(), w, b))
+            h = h.float()
+            return [F.softplus(F.conv1d(h, w, b)) for w, b in heads]
 
     def score_bins(self, codes: np.ndarray, bins: np.ndarray) -> np.ndarray:
         """The readout of :meth:`coverage` at ``bins``: unsquash, aggregate, log1p, track mean.
 
+        Each track set is read out alone, with its own unsquash parameters.
+
         Returns
         -------
-        numpy.ndarray, shape (N,), float64
+        numpy.ndarray, shape (N,) or (N, S), float64
+            ``(N, S)`` for S > 1 ``track_sets``.
         """
         import torch
 
-        y = self.coverage(codes, bins).double()
-        if self.unsquash_params is not None:
-            y = unsquash(y, *self.unsquash_params)
-        y = y.sum(dim=2) if self.bin_aggregate == "sum" else y.mean(dim=2)
-        if self.log1p:
-            y = torch.log1p(y)
-        return y.mean(dim=1).numpy()
+        cols = []
+        for cov, (_, _, params) in zip(self.coverages(codes, bins), self._sets, strict=True):
+            y = cov.double()
+            if params is not None:
+                y = unsquash(y, *params)
+            y = y.sum(dim=2) if self.bin_aggregate == "sum" else y.mean(dim=2)
+            if self.log1p:
+                y = torch.log1p(y)
+            cols.append(y.mean(dim=1).numpy())
+        return cols[0] if len(cols) == 1 else np.stack(cols, axis=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -977,9 +1037,10 @@ def _strand_pairs(table: pd.DataFrame, tracks: Sequence[int], key: str) -> list[
 
 
 def _needs_table(spec: Mapping[str, Any]) -> bool:
+    every = [*spec["tracks"], *(t for ts in (spec.get("tissue_tracks") or {}).values() for t in ts)]
     named = any(
         not (isinstance(t, (int, np.integer)) or (isinstance(t, str) and t.strip().isdigit()))
-        for t in spec["tracks"]
+        for t in every
     )
     return named or any(bool(spec[k]) for k in ("unsquash", "average_strands", "targets"))
 
@@ -1037,14 +1098,52 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
     table = None
     if _needs_table(spec):
         table = read_targets(_targets_path(spec.get("targets"), f"{key}.targets"), f"{key}.targets")
-    tracks = resolve_tracks(spec["tracks"], table, key=f"{key}.tracks")
-    over = [t for t in tracks if t >= _N_HUMAN_TRACKS]
+    check_tracks(spec, spec["tracks"], table, f"{key}.tracks", f"{key}.targets")
+    for _, tracks, k in tissue_track_lists(spec, key):
+        check_tracks(spec, tracks, table, k, f"{k} ({key}.targets)")
+
+
+def check_tracks(
+    spec: Mapping[str, Any],
+    tracks: Sequence[int | str],
+    table: pd.DataFrame | None,
+    key: str,
+    targets_key: str = "targets",
+) -> list[int]:
+    """Resolve one track list of a config (``tracks`` or a ``tissue_tracks`` entry) and check it.
+
+    Parameters
+    ----------
+    spec : mapping
+        The scorer config (``unsquash``, ``average_strands``, ``targets``).
+    tracks : sequence of int or str
+        Indices, identifiers or descriptions (:func:`resolve_tracks`).
+    table : pandas.DataFrame or None
+        The targets table (:func:`read_targets`), when the config needs one.
+    key : str
+        The list's config key, e.g. ``scorers[0].tracks`` or ``scorers[0].tissue_tracks.Liver``.
+    targets_key : str
+        What names the targets table in messages about its rows.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        See :func:`resolve_tracks`; an index past the human head; tracks the targets table
+        lacks for ``unsquash`` or ``average_strands``.
+    """
+    out = resolve_tracks(tracks, table, key=key)
+    over = [t for t in out if t >= _N_HUMAN_TRACKS]
     if over:
-        raise ConfigError(f"{key}.tracks {over}: Borzoi's human head has {_N_HUMAN_TRACKS} tracks")
+        raise ConfigError(f"{key} {over}: Borzoi's human head has {_N_HUMAN_TRACKS} tracks")
     if spec["unsquash"]:
-        _unsquash_params(table, tracks, f"{key}.targets")
+        _unsquash_params(table, out, targets_key)
     if spec["average_strands"]:
-        _strand_pairs(table, tracks, f"{key}.targets")
+        _strand_pairs(table, out, targets_key)
+    return out
 
 
 def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
@@ -1061,9 +1160,10 @@ def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
     table = None
     if _needs_table(spec):
         table = read_targets(_targets_path(spec.get("targets"), f"{key}.targets"), f"{key}.targets")
-    tracks = resolve_tracks(spec["tracks"], table, key=f"{key}.tracks")
-    params = _unsquash_params(table, tracks, f"{key}.targets") if spec["unsquash"] else None
-    pairs = _strand_pairs(table, tracks, f"{key}.targets") if spec["average_strands"] else None
+    sets = [resolve_tracks(ts, table, key=f"{key}.tracks") for ts in configured_track_sets(spec)]
+    params = [_unsquash_params(table, ts, f"{key}.targets") for ts in sets if spec["unsquash"]]
+    pairs = [_strand_pairs(table, ts, f"{key}.targets") for ts in sets if spec["average_strands"]]
+    multi = len(sets) > 1
     models = [
         load_borzoi(
             p, flashzoi=bool(spec["flashzoi"]), hparams=spec.get("hparams"), key=f"{key}.weights[{i}]"
@@ -1076,18 +1176,19 @@ def from_config(spec: Mapping[str, Any], key: str) -> BorzoiScorer:
             spec["name"],
             models,
             window_bp=spec["window_bp"],
-            tracks=tracks,
+            tracks=sets[0],
             readout=spec["readout"],
             exons=exons,
             gtf=None if exons is None else str(spec["gtf"]),
             n_tss_bins=spec["n_tss_bins"],
             bin_aggregate=spec["bin_aggregate"],
-            unsquash_params=params,
+            unsquash_params=(params if multi else params[0]) if spec["unsquash"] else None,
             log1p=spec["log1p"],
-            strand_pairs=pairs,
+            strand_pairs=(pairs if multi else pairs[0]) if spec["average_strands"] else None,
             batch_size=spec["batch_size"],
             device=spec["device"],
             precision=spec["precision"],
+            track_sets=sets if multi else None,
         )
     except ConfigError as err:
         raise ConfigError(f"{key}: {err}") from None

@@ -57,7 +57,13 @@ import numpy as np
 import pandas as pd
 
 from ps2f.errors import ConfigError, Ps2fError
-from ps2f.models.scorers.base import DEVICES, SequenceScorer, resolve_device
+from ps2f.models.scorers.base import (
+    DEVICES,
+    SequenceScorer,
+    configured_track_sets,
+    resolve_device,
+    tissue_track_lists,
+)
 
 __all__ = [
     "SEQUENCE_LENGTH",
@@ -71,6 +77,7 @@ __all__ = [
     "load_enformer",
     "to_enformer_layout",
     "EnformerScorer",
+    "check_tracks",
     "check_config",
     "from_config",
 ]
@@ -94,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "use_tf_gamma": None,
     "hparams": {},
+    "tissue_tracks": {},
 }
 # EnformerConfig's defaults (the published model), for torch-free checks at parse time
 _ARCH_DEFAULTS = {
@@ -438,6 +446,10 @@ class EnformerScorer(SequenceScorer):
         Use enformer-pytorch's precomputed TensorFlow gamma positional features (matches the
         TF model more closely; only for the published dimensions with 1536 positions).
         ``None``: on exactly when the dimensions allow it.
+    track_sets : sequence of sequence of int, optional
+        Every track set read from each forward pass (config ``tissue_tracks``: ``tracks``
+        first, then each tissue's); with S > 1 sets :meth:`score_sequences` returns
+        ``(N, S)``. None: ``[tracks]``.
 
     Raises
     ------
@@ -457,6 +469,7 @@ class EnformerScorer(SequenceScorer):
         device: str = "auto",
         precision: str = "auto",
         use_tf_gamma: bool | None = None,
+        track_sets: Sequence[Sequence[int]] | None = None,
     ) -> None:
         self.name = name
         self.window_bp = int(window_bp)
@@ -483,9 +496,12 @@ class EnformerScorer(SequenceScorer):
         self.head = head
         n_tracks = int(model.output_heads[head])
         self.tracks = [int(t) for t in tracks]
-        bad = [t for t in self.tracks if not 0 <= t < n_tracks]
-        if bad or not self.tracks:
-            raise ConfigError(f"tracks {bad or self.tracks}: the {head} head has {n_tracks} tracks")
+        if track_sets is not None:
+            self.track_sets = [[int(t) for t in ts] for ts in track_sets]
+        for ts in [self.tracks, *(self.track_sets or [])]:
+            bad = [t for t in ts if not 0 <= t < n_tracks]
+            if bad or not ts:
+                raise ConfigError(f"tracks {bad or ts}: the {head} head has {n_tracks} tracks")
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = int(batch_size)
@@ -507,8 +523,9 @@ class EnformerScorer(SequenceScorer):
 
     def describe(self) -> str:
         """Tracks, bins, window, device and precision."""
+        tracks = self.tracks if self.n_track_sets == 1 else f"sets {self.track_sets}"
         return (
-            f"Enformer {self.name!r}: {self.head} tracks {self.tracks} summed over bins "
+            f"Enformer {self.name!r}: {self.head} tracks {tracks} summed over bins "
             f"{self.tss_bins} of {self.n_bins}, {self.window_bp} bp windows, {self.device}, "
             f"{'bf16' if self.bf16 else 'fp32'} trunk, tf_gamma={self.use_tf_gamma}, "
             f"batch {self.batch_size}"
@@ -517,6 +534,8 @@ class EnformerScorer(SequenceScorer):
     def score_sequences(self, codes: np.ndarray) -> np.ndarray:
         """Score sequences: mean over ``tracks`` of the sum over ``tss_bins``.
 
+        With several ``track_sets``, one forward pass per batch and that readout per set.
+
         Parameters
         ----------
         codes : numpy.ndarray, shape (N, window_bp), uint8
@@ -524,8 +543,8 @@ class EnformerScorer(SequenceScorer):
 
         Returns
         -------
-        numpy.ndarray, shape (N,), float64
-            Model units (the track's predicted coverage).
+        numpy.ndarray, shape (N,) or (N, S), float64
+            Model units (the track's predicted coverage); ``(N, S)`` for S > 1 track sets.
         """
         import torch
 
@@ -537,9 +556,10 @@ class EnformerScorer(SequenceScorer):
                 f"expected uint8 codes of shape (N, {self.window_bp}), got {codes.dtype} "
                 f"{codes.shape}"
             )
-        out = np.empty(len(codes), dtype=np.float64)
+        sets = [self.tracks] if self.track_sets is None else self.track_sets
+        out = np.empty((len(codes), len(sets)), dtype=np.float64)
         bins = torch.as_tensor(self.tss_bins, device=self.device)
-        tracks = torch.as_tensor(self.tracks, device=self.device)
+        tracks = [torch.as_tensor(ts, device=self.device) for ts in sets]
         head = self.model.heads[self.head]
         with torch.no_grad():
             for s in range(0, len(codes), self.batch_size):
@@ -554,9 +574,10 @@ class EnformerScorer(SequenceScorer):
                     )
                 with torch.autocast(self.device.type, enabled=False):
                     y = head(emb.index_select(1, bins).float())  # (n, n_bins_sel, n_tracks)
-                score = y.index_select(2, tracks).sum(dim=1).mean(dim=1)
-                out[s : s + len(c)] = score.double().cpu().numpy()
-        return out
+                for j, t in enumerate(tracks):
+                    score = y.index_select(2, t).sum(dim=1).mean(dim=1)
+                    out[s : s + len(c), j] = score.double().cpu().numpy()
+        return out[:, 0] if len(sets) == 1 else out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -609,8 +630,47 @@ def _check_weights_file(path: Path, key: str, advice: str = WEIGHTS_HELP) -> Non
         )
 
 
+def check_tracks(
+    spec: Mapping[str, Any],
+    tracks: Sequence[int | str],
+    key: str,
+    heads: Mapping[str, int] | None = None,
+) -> list[int]:
+    """Resolve one track list of a config (``tracks`` or a ``tissue_tracks`` entry) and check it.
+
+    Parameters
+    ----------
+    spec : mapping
+        The scorer config (``targets_file``, ``head``, ``weights``/``hparams``).
+    tracks : sequence of int or str
+        Indices or descriptions (:func:`resolve_tracks`).
+    key : str
+        The list's config key, e.g. ``scorers[0].tracks`` or ``scorers[0].tissue_tracks.Brain``.
+    heads : mapping of str to int, optional
+        The model's tracks per head; default read from the config (torch-free).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    ps2f.errors.ConfigError
+        See :func:`resolve_tracks`; an index past the head's tracks.
+    """
+    if heads is None:
+        heads = dict(_architecture(spec, key.split(".")[0])["output_heads"])
+    out = resolve_tracks(tracks, spec.get("targets_file"), key=key)
+    over = [t for t in out if t >= int(heads[spec["head"]])]
+    if over:
+        raise ConfigError(f"{key} {over}: the {spec['head']} head has {heads[spec['head']]} tracks")
+    return out
+
+
 def check_config(spec: Mapping[str, Any], key: str) -> None:
     """Parse-time checks (torch-free): weights path, window, bins, tracks, options.
+
+    ``tracks`` and each ``tissue_tracks`` list are checked alike (:func:`check_tracks`).
 
     The weights must exist and be readable: a directory needs ``config.json``, and a
     state-dict file (or a directory's weight file) must start like a torch.save or safetensors
@@ -646,12 +706,9 @@ def check_config(spec: Mapping[str, Any], key: str) -> None:
     heads = dict(arch["output_heads"])
     if spec["head"] not in heads:
         raise ConfigError(f"{key}.head {spec['head']!r}: the model has heads {list(heads)}")
-    tracks = resolve_tracks(spec["tracks"], spec.get("targets_file"), key=f"{key}.tracks")
-    over = [t for t in tracks if t >= int(heads[spec["head"]])]
-    if over:
-        raise ConfigError(
-            f"{key}.tracks {over}: the {spec['head']} head has {heads[spec['head']]} tracks"
-        )
+    check_tracks(spec, spec["tracks"], f"{key}.tracks", heads)
+    for _, tracks, k in tissue_track_lists(spec, key):
+        check_tracks(spec, tracks, k, heads)
     if spec.get("targets_file") and not Path(str(spec["targets_file"])).is_file():
         read_targets(spec["targets_file"], key=f"{key}.targets_file")  # raises the clear error
     for k, allowed in (("device", DEVICES), ("precision", _PRECISIONS)):
@@ -671,6 +728,10 @@ def from_config(spec: Mapping[str, Any], key: str) -> EnformerScorer:
     """
     model = load_enformer(spec["weights"], hparams=spec.get("hparams"), key=f"{key}.weights")
     tracks = resolve_tracks(spec["tracks"], spec.get("targets_file"), key=f"{key}.tracks")
+    sets = [
+        resolve_tracks(ts, spec.get("targets_file"), key=f"{key}.tissue_tracks")
+        for ts in configured_track_sets(spec)
+    ]
     try:
         return EnformerScorer(
             spec["name"],
@@ -683,6 +744,7 @@ def from_config(spec: Mapping[str, Any], key: str) -> EnformerScorer:
             device=spec["device"],
             precision=spec["precision"],
             use_tf_gamma=spec.get("use_tf_gamma"),
+            track_sets=sets if len(sets) > 1 else None,
         )
     except ConfigError as err:
         raise ConfigError(f"{key}: {err}") from None

@@ -63,7 +63,13 @@ from typing import Any
 import numpy as np
 
 from ps2f.errors import ConfigError
-from ps2f.models.scorers.base import DEVICES, SequenceScorer, resolve_device
+from ps2f.models.scorers.base import (
+    DEVICES,
+    SequenceScorer,
+    configured_track_sets,
+    resolve_device,
+    tissue_track_lists,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -95,6 +101,7 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",
     "precision": "auto",
     "python": None,
+    "tissue_tracks": {},
 }
 ONE_HOT_LAYOUTS: tuple[str, ...] = ("NCL", "NLC")
 OUTPUT_LAYOUTS: tuple[str, ...] = ("N,bins,tracks", "N,tracks,bins", "N,tracks")
@@ -448,6 +455,10 @@ class TorchModuleScorer(SequenceScorer):
     device : {"auto", "cpu", "cuda"}
     precision : {"auto", "bf16", "fp32"}
         ``auto``: bf16 autocast on CUDA, float32 on CPU.
+    track_sets : sequence of sequence of int, optional
+        Every track set read from each forward pass (config ``tissue_tracks``: ``tracks``
+        first, then each tissue's), each with the same bin and track reductions; with S > 1
+        sets :meth:`score_sequences` returns ``(N, S)``. None: ``[tracks]``.
 
     Attributes
     ----------
@@ -480,7 +491,10 @@ class TorchModuleScorer(SequenceScorer):
         batch_size: int = DEFAULTS["batch_size"],
         device: str = DEFAULTS["device"],
         precision: str = DEFAULTS["precision"],
+        track_sets: Sequence[Sequence[int]] | None = None,
     ) -> None:
+        for ts in track_sets or []:
+            _check_tracks(ts, "track_sets: ")
         _check_settings(
             {
                 "window_bp": window_bp,
@@ -501,6 +515,8 @@ class TorchModuleScorer(SequenceScorer):
         self.name = name
         self.window_bp = int(window_bp)
         self.tracks = [int(t) for t in tracks]
+        if track_sets is not None:
+            self.track_sets = [[int(t) for t in ts] for ts in track_sets]
         self.one_hot_layout = one_hot_layout
         self.output_key = output_key
         self.output_layout = output_layout
@@ -518,9 +534,10 @@ class TorchModuleScorer(SequenceScorer):
             "N,tracks": (None, shape[1]),
         }[output_layout]
         self._shape = shape[1:]  # every batch's output: (n, *_shape)
-        bad = [t for t in self.tracks if t >= self.n_tracks]
+        every = [t for ts in [self.tracks, *(self.track_sets or [])] for t in ts]
+        bad = sorted({t for t in every if t >= self.n_tracks})
         if bad:
-            swapped = self.n_bins is not None and max(self.tracks) < self.n_bins
+            swapped = self.n_bins is not None and max(every) < self.n_bins
             raise ConfigError(
                 f"tracks {bad}: the output{self._what(shape)} has {self.n_tracks} tracks"
                 + (self._swap_hint() if swapped else "")
@@ -640,7 +657,8 @@ class TorchModuleScorer(SequenceScorer):
 
     def describe(self) -> str:
         """Model class, read-out, window, device and precision."""
-        read = f"tracks {self.tracks} ({self.track_aggregate})"
+        tracks = self.tracks if self.n_track_sets == 1 else f"sets {self.track_sets}"
+        read = f"tracks {tracks} ({self.track_aggregate})"
         if self.bins:
             read += (
                 f", {self.bin_aggregate} over bins {self.bins[0]}-{self.bins[-1]} of "
@@ -663,8 +681,9 @@ class TorchModuleScorer(SequenceScorer):
 
         Returns
         -------
-        numpy.ndarray, shape (N,), float64
-            Model units.
+        numpy.ndarray, shape (N,) or (N, S), float64
+            Model units; ``(N, S)`` for S > 1 ``track_sets``, each set read from the same
+            forward pass with the same reductions.
         """
         import torch
 
@@ -674,9 +693,10 @@ class TorchModuleScorer(SequenceScorer):
                 f"expected uint8 codes of shape (N, {self.window_bp}), got {codes.dtype} "
                 f"{codes.shape}"
             )
-        tracks = torch.as_tensor(self.tracks, device=self.device)
+        sets = [self.tracks] if self.track_sets is None else self.track_sets
+        tracks = [torch.as_tensor(ts, device=self.device) for ts in sets]
         bins = torch.as_tensor(self.bins, dtype=torch.long, device=self.device)
-        out = np.empty(len(codes), dtype=np.float64)
+        out = np.empty((len(codes), len(sets)), dtype=np.float64)
         with torch.no_grad():
             for s in range(0, len(codes), self.batch_size):
                 c = torch.from_numpy(np.ascontiguousarray(codes[s : s + self.batch_size]))
@@ -687,20 +707,36 @@ class TorchModuleScorer(SequenceScorer):
                         f"scorer {self.name!r}: the model returned shape {tuple(y.shape)}, "
                         f"expected {expected} as on the probe batch"
                     )
-                if self.output_layout == "N,tracks":
-                    v = y.index_select(1, tracks)  # (n, T)
-                else:
-                    if self.output_layout == "N,tracks,bins":
-                        y = y.transpose(1, 2)  # (n, bins, tracks)
-                    sel = y.index_select(1, bins).index_select(2, tracks)  # (n, B, T)
-                    v = sel.sum(dim=1) if self.bin_aggregate == "sum" else sel.mean(dim=1)
-                v = v.sum(dim=1) if self.track_aggregate == "sum" else v.mean(dim=1)
-                out[s : s + len(c)] = v.double().cpu().numpy()
-        return out
+                if self.output_layout == "N,tracks,bins":
+                    y = y.transpose(1, 2)  # (n, bins, tracks)
+                if self.output_layout != "N,tracks":
+                    y = y.index_select(1, bins)  # (n, B, tracks)
+                for j, t in enumerate(tracks):
+                    if self.output_layout == "N,tracks":
+                        v = y.index_select(1, t)  # (n, T)
+                    else:
+                        sel = y.index_select(2, t)  # (n, B, T)
+                        v = sel.sum(dim=1) if self.bin_aggregate == "sum" else sel.mean(dim=1)
+                    v = v.sum(dim=1) if self.track_aggregate == "sum" else v.mean(dim=1)
+                    out[s : s + len(c), j] = v.double().cpu().numpy()
+        return out[:, 0] if len(sets) == 1 else out
 
 
 # ----------------------------------------------------------------------------------------------
 # config
+
+
+def _check_tracks(tracks: Any, key: str) -> None:
+    """Check one track list (``tracks`` or a ``tissue_tracks`` entry; ``key`` starts the message).
+
+    A non-empty list of indices >= 0; that they fit the output is checked when the model runs.
+    """
+    if (
+        not isinstance(tracks, (list, tuple))
+        or not tracks
+        or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0 for t in tracks)
+    ):
+        raise ConfigError(f"{key}{tracks!r}: give a list of track indices (>= 0)")
 
 
 def _check_settings(spec: Mapping[str, Any], key: str) -> None:
@@ -708,13 +744,7 @@ def _check_settings(spec: Mapping[str, Any], key: str) -> None:
     k = f"{key}." if key else ""
     if int(spec["window_bp"]) < 1:
         raise ConfigError(f"{k}window_bp must be >= 1, got {spec['window_bp']}")
-    tracks = spec["tracks"]
-    if (
-        not isinstance(tracks, (list, tuple))
-        or not tracks
-        or any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0 for t in tracks)
-    ):
-        raise ConfigError(f"{k}tracks {tracks!r}: give a list of track indices (>= 0)")
+    _check_tracks(spec["tracks"], f"{k}tracks ")
     for name, allowed in (
         ("one_hot_layout", ONE_HOT_LAYOUTS),
         ("output_layout", OUTPUT_LAYOUTS),
@@ -777,11 +807,16 @@ def _check_in_interpreter(python: str, target: str, key: str) -> None:
 def check_config(spec: Mapping[str, Any], key: str) -> None:
     """Parse-time checks (torch-free, nothing imported): callable, weights, settings.
 
+    ``tracks`` and each ``tissue_tracks`` list are checked alike (indices >= 0; that they fit
+    the model's output is checked when it is built).
+
     Raises
     ------
     ps2f.errors.ConfigError
     """
     _check_settings(spec, key)
+    for _, tracks, k in tissue_track_lists(spec, key):
+        _check_tracks(tracks, f"{k} ")
     if not isinstance(spec["kwargs"], Mapping):
         raise ConfigError(f"{key}.kwargs must be a mapping, got {spec['kwargs']!r}")
     if spec.get("python"):
@@ -815,6 +850,7 @@ def from_config(spec: Mapping[str, Any], key: str) -> TorchModuleScorer:
         See :func:`build_module` and :class:`TorchModuleScorer`; messages name ``key``.
     """
     model = build_module(spec["callable"], spec["kwargs"], spec.get("weights"), key)
+    sets = configured_track_sets(spec)
     try:
         return TorchModuleScorer(
             spec["name"],
@@ -831,6 +867,7 @@ def from_config(spec: Mapping[str, Any], key: str) -> TorchModuleScorer:
             batch_size=spec["batch_size"],
             device=spec["device"],
             precision=spec["precision"],
+            track_sets=sets if len(sets) > 1 else None,
         )
     except ConfigError as exc:
         raise ConfigError(f"{key} (torch_module {spec['name']!r}, {spec['callable']}): {exc}") from exc
