@@ -309,11 +309,16 @@ def test_variant_stores_are_built_once_over_every_tissue(runs: dict[str, Path]) 
 
 @pytest.mark.workflow
 def test_every_contig_has_several_chunks_per_tissue(runs: dict[str, Path]) -> None:
+    """Several ElasticNet chunks per contig; the light stages (default: 8 gene chunks per job)
+    in one job per contig, so each tissue's per-gene metrics join the two partitions."""
     for t in TISSUES:
-        logs = runs["tissues"] / "logs" / NAME / "tissues" / t / "lead_eqtl"
-        chunks = [p.stem for p in logs.glob("*.log")]
+        logs = runs["tissues"] / "logs" / NAME / "tissues" / t
+        chunks = [p.stem for p in (logs / "baselines" / "elastic_net").glob("*.log")]
+        light = sorted(p.stem for p in (logs / "lead_eqtl").glob("*.log"))
+        assert light == sorted(p.stem for p in (logs / "gene_metrics").glob("*.log"))
         for contig in ("chr1", "chr2"):
             assert sum(c.startswith(f"{contig}.") for c in chunks) >= 2, (t, chunks)
+            assert [c for c in light if c.startswith(f"{contig}.")] == [f"{contig}.0000"]
 
 
 @pytest.mark.workflow
@@ -481,6 +486,52 @@ def _dry_run_jobs(workdir: Path, config: dict) -> tuple[dict[str, int], set[str]
     counts.pop("total", None)
     reasons = re.search(r"params have changed since last execution:\n\s+(.*)\n", out)
     return counts, set(reasons.group(1).split(", ")) if reasons else set()
+
+
+def _dry_run_reasons(workdir: Path, config: dict, *args: str) -> dict[tuple[str, str], str]:
+    """``snakemake -n ARGS`` with ``config``: {(rule, its wildcards): the job's reason}."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = _snakemake(workdir, "-n", *args)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    jobs = {}
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:\n)", out):
+        rule = re.match(r"(?:local)?(?:rule|checkpoint) (\w+):\n", block)
+        reason = re.search(r"^\s+reason: (.*)$", block, re.M)
+        if rule and reason:
+            wildcards = re.search(r"^\s+wildcards: (.*)$", block, re.M)
+            jobs[rule.group(1), wildcards.group(1) if wildcards else ""] = reason.group(1)
+    return jobs
+
+
+@pytest.mark.workflow
+def test_a_tissues_tracks_are_params_of_its_own_jobs_only(runs: dict[str, Path]) -> None:
+    """Changing tissue B's tissue_tracks changes the params of the shared scoring jobs and of
+    B's score_external jobs; A's re-run only because the shared tables they read are rewritten.
+
+    Snakemake gives a job one reason, the first it finds: a job whose input is re-made reads
+    "input files updated", so the params of the per-tissue jobs are checked with
+    ``--allowed-rules score_external`` (the shared tables then stay as they are).
+    """
+    workdir = runs["tissues"]
+    cfg = _many_tissue_config(runs["cohort"], 2)
+    changed = copy.deepcopy(cfg)
+    changed["scorers"][0]["tissue_tracks"] = {"B": [0]}
+    try:
+        jobs = _dry_run_reasons(workdir, changed)
+        alone = _dry_run_reasons(workdir, changed, "--allowed-rules", "score_external")
+    finally:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    params = "Params have changed since last execution"
+    shared = [r for (rule, _), r in jobs.items() if rule == "score_haplotypes"]
+    assert shared and all(params in r for r in shared), shared
+    # nothing upstream of the scorer re-runs; every tissue's scorer predictions do
+    assert not {rule for rule, _ in jobs} & {"phenotypes", "store_tables", "genotypes"}
+    rerun = {w.split(",")[0] for (rule, w), _ in jobs.items() if rule == "score_external"}
+    assert rerun == {"tissue=A", "tissue=B"}
+    own = {w: r for (rule, w), r in alone.items() if rule == "score_external"}
+    assert own and all(w.startswith("tissue=B,") for w in own), sorted(own)
+    assert all(params in r and "'tracks': [0]" in r for r in own.values())
 
 
 @pytest.mark.workflow
