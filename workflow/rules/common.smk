@@ -435,8 +435,10 @@ _GENE_CHUNKS = {}
 # run's DAG construction)
 _PHENOTYPES_GENES = {}
 # the per-gene stages of light chunks (by their folder under chunks/): every one but the
-# ElasticNet and the external scorers
+# ElasticNet and the external scorers' model runs (with tissues, a tissue's score_external job
+# only reads the shared haplotype scores of rule score_haplotypes: a light stage too)
 LIGHT_STAGES = ("random_forest", "p_model", "r_model", "lead_eqtl", "cis_heritability", "metrics")
+LIGHT_STAGES += tuple(SCORERS) if TISSUES else ()
 
 
 def _chunks_of(path, by_tss=False):
@@ -495,10 +497,12 @@ def get_light_chunk_genes(wildcards):
 def chunked(pattern, stage=None):
     """Input function: `pattern` expanded over every chunk of `stage` (its other wildcards
     filled in): the light chunks of a light stage (LIGHT_STAGES; None: the stage is the
-    pattern's {model} or {baseline} wildcard), else the gene chunks."""
+    pattern's {model}, {baseline} or {scorer} wildcard), else the gene chunks."""
 
     def paths(wildcards):
-        name = stage or wildcards.get("model") or wildcards.get("baseline")
+        name = stage or next(
+            filter(None, (wildcards.get(w) for w in ("model", "baseline", "scorer"))), None
+        )
         tissue = wildcards.get("tissue")
         chunks = light_gene_chunks(tissue) if name in LIGHT_STAGES else gene_chunks(tissue)
         return expand(pattern, chunk=list(chunks), **wildcards)
@@ -519,8 +523,8 @@ def get_union_chunk_genes(wildcards):
 
 def get_shared_haplotype_scores(wildcards):
     """The shared haplotype-score tables (rule score_haplotypes) holding the genes of the
-    tissue's chunk `wildcards.chunk`: the union chunks its genes fall in."""
-    genes = set(gene_chunks(wildcards.tissue)[wildcards.chunk])
+    tissue's light chunk `wildcards.chunk`: the union chunks its genes fall in."""
+    genes = set(get_light_chunk_genes(wildcards))
     return [
         f"{RUN_ROOT}/chunks/{wildcards.scorer}/{chunk}.haplotypes.parquet"
         for chunk, ids in union_gene_chunks().items()

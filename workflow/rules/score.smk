@@ -7,7 +7,8 @@
 # With tissues: a scorer's haplotype scores depend on the sequence, not on the tissue, so they
 # are computed once (rule score_haplotypes: one job per scorer and chunk of the union of the
 # tissues' genes, every tissue's individuals, the GPU work), and each tissue's score_external
-# job only selects its genes and individuals from them and aggregates (a CPU table job).
+# job only selects its genes and individuals from them and aggregates (a CPU table job, one per
+# light chunk: common.smk).
 # A scorer's tissue_tracks gives tissues their own tracks: score_haplotypes reads every track
 # set from the same forward pass (its params: the whole scorer config), and each tissue's
 # score_external reads the rows of its own set (its params: the config with its own tracks).
@@ -79,7 +80,7 @@ else:
             predictions=f"{RUN}/chunks/{{scorer}}/{{chunk}}.predictions.parquet",
             haplotype_scores=f"{RUN}/chunks/{{scorer}}/{{chunk}}.haplotypes.parquet",
         params:
-            genes=get_chunk_genes,
+            genes=get_light_chunk_genes,
             scorer=get_tissue_scorer_config,
         wildcard_constraints:
             scorer="|".join(SCORERS) or "(?!)",
