@@ -436,7 +436,7 @@ _GENE_CHUNKS = {}
 _PHENOTYPES_GENES = {}
 # the per-gene stages of light chunks (by their folder under chunks/): every one but the
 # ElasticNet and the external scorers' model runs (with tissues, a tissue's score_external job
-# only reads the shared haplotype scores of rule score_haplotypes: a light stage too)
+# only reads the shared haplotype scores written by score_haplotypes, so it is light too)
 LIGHT_STAGES = ("random_forest", "p_model", "r_model", "lead_eqtl", "cis_heritability", "metrics")
 LIGHT_STAGES += tuple(SCORERS) if TISSUES else ()
 
